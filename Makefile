@@ -1,0 +1,27 @@
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e ".[test,torch]"
+
+# Trains the default model offline; samples and metrics land in runs/default.
+demo: install
+	$(BIN)/genjax train --workdir runs/default
+
+# The whole suite (notebooks and docs included), two workers.
+test: install-test
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,188 @@
+"""The `genjax` command line: train | sample | eval | info | data | fid | weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_CONFIG = "configs/default.py"
+DEFAULT_WORKDIR = "runs/default"
+
+
+def _default_config_path() -> str:
+    """configs/default.py of the working directory, else the one next to the package."""
+    here = Path(DEFAULT_CONFIG)
+    if here.exists():
+        return str(here)
+    return str(Path(__file__).resolve().parent.parent / DEFAULT_CONFIG)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from genjax import config as config_lib
+    from genjax.train import run
+
+    config = config_lib.load_config(args.config or _default_config_path(), args.config_overrides)
+    state = run(config, args.workdir)
+    print(f"trained to step {int(state.step)} in {args.workdir}")
+    return 0
+
+
+def _sample_kwargs(args: argparse.Namespace) -> dict:
+    kwargs = {}
+    for name in ("sampler", "steps", "guidance_scale", "label"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = value
+    return kwargs
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from genjax.logging import samples_to_png, to_uint8
+    from genjax.train.loop import load_run
+
+    r = load_run(args.workdir)
+    kwargs = {**dict(r.config.sample.kwargs), **_sample_kwargs(args)}
+    x = r.sample(args.num, args.seed, ema_index=None if args.no_ema else args.ema_index, **kwargs)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        stored = to_uint8(x, r.metadata.value_range) if r.metadata.kind == "image" else x.astype(np.float32)
+        np.savez(out, x=stored)
+    elif out.suffix == ".png":
+        samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)
+    else:
+        raise SystemExit(f"--out must end in .png or .npz, got {out}")
+    print(f"wrote {args.num} samples to {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from genjax import data as data_lib
+    from genjax import metrics as metrics_lib
+    from genjax.logging import MetricWriter
+    from genjax.train.loop import load_run
+
+    r = load_run(args.workdir)
+    names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
+    if not names:
+        raise SystemExit("no metrics: pass --metrics a,b or set config.eval.metrics")
+    num = args.num or r.config.eval.num
+    fake = r.sample(num, args.seed, ema_index=None if args.no_ema else 0,
+                    **{**dict(r.config.sample.kwargs), **_sample_kwargs(args)})
+    split = r.config.eval.split or r.config.data.eval_split
+    real = data_lib.load_examples(r.config.data, num, split=split)["x"]
+    results = metrics_lib.compute(names, fake, real, metadata=r.metadata, rng_seed=args.seed,
+                                  **dict(r.config.eval.kwargs))
+    step = int(r.state.step)
+    record = {"step": step, **{k: float(v) for k, v in results.items()}}
+    print(json.dumps(record))
+    if r.is_chief:
+        MetricWriter(args.workdir, tensorboard=False).write(step, results, file="eval.jsonl")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import importlib.metadata as md
+
+    import jax
+
+    from genjax import config as config_lib
+    from genjax.parallel import make_mesh
+
+    info = {
+        "devices": [str(d) for d in jax.devices()],
+        "process": f"{jax.process_index()} of {jax.process_count()}",
+        "backend": jax.default_backend(),
+        "versions": {p: _version(md, p) for p in ("genjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain")},
+    }
+    config = config_lib.load_config(args.config, args.config_overrides) if args.config else config_lib.base_config()
+    mesh = make_mesh(config.mesh)
+    info["mesh"] = dict(mesh.shape)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _version(md, name: str) -> str:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genjax", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
+    p.add_argument("--config", help=f"configs/X.py[:variant] (default {DEFAULT_CONFIG})")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p.set_defaults(fn=cmd_train, takes_overrides=True)
+
+    p = sub.add_parser("sample", help="draw samples from a trained workdir")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (array x)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-ema", action="store_true", help="sample from the raw params, not the EMA")
+    p.add_argument("--ema-index", type=int, default=0, help="which of config.train.ema_decays to use")
+    p.add_argument("--sampler", help="sampler of the model family (e.g. ddpm, ddim, dpmpp_2m, euler, heun)")
+    p.add_argument("--steps", type=int, help="sampling steps")
+    p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
+    p.add_argument("--label", type=int, help="class label for conditional models")
+    p.set_defaults(fn=cmd_sample)
+
+    p = sub.add_parser("eval", help="evaluate a trained workdir; appends to eval.jsonl")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p.add_argument("--metrics", help="comma-separated metric names (default config.eval.metrics)")
+    p.add_argument("--num", type=int, default=0, help="samples (default config.eval.num)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-ema", action="store_true")
+    p.add_argument("--sampler")
+    p.add_argument("--steps", type=int)
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("info", help="devices, mesh and versions")
+    p.add_argument("--config", help="configs/X.py[:variant] whose mesh to show")
+    p.set_defaults(fn=cmd_info, takes_overrides=True)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub) -> None:
+    """Sub-commands contributed by genjax.data and genjax.metrics (each sets `fn(args)`)."""
+    for module in ("genjax.data.cli", "genjax.metrics.cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        mod.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    overrides = [a for a in rest if a.startswith("--config.")]
+    unknown = [a for a in rest if not a.startswith("--config.")]
+    if unknown or (overrides and not getattr(args, "takes_overrides", False)):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        args.config_overrides = overrides
+        return int(args.fn(args) or 0)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"genjax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

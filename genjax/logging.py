@@ -1,0 +1,127 @@
+"""Run outputs: JSONL metrics, TensorBoard event files, PNG sample grids, a progress bar.
+
+Only process 0 writes; other processes get a writer that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Images in `value_range` -> uint8 [0, 255], rounding to nearest."""
+    lo, hi = value_range
+    u = (np.asarray(x, np.float32) - lo) / (hi - lo)
+    return np.clip(np.rint(u * 255.0), 0, 255).astype(np.uint8)
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
+    """uint8 [N, H, W, C] -> one uint8 [rows*(H+pad)+pad, ncol*(W+pad)+pad, C] grid."""
+    n, h, w, c = images.shape
+    ncol = ncol or int(math.ceil(math.sqrt(n)))
+    nrow = int(math.ceil(n / ncol))
+    grid = np.zeros((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncol)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = image
+    return grid
+
+
+def points_image(points: np.ndarray, size: int = 512, extent: float | None = None) -> np.ndarray:
+    """2D points [N, 2] -> a uint8 [size, size, 3] scatter plot (white background)."""
+    points = np.asarray(points, np.float32)[:, :2]
+    extent = extent or float(np.max(np.abs(points[np.isfinite(points)]), initial=1.0)) * 1.1
+    canvas = np.full((size, size, 3), 255, np.uint8)
+    finite = np.all(np.isfinite(points), axis=1)
+    ij = np.rint((points[finite] / extent * 0.5 + 0.5) * (size - 1)).astype(int)
+    ij = ij[np.all((ij >= 0) & (ij < size), axis=1)]
+    for di in (-1, 0, 1):  # 3x3 dots
+        for dj in (-1, 0, 1):
+            rows = np.clip(size - 1 - ij[:, 1] + di, 0, size - 1)
+            cols = np.clip(ij[:, 0] + dj, 0, size - 1)
+            canvas[rows, cols] = (31, 119, 180)
+    return canvas
+
+
+def samples_to_png(samples: np.ndarray, kind: str, value_range: tuple[float, float], path: str | Path) -> np.ndarray:
+    """Writes a PNG of samples (an image grid, or a scatter plot for points); returns the image."""
+    if kind == "image":
+        picture = image_grid(to_uint8(samples, value_range))
+    else:
+        picture = points_image(samples)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(path)
+    return picture
+
+
+class MetricWriter:
+    """Appends flat metric dicts to `<workdir>/metrics.jsonl` (or another file) and TensorBoard."""
+
+    def __init__(self, workdir: str | Path, enabled: bool = True, tensorboard: bool = True):
+        self.workdir = Path(workdir)
+        self.enabled = enabled
+        self._tb = None
+        if enabled and tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.workdir / "tb"))
+
+    def write(self, step: int, metrics: Mapping[str, Any], file: str = "metrics.jsonl") -> None:
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: _scalar(v) for k, v in metrics.items()}}
+        with open(self.workdir / file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, step)
+
+    def image(self, step: int, tag: str, picture: np.ndarray) -> None:
+        if self.enabled and self._tb is not None:
+            self._tb.add_image(tag, picture, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+
+
+def _scalar(v: Any) -> Any:
+    a = np.asarray(v)
+    if a.size == 1:
+        f = float(a.reshape(()))
+        return int(f) if a.dtype.kind in "iu" else f
+    return a.tolist()
+
+
+class Progress:
+    """tqdm bar with step, loss, steps/s and ETA; silent when disabled."""
+
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self._bar = None
+        self._t0, self._s0 = time.perf_counter(), initial
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> float:
+        rate = (step - self._s0) / max(time.perf_counter() - self._t0, 1e-9)
+        if self._bar is not None:
+            self._bar.n = step
+            losses = {k.removeprefix("loss/"): f"{v:.4g}" for k, v in metrics.items() if k.startswith("loss/")}
+            self._bar.set_postfix(losses, refresh=False)
+            self._bar.refresh()
+        return rate
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,89 @@
+"""The objective protocol: what a model family tells the training core.
+
+An objective names its networks ("players"), initialises their variables, gives each player's
+loss, says in which order players update inside one train step, and draws samples. The core
+(`genjax.train.step.make_train_step`) knows nothing else about the family.
+
+Shapes: a batch is a dict of arrays with a shared leading batch axis, `{"x": [B, ...]}` and
+optionally `{"y": [B]}` (int32 labels). Images are NHWC float32 in the data range of the
+dataset metadata (usually [-1, 1]).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple, Protocol, runtime_checkable
+
+import jax
+
+Array = jax.Array
+PyTree = Any
+# Flax variables of one player without the "params" collection, e.g. {"batch_stats": ...}.
+Collections = Mapping[str, PyTree]
+
+
+class PlayerVariables(NamedTuple):
+    """What `Objective.init` returns for one player."""
+
+    params: PyTree  # trainable, may carry flax logical-partitioning boxes
+    state: Collections  # non-trainable collections (batch statistics, spectral-norm vectors)
+
+
+class LossOutput(NamedTuple):
+    """What `Objective.loss` returns.
+
+    loss:    [B] per-example loss of the player. The core takes the mean (and averages over
+             gradient-accumulation micro-batches); losses never reduce over the batch.
+    metrics: flat dict of scalars or [B] arrays; the core averages them and prefixes the
+             player's name (`loss/<player>`, `<player>/<name>`).
+    state:   updated non-trainable collections, {player: collections}, for the players whose
+             state changed in this forward pass (may be empty).
+    """
+
+    loss: Array
+    metrics: dict[str, Array]
+    state: dict[str, Collections]
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """A model family bound to its networks and losses.
+
+    Attributes:
+      players:  names of the networks with their own params and optimizer, e.g. ("model",)
+                or ("generator", "discriminator").
+      schedule: static order of player updates inside one compiled train step, e.g.
+                ("discriminator",) * 5 + ("generator",) for WGAN's n_critic = 5. Every update
+                sees the same batch with a fresh RNG key.
+    """
+
+    players: tuple[str, ...]
+    schedule: tuple[str, ...]
+
+    def init(self, rng: Array, batch: Mapping[str, Array]) -> dict[str, PlayerVariables]:
+        """Variables of every player, built from an example batch (shapes only matter)."""
+        ...
+
+    def loss(
+        self,
+        player: str,
+        params: Mapping[str, PyTree],
+        state: Mapping[str, Collections],
+        batch: Mapping[str, Array],
+        rng: Array,
+        step: Array,
+    ) -> LossOutput:
+        """Per-example loss of `player`. `params` and `state` hold every player's variables;
+        gradients are taken w.r.t. `params[player]` only. `step` is the int32 train step
+        (for lazy regularisation, schedules of loss weights, ...)."""
+        ...
+
+    def sample(
+        self,
+        params: Mapping[str, PyTree],
+        state: Mapping[str, Collections],
+        rng: Array,
+        num: int,
+        **kwargs: Any,
+    ) -> Array:
+        """`num` samples, [num, ...] in the data range of the dataset (images NHWC)."""
+        ...

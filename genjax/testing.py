@@ -1,0 +1,88 @@
+"""Helpers for tests and notebooks: tiny configs and small objectives that exercise the core."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from genjax.objectives.base import LossOutput, PlayerVariables
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyGAN:
+    """G(z) = a z + b; D(x) = w1 x + w2 x^2 + c (logits). Non-saturating losses."""
+
+    n_critic: int = 1
+    players: tuple[str, ...] = ("generator", "discriminator")
+
+    @property
+    def schedule(self) -> tuple[str, ...]:
+        return ("discriminator",) * self.n_critic + ("generator",)
+
+    def init(self, rng, batch):
+        return {
+            "generator": PlayerVariables({"a": jnp.array(0.5), "b": jnp.array(0.0)}, {}),
+            "discriminator": PlayerVariables({"w": jnp.array([0.1, -0.1]), "c": jnp.array(0.0)}, {}),
+        }
+
+    @staticmethod
+    def generate(g, z):
+        return g["a"] * z + g["b"]
+
+    @staticmethod
+    def discriminate(d, x):
+        return d["w"][0] * x + d["w"][1] * x**2 + d["c"]
+
+    def loss(self, player, params, state, batch, rng, step) -> LossOutput:
+        x = batch["x"][:, 0]
+        z = jax.random.normal(rng, x.shape, x.dtype)
+        fake = self.generate(params["generator"], z)
+        d_fake = self.discriminate(params["discriminator"], fake)
+        if player == "discriminator":
+            d_real = self.discriminate(params["discriminator"], x)
+            loss = jax.nn.softplus(-d_real) + jax.nn.softplus(d_fake)
+            return LossOutput(loss, {"d_real": d_real}, {})
+        return LossOutput(jax.nn.softplus(-d_fake), {}, {})
+
+    def sample(self, params, state, rng, num, **kw):
+        return self.generate(params["generator"], jax.random.normal(rng, (num,)))[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Regression:
+    """Per-example squared error of a linear model, with a running-mean 'stats' collection."""
+
+    dim: int = 3
+    players: tuple[str, ...] = ("model",)
+    schedule: tuple[str, ...] = ("model",)
+
+    def init(self, rng, batch):
+        w = jax.random.normal(rng, (self.dim,))
+        return {"model": PlayerVariables({"w": w}, {"stats": {"mean": jnp.zeros(())}})}
+
+    def loss(self, player, params, state, batch, rng, step) -> LossOutput:
+        pred = batch["x"] @ params["model"]["w"]
+        err = (pred - batch["y"]) ** 2
+        new_mean = 0.9 * state["model"]["stats"]["mean"] + 0.1 * jnp.mean(batch["y"])
+        return LossOutput(err, {"abs_err": jnp.abs(pred - batch["y"])}, {"model": {"stats": {"mean": new_mean}}})
+
+    def sample(self, params, state, rng, num, **kw):
+        return jax.random.normal(rng, (num, self.dim)) @ params["model"]["w"]
+
+
+def tiny(config: Any) -> Any:
+    """Shrinks a config for a one-step end-to-end test: few steps, small batch, no async I/O."""
+    config.data.batch_size = min(config.data.batch_size, 8)
+    config.data.num_workers = 0
+    config.train.steps = 1
+    config.train.log_every = 1
+    config.train.sample_every = 0
+    config.train.eval_every = 0
+    config.train.checkpoint_every = 1
+    config.train.progress = False
+    config.train.async_checkpoint = False
+    config.sample.num = min(config.sample.num, 4)
+    return config

@@ -1,0 +1,212 @@
+"""The run: data -> step -> log -> samples -> evaluation -> checkpoints.
+
+`run(config, workdir)` trains until `config.train.steps`, resuming from the latest checkpoint in
+`workdir` when there is one. SIGTERM (preemption) saves a checkpoint and returns cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import ConfigDict
+
+from genjax import config as config_lib
+from genjax import data as data_lib
+from genjax.checkpoint import Checkpointer
+from genjax.logging import MetricWriter, Progress, samples_to_png
+from genjax.objectives import make_objective
+from genjax.parallel import batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated
+from genjax.train.init import init_train_state
+from genjax.train.optim import make_optimizers
+from genjax.train.state import TrainState
+from genjax.train.step import make_train_step
+
+log = logging.getLogger("genjax")
+
+
+class Run:
+    """Everything built from a config for one workdir: mesh, objective, state, step, data."""
+
+    def __init__(self, config: ConfigDict, workdir: str | Path, *, restore: bool = True, data: bool = True):
+        config_lib.validate(config)
+        maybe_initialize(config.distributed)
+        self.config, self.workdir = config, Path(workdir)
+        self.metadata = data_lib.load_metadata(config.data)
+        self.objective = make_objective(config, self.metadata)
+        self.mesh = make_mesh(config.mesh)
+        self.is_chief = jax.process_index() == 0
+        batch_size = config.data.batch_size
+        shards = num_batch_shards(self.mesh)
+        for n, what in ((shards, "data*fsdp mesh shards"), (jax.process_count(), "processes"),
+                        (config.train.grad_accum, "config.train.grad_accum micro-batches")):
+            if batch_size % n:
+                raise ValueError(f"config.data.batch_size={batch_size} is not divisible by the {n} {what}; "
+                                 f"choose a multiple of {n}")
+        self.txs = make_optimizers(config, self.objective.players)
+        self.batch_spec = {"x": jax.ShapeDtypeStruct((batch_size, *self.metadata.shape), jnp.float32)}
+        if self.metadata.num_classes:
+            self.batch_spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+        self.state, self.shardings = init_train_state(
+            self.objective, self.txs, jax.random.PRNGKey(config.seed), self.batch_spec, self.mesh,
+            rules=tuple(tuple(r) for r in config.sharding.rules), min_fsdp_size=config.sharding.min_fsdp_size,
+            ema_decays=tuple(config.train.ema_decays))
+        self.checkpointer = Checkpointer(
+            self.workdir, keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoint,
+            best_metric=config.train.best_metric, best_mode=config.train.best_mode)
+        self.data = (data_lib.make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
+                                            process_count=jax.process_count()) if data else None)
+        if restore and self.checkpointer.latest_step() is not None:
+            self.state, data_state, _ = self.checkpointer.restore(self.state, self.shardings)
+            if self.data is not None and data_state is not None:
+                self.data.set_state(data_state)
+            log.info("resumed from step %d", int(self.state.step))
+        self.batch_sharding = batch_sharding(self.mesh)
+        step_fn = make_train_step(self.objective, compute_dtype_name=config.train.compute_dtype,
+                                  grad_accum=config.train.grad_accum, nonfinite_guard=config.train.nonfinite_guard)
+        self.step_fn = jax.jit(step_fn, in_shardings=(self.shardings, self.batch_sharding),
+                               out_shardings=(self.shardings, replicated(self.mesh)), donate_argnums=0)
+
+    def compile(self) -> float:
+        """Ahead-of-time compiles the step (fails early on shape errors); returns seconds."""
+        t0 = time.perf_counter()
+        abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                                self.state, self.shardings)
+        batch = {k: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.batch_sharding)
+                 for k, s in self.batch_spec.items()}
+        self.step_fn = self.step_fn.lower(abstract, batch).compile()
+        return time.perf_counter() - t0
+
+    def next_batch(self) -> dict[str, jax.Array]:
+        local = next(self.data)
+        return global_batch({k: local[k] for k in self.batch_spec}, self.batch_sharding)
+
+    def sample(self, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
+        """`num` samples from the (EMA) params as a host numpy array, in the data range."""
+        params = self.state.sampling_params(ema_index)
+        fn = jax.jit(lambda p, s, k: self.objective.sample(p, s, k, num, **kwargs),
+                     out_shardings=replicated(self.mesh))
+        return np.asarray(jax.device_get(fn(params, self.state.model_state, jax.random.PRNGKey(seed))))
+
+    def save(self, force: bool = False) -> None:
+        self.checkpointer.save(self.state, self.data.get_state() if self.data else {},
+                               config_lib.to_json(self.config), force=force)
+
+
+def _install_sigterm() -> tuple[dict, Any]:
+    flag = {"stop": False}
+
+    def handler(signum, frame):  # noqa: ARG001
+        flag["stop"] = True
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        previous = None
+    return flag, previous
+
+
+def _preempted(flag: dict, step: int) -> bool:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return bool(multihost_utils.reached_preemption_sync_point(step)) or flag["stop"]
+    return flag["stop"]
+
+
+def evaluate(run: Run, step: int) -> dict[str, float]:
+    """Periodic evaluation: `config.eval.metrics` on `config.eval.num` samples vs real data."""
+    from genjax import metrics as metrics_lib
+
+    cfg = run.config.eval
+    fake = run.sample(cfg.num, seed=run.config.seed + 1 + step, ema_index=0 if cfg.use_ema else None,
+                      **dict(run.config.sample.kwargs))
+    real = data_lib.load_examples(run.config.data, cfg.num, split=cfg.split or run.config.data.eval_split)["x"]
+    results = metrics_lib.compute(list(cfg.metrics), fake, real, metadata=run.metadata, rng_seed=run.config.seed,
+                                  **dict(cfg.kwargs))
+    return {f"eval/{k}": float(v) for k, v in results.items()}
+
+
+def write_samples(run: Run, writer: MetricWriter, step: int) -> None:
+    cfg = run.config.sample
+    samples = run.sample(cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None,
+                         **dict(cfg.kwargs))
+    if run.is_chief:
+        picture = samples_to_png(samples, run.metadata.kind, run.metadata.value_range,
+                                 run.workdir / "samples" / f"step_{step:08d}.png")
+        writer.image(step, "samples", picture)
+
+
+def run(config: ConfigDict, workdir: str | Path) -> TrainState:
+    """Trains `config` into `workdir`; returns the final TrainState."""
+    workdir = Path(workdir)
+    r = Run(config, workdir)
+    if r.is_chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config_lib.to_json(config))
+    tc = config.train
+    writer = MetricWriter(workdir, enabled=r.is_chief)
+    if tc.aot_compile:
+        log.info("compiled the train step in %.1f s", r.compile())
+    start = int(jax.device_get(r.state.step))
+    progress = Progress(tc.steps, start, enabled=tc.progress and r.is_chief)
+    flag, previous = _install_sigterm()
+    last_logged, last_nonfinite = start, int(jax.device_get(r.state.nonfinite_steps))
+    try:
+        for step in range(start + 1, tc.steps + 1):
+            r.state, metrics = r.step_fn(r.state, r.next_batch())
+            if step % tc.log_every == 0 or step == tc.steps:
+                host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                host["steps_per_sec"] = progress.update(step, host)
+                writer.write(step, host)
+                skipped = int(host["nonfinite_steps"]) - last_nonfinite
+                if tc.nonfinite_guard and skipped == step - last_logged and step - last_logged >= 2:
+                    r.save(force=True)
+                    raise FloatingPointError(
+                        f"every step from {last_logged + 1} to {step} had a non-finite loss or gradient and was "
+                        f"skipped; the last finite params are checkpointed at step {step}. Lower "
+                        "config.optim.lr, set config.optim.clip_norm, or check the data for NaNs.")
+                last_logged, last_nonfinite = step, int(host["nonfinite_steps"])
+            if tc.sample_every and step % tc.sample_every == 0:
+                write_samples(r, writer, step)
+            eval_metrics = None
+            if tc.eval_every and config.eval.metrics and step % tc.eval_every == 0:
+                eval_metrics = evaluate(r, step)
+                writer.write(step, eval_metrics, file="eval.jsonl")
+            if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
+                r.save()
+            if eval_metrics:
+                r.checkpointer.save_best(r.state, r.data.get_state(), config_lib.to_json(config), eval_metrics)
+            if _preempted(flag, step):
+                log.warning("preempted at step %d: saving a checkpoint and stopping", step)
+                r.save(force=True)
+                break
+        if not tc.sample_every or int(r.state.step) % tc.sample_every:
+            write_samples(r, writer, int(r.state.step))
+    finally:
+        r.checkpointer.wait()
+        r.checkpointer.close()
+        progress.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        writer.close()
+    return r.state
+
+
+def load_run(workdir: str | Path) -> Run:
+    """The run saved in `workdir` (its config.json and latest checkpoint), for sampling/eval."""
+    workdir = Path(workdir)
+    if not (workdir / "config.json").exists():
+        raise FileNotFoundError(f"{workdir} has no config.json: is it a genjax workdir?")
+    config = config_lib.from_json((workdir / "config.json").read_text())
+    r = Run(config, workdir, data=False)
+    if r.checkpointer.latest_step() is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints has no checkpoint to sample from")
+    return r
+

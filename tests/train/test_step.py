@@ -1,0 +1,133 @@
+"""The train step against hand-written optax loops."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from ml_collections import ConfigDict
+
+from genjax.parallel import make_mesh
+from genjax.testing import Regression, ToyGAN
+from genjax.train import init_train_state, make_train_step
+
+RULES = (("embed", "fsdp"), ("mlp", "tensor"))
+
+
+def _mesh():
+    return make_mesh(ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
+
+
+def _init(objective, txs, batch, ema_decays=(0.9,)):
+    spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
+    return init_train_state(objective, txs, jax.random.PRNGKey(0), spec, _mesh(), rules=RULES,
+                            min_fsdp_size=1 << 30, ema_decays=ema_decays)[0]
+
+
+def _gan_batch(n=32, seed=0):
+    return {"x": jnp.asarray(np.random.RandomState(seed).normal(2.0, 0.5, (n, 1)), jnp.float32)}
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_alternating_updates_match_manual_loop(n_critic):
+    objective = ToyGAN(n_critic=n_critic)
+    txs = {"generator": optax.adam(1e-2), "discriminator": optax.sgd(5e-2, momentum=0.9)}
+    batch = _gan_batch()
+    state = _init(objective, txs, batch, ema_decays=(0.5,))
+    chex.clear_trace_counter()
+    train_step = make_train_step(objective)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(state, batch):
+        return train_step(state, batch)
+
+    params = jax.tree.map(jnp.copy, state.params)
+    opt = {p: txs[p].init(params[p]) for p in objective.players}
+    ema = jax.tree.map(jnp.copy, params)
+    for s in range(4):
+        state, metrics = step(state, batch)
+        key = jax.random.fold_in(jax.random.PRNGKey(0), s)
+        for i, player in enumerate(objective.schedule):
+            def loss(theta):
+                out = objective.loss(player, {**params, player: theta}, {}, batch, jax.random.fold_in(key, i), s)
+                return jnp.mean(out.loss)
+            g = jax.grad(loss)(params[player])
+            u, opt[player] = txs[player].update(g, opt[player], params[player])
+            params[player] = optax.apply_updates(params[player], u)
+        ema = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, ema, params)
+    chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(state.ema[0], ema, rtol=1e-5, atol=1e-6)
+    assert int(state.step) == 4
+    assert set(metrics) >= {"loss/generator", "loss/discriminator", "discriminator/d_real",
+                            "grad_norm/generator", "param_norm/discriminator", "update_norm/generator",
+                            "nonfinite_steps"}
+
+
+def test_player_gradients_touch_only_that_player():
+    objective = ToyGAN(n_critic=1)
+    frozen = optax.set_to_zero()
+    state = _init(objective, {"generator": optax.sgd(0.1), "discriminator": frozen}, _gan_batch())
+    new, _ = jax.jit(make_train_step(objective))(state, _gan_batch())
+    chex.assert_trees_all_equal(new.params["discriminator"], state.params["discriminator"])
+    assert not np.allclose(new.params["generator"]["b"], state.params["generator"]["b"])
+
+
+def _regression_batch(n=16, seed=0):
+    r = np.random.RandomState(seed)
+    x = r.normal(size=(n, 3)).astype(np.float32)
+    return {"x": jnp.asarray(x), "y": jnp.asarray(x @ np.array([1.0, -2.0, 0.5], np.float32))}
+
+
+def test_gradient_accumulation_equals_full_batch():
+    objective = Regression()
+    batch = _regression_batch()
+    tx = {"model": optax.sgd(0.1)}
+    full = _init(objective, tx, batch)
+    accum = _init(objective, tx, batch)
+    full, m_full = jax.jit(make_train_step(objective))(full, batch)
+    accum, m_acc = jax.jit(make_train_step(objective, grad_accum=4))(accum, batch)
+    chex.assert_trees_all_close(full.params, accum.params, rtol=1e-5)
+    np.testing.assert_allclose(m_full["loss/model"], m_acc["loss/model"], rtol=1e-5)
+    # the non-trainable state is threaded through the micro-batches in order
+    expected = 0.0
+    for i in range(4):
+        expected = 0.9 * expected + 0.1 * float(jnp.mean(batch["y"][4 * i: 4 * i + 4]))
+    np.testing.assert_allclose(accum.model_state["model"]["stats"]["mean"], expected, rtol=1e-5)
+
+
+def test_nonfinite_step_is_skipped_and_counted():
+    objective = Regression()
+    batch = _regression_batch()
+    state = _init(objective, {"model": optax.adam(0.1)}, batch)
+    step = jax.jit(make_train_step(objective))
+    bad = {**batch, "y": batch["y"].at[0].set(jnp.nan)}
+    new, metrics = step(state, bad)
+    chex.assert_trees_all_equal(new.params, state.params)
+    chex.assert_trees_all_equal(new.opt_state, state.opt_state)
+    chex.assert_trees_all_equal(new.ema, state.ema)
+    assert int(metrics["nonfinite_steps"]) == 1 and int(new.step) == 1
+    newer, metrics = step(new, batch)
+    assert int(metrics["nonfinite_steps"]) == 1
+    assert not np.allclose(newer.params["model"]["w"], state.params["model"]["w"])
+
+
+def test_bfloat16_compute_keeps_float32_params():
+    objective = Regression()
+    batch = _regression_batch()
+    tx = {"model": optax.sgd(0.05)}
+    s32 = _init(objective, tx, batch)
+    s16 = _init(objective, tx, batch)
+    s32, m32 = jax.jit(make_train_step(objective))(s32, batch)
+    s16, m16 = jax.jit(make_train_step(objective, compute_dtype_name="bfloat16"))(s16, batch)
+    assert s16.params["model"]["w"].dtype == jnp.float32
+    np.testing.assert_allclose(m16["loss/model"], m32["loss/model"], rtol=2e-2)
+    chex.assert_trees_all_close(s16.params, s32.params, rtol=2e-2, atol=2e-2)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="grad_accum"):
+        make_train_step(Regression(), grad_accum=0)
+    with pytest.raises(ValueError, match="compute_dtype"):
+        make_train_step(Regression(), compute_dtype_name="float8")
