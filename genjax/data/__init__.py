@@ -1,0 +1,33 @@
+"""Datasets and input pipelines: built-in sets, TFDS, local files; grain iterators per process.
+
+    source = "builtin:digits" | "builtin:ring8" | "tfds:mnist" | "npz:PATH" | "folder:PATH" | ...
+    meta = load_metadata(config.data)
+    it = make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
+                       process_count=jax.process_count())
+    batch = next(it)            # {"x": float32 [B_local, ...], "y": int32 [B_local]}
+    state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
+"""
+
+from genjax.data.config import check_data_config, default_data_config, local_batch_size
+from genjax.data.metadata import DatasetMetadata
+from genjax.data.pipeline import (
+    DataIterator,
+    eval_split,
+    iterate_split,
+    load_examples,
+    load_metadata,
+    make_iterator,
+)
+
+__all__ = [
+    "DataIterator",
+    "DatasetMetadata",
+    "check_data_config",
+    "default_data_config",
+    "eval_split",
+    "iterate_split",
+    "load_examples",
+    "load_metadata",
+    "local_batch_size",
+    "make_iterator",
+]

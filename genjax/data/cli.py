@@ -1,0 +1,73 @@
+"""`genjax data prepare NAME --from DIR [--data-dir D]` and `genjax data info SOURCE`.
+
+`register(subparsers)` adds the `data` command to the genjax CLI; `python -m genjax.data.cli ...`
+runs the same sub-commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from genjax.data.prepare import CHECKSUMS
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from genjax.data.prepare import prepare
+
+    path = prepare(args.name, args.from_dir, data_dir=args.data_dir, overwrite=args.overwrite)
+    print(f"prepared tfds:{args.name} in {path}; read it with data.source='tfds:{args.name}'"
+          + (f" and data.data_dir='{args.data_dir}'" if args.data_dir else ""))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from genjax.data import default_data_config, load_metadata
+
+    cfg = default_data_config()
+    cfg.source, cfg.data_dir, cfg.split = args.source, args.data_dir, args.split
+    print(json.dumps(dataclasses.asdict(load_metadata(cfg)), indent=2))
+    return 0
+
+
+def _run(func):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ValueError as e:
+            sys.exit(f"genjax data {args.data_command}: error: {e}")
+
+    return run
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds `data prepare` and `data info` to an argparse sub-parser set; each sets `func(args)`."""
+    data = subparsers.add_parser("data", help="prepare and inspect datasets")
+    sub = data.add_subparsers(dest="data_command", required=True)
+    p = sub.add_parser("prepare", help="build a TFDS array_record dataset from the original idx files (no TensorFlow)")
+    p.add_argument("name", choices=sorted(CHECKSUMS))
+    p.add_argument("--from", dest="from_dir", required=True, metavar="DIR",
+                   help="folder with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...")
+    p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild when the dataset is already prepared")
+    p.set_defaults(func=_run(_prepare))
+    i = sub.add_parser("info", help="print the metadata of a data source")
+    i.add_argument("source", help="e.g. builtin:ring8, tfds:mnist, npz:PATH, folder:PATH")
+    i.add_argument("--split", default="train")
+    i.add_argument("--data-dir", default=None)
+    i.set_defaults(func=_run(_info))
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genjax")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The `config.data` section: every field with its default, and its validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+from genjax.data.preprocess import image_hw
+from genjax.data.sources import parse_source
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+    """Every field of `config.data` with its default."""
+    return ml_collections.ConfigDict(
+        dict(
+            # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH
+            source="builtin:digits",
+            split="train",  # TFDS split string, e.g. "train[:90%]"
+            eval_split=None,  # None: "test" when the source has it, else `split`
+            batch_size=128,  # GLOBAL batch; each of P processes gets batch_size // P
+            shuffle=True,
+            shuffle_seed=None,  # None: config.seed
+            image_size=None,  # None: native size; an int or (height, width) resizes
+            value_range=(-1.0, 1.0),  # images map to [low, high]
+            dequantize=False,  # uniform dequantization (x + U[0,1)) / 256 of 8-bit images
+            random_flip=False,  # random horizontal flips (training batches only)
+            binarize=False,  # dynamic binarization: x ~ Bernoulli(intensity)
+            num_workers=0,  # grain worker processes (0: in the main process)
+            prefetch=2,  # batches read ahead (per worker when num_workers > 0)
+            cache=False,  # decode this process's part of the split into memory once (if it fits)
+            data_dir=None,  # TFDS data dir; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
+            drop_remainder=False,  # finite eval passes: drop the last partial batch, or pad + mask
+        )
+    )
+
+
+def check_data_config(data_cfg: Any) -> None:
+    """Raises ValueError naming the field for values no pipeline can use."""
+    parse_source(data_cfg.source)
+    for field in ("split",):
+        if not isinstance(data_cfg[field], str) or not data_cfg[field]:
+            raise ValueError(f"data.{field} must be a split string such as 'train', got {data_cfg[field]!r}")
+    if data_cfg.eval_split is not None and not isinstance(data_cfg.eval_split, str):
+        raise ValueError(f"data.eval_split must be None or a split string, got {data_cfg.eval_split!r}")
+    if not isinstance(data_cfg.batch_size, int) or data_cfg.batch_size < 1:
+        raise ValueError(f"data.batch_size must be a positive int (the global batch), got {data_cfg.batch_size!r}")
+    if data_cfg.image_size is not None:
+        image_hw(data_cfg.image_size)
+    vr = tuple(data_cfg.value_range)
+    if len(vr) != 2 or not vr[0] < vr[1]:
+        raise ValueError(f"data.value_range must be (low, high) with low < high, got {data_cfg.value_range!r}")
+    if data_cfg.dequantize and data_cfg.binarize:
+        raise ValueError("data.dequantize and data.binarize exclude each other: binarized data is already discrete")
+    if not isinstance(data_cfg.num_workers, int) or data_cfg.num_workers < 0:
+        raise ValueError(f"data.num_workers must be an int >= 0, got {data_cfg.num_workers!r}")
+    if not isinstance(data_cfg.prefetch, int) or data_cfg.prefetch < 0:
+        raise ValueError(f"data.prefetch must be an int >= 0, got {data_cfg.prefetch!r}")
+    if data_cfg.shuffle_seed is not None and (not isinstance(data_cfg.shuffle_seed, int) or data_cfg.shuffle_seed < 0):
+        raise ValueError(f"data.shuffle_seed must be None or an int >= 0, got {data_cfg.shuffle_seed!r}")
+
+
+def local_batch_size(batch_size: int, process_count: int, num_data_shards: int | None = None) -> int:
+    """Per-process batch of a global `batch_size`; checks divisibility by processes and data shards.
+
+    num_data_shards: devices the batch is split over (mesh data x fsdp), when known.
+    """
+    if process_count < 1:
+        raise ValueError(f"process_count must be >= 1, got {process_count}")
+    if batch_size % process_count:
+        raise ValueError(
+            f"data.batch_size={batch_size} (the global batch) is not divisible by the {process_count} "
+            f"processes; use a multiple of {process_count}"
+        )
+    if num_data_shards and batch_size % num_data_shards:
+        raise ValueError(
+            f"data.batch_size={batch_size} (the global batch) is not divisible by the {num_data_shards} "
+            f"data shards (mesh data x fsdp devices); use a multiple of {num_data_shards}"
+        )
+    return batch_size // process_count

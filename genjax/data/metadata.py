@@ -1,0 +1,40 @@
+"""What objectives and metrics may know about a dataset without reading it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetMetadata:
+    """Static description of one split of a dataset after preprocessing.
+
+    Attributes:
+      name:         the source string, e.g. "tfds:mnist" or "builtin:ring8".
+      kind:         "image" (x is [H, W, C], NHWC batches) or "points" (x is [D]).
+      shape:        per-example shape of x after preprocessing (image_size applied).
+      num_classes:  number of label values when the data has labels y in [0, num_classes), else None.
+      value_range:  (low, high) of x: the configured range for images, the bounding box of the
+                    split's coordinates for points.
+      num_examples: examples in the selected split (all processes together).
+      modes:        centres of the Gaussian-mixture components (builtin ring/grid sets), else None.
+      mode_std:     standard deviation of every mixture component, else None.
+      class_names:  names of the classes when the source has them (folder, TFDS), else None.
+      bits:         bits per colour channel of the raw data (8 for uint8 images), else None; the
+                    discretisation bits-per-dimension metrics need.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None
+    value_range: tuple[float, float]
+    num_examples: int
+    modes: tuple[tuple[float, ...], ...] | None = None
+    mode_std: float | None = None
+    class_names: tuple[str, ...] | None = None
+    bits: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("image", "points"):
+            raise ValueError(f"DatasetMetadata.kind must be 'image' or 'points', got {self.kind!r}")

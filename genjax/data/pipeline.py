@@ -1,0 +1,234 @@
+"""grain input pipelines: the training iterator, finite evaluation passes and reference examples.
+
+Training stream of process p of P (each process reads only its part of the split):
+
+    indices of the split [0, N) -> this process's contiguous part [p N / P, (p + 1) N / P)
+    -> shuffle (reseeded every epoch) -> repeat forever -> batches of batch_size // P indices
+    -> read the batch from the source + preprocess (random_map, seeded by the batch's position)
+
+Every batch is a pure function of (config, seed, process, position), so the iterator's state is
+the position of the next batch: restoring it reproduces exactly the batches an uninterrupted run
+would have seen, with any number of worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any, Iterator
+
+import grain
+import numpy as np
+
+from genjax.data.config import check_data_config, local_batch_size
+from genjax.data.metadata import DatasetMetadata
+from genjax.data.preprocess import Preprocess, image_hw
+from genjax.data.sources import ArraySource, Source, SourceInfo, open_source, source_info
+
+STATE_VERSION = 1
+
+
+def _seed(*entropy: int) -> int:
+    """A 32-bit seed (grain's range) derived from integers, e.g. (seed, process, purpose)."""
+    return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1, np.uint32)[0])
+
+
+def eval_split(data_cfg: Any) -> str:
+    """data.eval_split, or "test" when the source has it, else data.split."""
+    if data_cfg.eval_split:
+        return data_cfg.eval_split
+    info = source_info(data_cfg, data_cfg.split)
+    return "test" if "test" in info.splits else data_cfg.split
+
+
+def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
+    shape = tuple(info.shape)
+    if info.kind == "image":
+        if data_cfg.image_size is not None:
+            shape = (*image_hw(data_cfg.image_size), shape[-1])
+        value_range = tuple(float(v) for v in data_cfg.value_range)
+        bits = 1 if data_cfg.binarize else (8 if info.uint8 else None)
+    else:
+        value_range, bits = info.point_range, None
+    return DatasetMetadata(
+        name=data_cfg.source, kind=info.kind, shape=shape, num_classes=info.num_classes,
+        value_range=value_range, num_examples=info.num_examples, modes=info.modes,
+        mode_std=info.mode_std, class_names=info.class_names, bits=bits,
+    )
+
+
+def load_metadata(data_cfg: Any, split: str | None = None) -> DatasetMetadata:
+    """Shape, classes, value range and size of `split` (default data.split), without iterating."""
+    check_data_config(data_cfg)
+    return _metadata(data_cfg, source_info(data_cfg, split or data_cfg.split))
+
+
+def _preprocess(data_cfg: Any, info: SourceInfo) -> Preprocess:
+    if info.kind == "image" and not info.uint8 and data_cfg.dequantize:
+        raise ValueError(f"data.dequantize needs 8-bit images; {data_cfg.source} holds float images")
+    return Preprocess(
+        kind=info.kind, uint8=info.uint8,
+        hw=image_hw(data_cfg.image_size) if data_cfg.image_size is not None else None,
+        value_range=tuple(float(v) for v in data_cfg.value_range),
+        dequantize=bool(data_cfg.dequantize), binarize=bool(data_cfg.binarize),
+        random_flip=bool(data_cfg.random_flip),
+    )
+
+
+class _ReadBatch:
+    """grain random_map transform: indices [b] -> preprocessed batch. Picklable for workers."""
+
+    def __init__(self, source: Source, preprocess: Preprocess, augment: bool):
+        self.source, self.preprocess, self.augment = source, preprocess, augment
+
+    def __call__(self, indices: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return self.preprocess(self.source.read(indices), rng, augment=self.augment)
+
+
+def _ensure_absl_flags() -> None:
+    # grain's worker processes read absl flags; parse their defaults when the program did not.
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS([sys.argv[0] if sys.argv else "genjax"], known_only=True)
+
+
+class DataIterator(Iterator[dict]):
+    """Infinite iterator of {"x": float32 [B_local, ...], "y": int32 [B_local]} batches.
+
+    get_state() / set_state() hold the position of the next batch plus what the stream depends on,
+    so a restored iterator continues exactly where the saved one was.
+    """
+
+    def __init__(self, batches: grain.MapDataset, fingerprint: dict, num_workers: int, prefetch: int):
+        self._batches, self._fingerprint = batches, fingerprint
+        self._num_workers, self._prefetch = num_workers, prefetch
+        self._position, self._it = 0, None
+
+    def _start(self) -> None:
+        ds = self._batches[self._position:].to_iter_dataset(
+            grain.ReadOptions(num_threads=max(1, min(self._prefetch, 4)), prefetch_buffer_size=self._prefetch))
+        if self._num_workers > 0:
+            _ensure_absl_flags()
+            ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+                num_workers=self._num_workers, per_worker_buffer_size=max(1, self._prefetch)))
+        self._it = iter(ds)
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._it is None:
+            self._start()
+        batch = next(self._it)
+        self._position += 1
+        return {k: np.array(v) for k, v in batch.items()}  # own copies, not worker shared memory
+
+    def get_state(self) -> dict:
+        return {"version": STATE_VERSION, "next_batch": self._position, **self._fingerprint}
+
+    def set_state(self, state: dict) -> None:
+        if state.get("version") != STATE_VERSION or "next_batch" not in state:
+            raise ValueError(f"not a genjax data-iterator state: {state!r}")
+        changed = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in self._fingerprint.items()
+                   if state.get(k) != v]
+        if changed:
+            raise ValueError("the saved data-iterator state belongs to a different input stream ("
+                             + "; ".join(changed) + "); restore with the data config and processes it was saved with")
+        self.close()
+        self._position = int(state["next_batch"])
+
+    def close(self) -> None:
+        it, self._it = self._it, None
+        if it is not None and hasattr(it, "close"):
+            it.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+
+def cache_part(source: Source, start: int, stop: int, chunk: int = 4096) -> ArraySource:
+    """Examples [start, stop) of `source` decoded into memory (raw, before preprocessing)."""
+    if isinstance(source, ArraySource):
+        return ArraySource(dataclasses.replace(source.info, num_examples=stop - start),
+                           source.x[start:stop], None if source.y is None else source.y[start:stop])
+    parts = [source.read(np.arange(i, min(i + chunk, stop))) for i in range(start, stop, chunk)]
+    x = np.concatenate([p["x"] for p in parts])
+    y = np.concatenate([p["y"] for p in parts]) if "y" in parts[0] else None
+    return ArraySource(dataclasses.replace(source.info, num_examples=stop - start), x, y)
+
+
+def make_iterator(
+    data_cfg: Any, *, seed: int, process_index: int = 0, process_count: int = 1, split: str | None = None
+) -> DataIterator:
+    """The infinite, shuffled, preprocessed training stream of this process."""
+    check_data_config(data_cfg)
+    b_local = local_batch_size(data_cfg.batch_size, process_count)
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index={process_index} must be in [0, process_count={process_count})")
+    split = split or data_cfg.split
+    source = open_source(data_cfg, split)
+    n = len(source)
+    start, stop = process_index * n // process_count, (process_index + 1) * n // process_count
+    if stop - start < 1:
+        raise ValueError(f"data.split {split!r} has {n} examples, fewer than the {process_count} processes")
+    shuffle_seed = data_cfg.shuffle_seed if data_cfg.shuffle_seed is not None else seed
+    if data_cfg.cache:
+        source, start, stop = cache_part(source, start, stop), 0, stop - start
+    ds = grain.MapDataset.range(start, stop)
+    if data_cfg.shuffle:
+        ds = ds.shuffle(seed=_seed(shuffle_seed, process_index, 0))
+    ds = ds.repeat(None).batch(b_local, drop_remainder=True, batch_fn=np.asarray)
+    ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), augment=True),
+                       seed=_seed(seed, process_index, 1))
+    fingerprint = dict(source=data_cfg.source, split=split, batch_size=data_cfg.batch_size,
+                       process_index=process_index, process_count=process_count,
+                       shuffle=bool(data_cfg.shuffle), shuffle_seed=int(shuffle_seed), seed=int(seed))
+    return DataIterator(ds, fingerprint, data_cfg.num_workers, data_cfg.prefetch)
+
+
+def iterate_split(
+    data_cfg: Any, *, split: str | None = None, batch_size: int | None = None, process_index: int = 0,
+    process_count: int = 1, seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
+    """One pass over this process's part of `split` (default: eval_split), in order, no augmentation.
+
+    Every process yields the same number of batches of batch_size // process_count examples (default
+    data.batch_size). With data.drop_remainder the last partial batch is dropped; otherwise it is
+    padded (repeating the last example) and "mask" (float32 [B_local]) is 0 on the padding.
+    """
+    check_data_config(data_cfg)
+    b_local = local_batch_size(batch_size or data_cfg.batch_size, process_count)
+    split = split or eval_split(data_cfg)
+    source = open_source(data_cfg, split)
+    preprocess = _preprocess(data_cfg, source.info)
+    n = len(source)
+    start, stop = process_index * n // process_count, (process_index + 1) * n // process_count
+    if data_cfg.drop_remainder:
+        num_batches = (n // process_count) // b_local
+    else:
+        per_process = -(-n // process_count)  # ceil: the largest part
+        num_batches = -(-per_process // b_local)
+    rng = np.random.default_rng([seed, process_index])
+    for i in range(num_batches):
+        idx = np.arange(start + i * b_local, start + (i + 1) * b_local)
+        mask = (idx < stop).astype(np.float32)
+        batch = preprocess(source.read(np.minimum(idx, stop - 1)), rng, augment=False)
+        if not data_cfg.drop_remainder:
+            batch["mask"] = mask
+        yield batch
+
+
+def load_examples(data_cfg: Any, num: int, *, split: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The first `num` examples of `split` (default: eval_split), preprocessed without augmentation.
+
+    Dequantization and binarization noise, which define the data rather than augment it, are drawn
+    from `seed`; random flips are not applied.
+    """
+    check_data_config(data_cfg)
+    split = split or eval_split(data_cfg)
+    source = open_source(data_cfg, split)
+    if not 0 < num <= len(source):
+        raise ValueError(f"load_examples: num={num} must be in [1, {len(source)}] (the size of split {split!r})")
+    preprocess = _preprocess(data_cfg, source.info)
+    return preprocess(source.read(np.arange(num)), np.random.default_rng(seed), augment=False)

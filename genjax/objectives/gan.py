@@ -1,0 +1,270 @@
+"""Generative adversarial networks (Goodfellow et al. 2014) as a two-player objective.
+
+Players "generator" (G) and "discriminator" (D). One compiled train step runs `n_critic`
+discriminator updates, then one generator update (WGAN's schedule, Arjovsky et al. 2017).
+
+    L_D = loss.discriminator(D(pack(A(x))), D(pack(A(G(z)))))
+          + gp_weight * (||grad D(x_hat)|| - gp_target)^2                       (WGAN-GP)
+          + r1_gamma / 2 * ||grad D(x)||^2 + r2_gamma / 2 * ||grad D(G(z))||^2  (R1 / R2, lazy)
+    L_G = loss.generator(D(pack(A(G(z)))), D(pack(A(x))))
+          + pl_weight * (||J_w^T y|| - a)^2                                     (path length, lazy)
+
+A is DiffAugment (Zhao et al. 2020) when `diffaugment` names a policy; `pack` concatenates m
+samples for the discriminator (PacGAN, Lin et al. 2018). Lazy terms run every `r1_every` /
+`pl_every` steps, scaled by that interval (Karras et al. 2020). Separate learning rates (TTUR,
+Heusel et al. 2017) come from `config.optim.players.<player>`; the generator EMA from
+`config.train.ema_decays`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genjax.losses import regularizers as reg
+from genjax.losses.diffaugment import POLICIES, diff_augment
+from genjax.losses.gan import RelativisticAverage, get_gan_loss
+from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
+from genjax.nn.sngan import SNGANDiscriminator, SNGANGenerator
+from genjax.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from genjax.objectives import check_fields, register
+from genjax.objectives.base import LossOutput, PlayerVariables
+
+Array = jax.Array
+ARCHITECTURES = {
+    "mlp": (MLPGenerator, MLPDiscriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "sngan": (SNGANGenerator, SNGANDiscriminator),
+    "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
+}
+FIELDS = dict(
+    loss="non_saturating", arch="mlp", z_dim=64, generator={}, discriminator={}, n_critic=1,
+    pack=1, gp_weight=0.0, gp_target=1.0, r1_gamma=0.0, r2_gamma=0.0, r1_every=1,
+    pl_weight=0.0, pl_every=4, pl_decay=0.01, diffaugment="", mixing_prob=0.0, conditional=False,
+)
+PL_COLLECTION = "path_length"
+
+
+def pack(x: Array, m: int) -> Array:
+    """PacGAN packing: [B, ...] -> [B/m, ...] with consecutive groups of m samples concatenated
+    along the last (feature or channel) axis."""
+    if m == 1:
+        return x
+    if x.shape[0] % m:
+        raise ValueError(f"objective.pack={m} must divide the batch size {x.shape[0]}")
+    g = x.reshape(x.shape[0] // m, m, *x.shape[1:])
+    return jnp.moveaxis(g, 1, -2).reshape(x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    generator: nn.Module
+    discriminator: nn.Module
+    loss_fn: Any
+    z_dim: int = 64
+    n_critic: int = 1
+    pack: int = 1
+    gp_weight: float = 0.0
+    gp_target: float = 1.0
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
+    r1_every: int = 1
+    pl_weight: float = 0.0
+    pl_every: int = 4
+    pl_decay: float = 0.01
+    diffaugment: tuple[str, ...] = ()
+    mixing_prob: float = 0.0
+    conditional: bool = False
+    num_classes: int | None = None
+    players: tuple[str, ...] = ("generator", "discriminator")
+
+    @property
+    def schedule(self) -> tuple[str, ...]:
+        return ("discriminator",) * self.n_critic + ("generator",)
+
+    # ---- networks, used purely ------------------------------------------------------------
+    def _labels(self, batch: Mapping[str, Array]) -> Array | None:
+        return batch["y"] if self.conditional else None
+
+    def generate(self, params, state, z, y, rng, train: bool) -> tuple[Array, dict]:
+        """G(z, y) and G's updated collections (empty unless train)."""
+        cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
+        kw = {"mixing_prob": self.mixing_prob} if isinstance(self.generator, StyleGAN2Generator) else {}
+        out = self.generator.apply({"params": params["generator"], **cols}, z, y, train=train,
+                                   rngs={"noise": rng}, mutable=list(cols) if train else False, **kw)
+        return out if train else (out, {})
+
+    def discriminate(self, params, state, x, y, train: bool, packed: bool = False) -> tuple[Array, dict]:
+        """D(pack(x), y) [B/pack] and D's updated collections (empty unless train); `packed`
+        says x is already packed."""
+        cols = dict(state.get("discriminator", {}))
+        xp = x if packed else pack(x, self.pack)
+        out = self.discriminator.apply({"params": params["discriminator"], **cols}, xp, y,
+                                       train=train, mutable=list(cols) if train else False)
+        return out if train else (out, {})
+
+    def _augment(self, x: Array, rng: Array) -> Array:
+        return diff_augment(x, rng, self.diffaugment) if self.diffaugment else x
+
+    # ---- protocol -------------------------------------------------------------------------
+    def init(self, rng: Array, batch: Mapping[str, Array]) -> dict[str, PlayerVariables]:
+        x = batch["x"]
+        y = self._labels(batch)
+        k_g, k_d, k_n = jax.random.split(rng, 3)
+        z = jnp.zeros((x.shape[0], self.z_dim), x.dtype)
+        g_vars = self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True)
+        d_vars = self.discriminator.init(k_d, pack(x, self.pack), y, train=True)
+        g_state = {k: v for k, v in g_vars.items() if k != "params"}
+        if self.pl_weight > 0:
+            g_state[PL_COLLECTION] = {"pl_mean": jnp.zeros((), jnp.float32)}
+        d_state = {k: v for k, v in d_vars.items() if k != "params"}
+        return {"generator": PlayerVariables(g_vars["params"], g_state),
+                "discriminator": PlayerVariables(d_vars["params"], d_state)}
+
+    def loss(self, player: str, params, state, batch, rng, step) -> LossOutput:
+        if player == "discriminator":
+            return self._d_loss(params, state, batch, rng, step)
+        if player == "generator":
+            return self._g_loss(params, state, batch, rng, step)
+        raise ValueError(f"GAN has players {self.players}, got {player!r}")
+
+    def _d_loss(self, params, state, batch, rng, step) -> LossOutput:
+        x, y = batch["x"], self._labels(batch)
+        b = x.shape[0]
+        k_z, k_g, k_ar, k_af, k_gp = jax.random.split(rng, 5)
+        z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
+        fake = jax.lax.stop_gradient(self.generate(params, state, z, y, k_g, train=True)[0])
+        real, fake = self._augment(x, k_ar), self._augment(fake, k_af)
+        d_real, d_state = self.discriminate(params, state, real, y, train=True)
+        d_fake, d_state = self.discriminate(params, {**state, "discriminator": d_state}, fake, y, True)
+        loss = self.loss_fn.discriminator(d_real, d_fake)  # [B / pack]
+        metrics = {"d_real": d_real, "d_fake": d_fake, "adv": loss}
+        after = {**state, "discriminator": d_state}
+        # Penalties differentiate w.r.t. the packed inputs the discriminator sees.
+        d_fn = lambda v: self.discriminate(params, after, v, y, False, packed=True)[0]  # noqa: E731
+        real_p, fake_p = pack(real, self.pack), pack(fake, self.pack)
+        if self.gp_weight > 0:
+            gp = reg.gradient_penalty(d_fn, real_p, fake_p, k_gp, self.gp_target)
+            loss, metrics["gp"] = loss + self.gp_weight * gp, gp
+        for name, gamma, data in (("r1", self.r1_gamma, real_p), ("r2", self.r2_gamma, fake_p)):
+            if gamma > 0:
+                pen = reg.lazy(lambda data=data: reg.r1_penalty(d_fn, data), step, self.r1_every,
+                               data.shape[0])
+                loss, metrics[name] = loss + 0.5 * gamma * pen, pen
+        return LossOutput(self._unpack_loss(loss), metrics, {"discriminator": d_state})
+
+    def _unpack_loss(self, loss: Array) -> Array:
+        """[B / pack] -> [B]: each sample of a pack carries its pack's loss (same mean)."""
+        return jnp.repeat(loss, self.pack) if self.pack > 1 else loss
+
+    def _g_loss(self, params, state, batch, rng, step) -> LossOutput:
+        x, y = batch["x"], self._labels(batch)
+        b = x.shape[0]
+        k_z, k_g, k_af, k_ar, k_pl = jax.random.split(rng, 5)
+        z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
+        fake, g_state = self.generate(params, state, z, y, k_g, train=True)
+        d_fake, _ = self.discriminate(params, state, self._augment(fake, k_af), y, train=True)
+        d_real = None
+        if isinstance(self.loss_fn, RelativisticAverage):
+            d_real, _ = self.discriminate(params, state, self._augment(x, k_ar), y, train=True)
+        loss = self._unpack_loss(self.loss_fn.generator(d_fake, d_real))
+        metrics = {"d_fake": d_fake, "adv": loss}
+        new_state = dict(g_state)
+        if self.pl_weight > 0:
+            pl_mean = state["generator"][PL_COLLECTION]["pl_mean"]
+            pen, pl_mean = self._path_length(params, state, z, y, k_pl, step, pl_mean)
+            loss, metrics["path_length"] = loss + self.pl_weight * pen, pen
+            new_state[PL_COLLECTION] = {"pl_mean": pl_mean}
+        return LossOutput(loss, metrics, {"generator": new_state})
+
+    def _path_length(self, params, state, z, y, rng, step, pl_mean):
+        cols = {k: v for k, v in state["generator"].items() if k != PL_COLLECTION}
+        variables = {"params": params["generator"], **cols}
+        k_map, k_syn, k_y = jax.random.split(rng, 3)
+        ws = self.generator.apply(variables, z, y, False, method="map")
+        g_fn = lambda w: self.generator.apply(variables, w, method="synthesize", rngs={"noise": k_syn})  # noqa: E731
+
+        def compute():
+            pen, new_mean, _ = reg.path_length_penalty(g_fn, ws, k_y, pl_mean.astype(ws.dtype), self.pl_decay)
+            return self.pl_every * pen.astype(jnp.float32), new_mean.astype(jnp.float32)
+
+        def skip():
+            return jnp.zeros((z.shape[0],), jnp.float32), pl_mean.astype(jnp.float32)
+
+        if self.pl_every <= 1:
+            return compute()
+        return jax.lax.cond(step % self.pl_every == 0, compute, skip)
+
+    def sample(self, params, state, rng, num: int, labels: Array | None = None,
+               truncation_psi: float = 1.0, **kwargs: Any) -> Array:
+        """`num` samples from G in eval mode; labels default to 0, 1, ..., cycling the classes."""
+        if kwargs:
+            raise ValueError(f"GAN.sample got unknown keyword(s) {sorted(kwargs)}; known: labels, truncation_psi")
+        k_z, k_n = jax.random.split(rng)
+        z = jax.random.normal(k_z, (num, self.z_dim))
+        y = None
+        if self.conditional:
+            y = jnp.arange(num) % self.num_classes if labels is None else jnp.asarray(labels)
+        cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
+        kw = {"truncation_psi": truncation_psi} if isinstance(self.generator, StyleGAN2Generator) else {}
+        return self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
+                                    rngs={"noise": k_n}, **kw)
+
+
+def _module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "out_shape", "num_classes"}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ValueError(f"config.objective.{section} has unknown field(s) {unknown} for "
+                         f"{cls.__name__}; known: {sorted(known)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+@register("gan")
+def make(cfg: Any, metadata: Any) -> GAN:
+    """Builds the GAN objective from `config.objective` (fields: see FIELDS) and the data."""
+    check_fields(cfg, set(FIELDS), "gan")
+    c = {k: cfg.get(k, v) for k, v in FIELDS.items()}
+    if c["arch"] not in ARCHITECTURES:
+        raise ValueError(f"config.objective.arch={c['arch']!r}; choose one of {sorted(ARCHITECTURES)}")
+    if c["arch"] != "mlp" and metadata.kind != "image":
+        raise ValueError(f"config.objective.arch={c['arch']!r} needs images; {metadata.name} has "
+                         f"{metadata.kind}: use arch='mlp'")
+    for field in ("n_critic", "pack", "r1_every", "pl_every", "z_dim"):
+        if int(c[field]) < 1:
+            raise ValueError(f"config.objective.{field} must be >= 1, got {c[field]}")
+    policy = tuple(p.strip() for p in c["diffaugment"].split(",") if p.strip())
+    if set(policy) - set(POLICIES):
+        raise ValueError(f"config.objective.diffaugment={c['diffaugment']!r}: use a comma-separated "
+                         f"subset of {POLICIES}")
+    if policy and metadata.kind != "image":
+        raise ValueError("config.objective.diffaugment applies to images only; set it to ''")
+    stylegan = c["arch"] == "stylegan2"
+    if not stylegan and (c["pl_weight"] > 0 or c["mixing_prob"] > 0):
+        raise ValueError("config.objective.pl_weight and mixing_prob need arch='stylegan2'")
+    num_classes = None
+    if c["conditional"]:
+        if not metadata.num_classes:
+            raise ValueError(f"config.objective.conditional=True but {metadata.name} has no labels")
+        if c["pack"] > 1:
+            raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
+        num_classes = metadata.num_classes
+    g_cls, d_cls = ARCHITECTURES[c["arch"]]
+    g_kw = _module_kwargs(g_cls, dict(c["generator"]), "generator")
+    d_kw = _module_kwargs(d_cls, dict(c["discriminator"]), "discriminator")
+    return GAN(
+        generator=g_cls(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
+        discriminator=d_cls(num_classes=num_classes, **d_kw),
+        loss_fn=get_gan_loss(c["loss"]),
+        z_dim=int(c["z_dim"]), n_critic=int(c["n_critic"]), pack=int(c["pack"]),
+        gp_weight=float(c["gp_weight"]), gp_target=float(c["gp_target"]),
+        r1_gamma=float(c["r1_gamma"]), r2_gamma=float(c["r2_gamma"]), r1_every=int(c["r1_every"]),
+        pl_weight=float(c["pl_weight"]), pl_every=int(c["pl_every"]), pl_decay=float(c["pl_decay"]),
+        diffaugment=policy, mixing_prob=float(c["mixing_prob"]), conditional=bool(c["conditional"]),
+        num_classes=num_classes,
+    )

@@ -1,0 +1,93 @@
+"""Subprocess entry for sharding, resume and multi-process tests (run as a script).
+
+    python worker.py train OUT.npz WORKDIR [overrides...]   # genjax.train.run, dump final params
+    python worker.py core OUT.npz MESH [process_id num_processes port]
+        # the core alone on synthetic global batches; with a process id, a multi-process job
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+
+def _flat(tree) -> dict[str, np.ndarray]:
+    import jax
+    from jax.experimental import multihost_utils
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not leaf.is_fully_addressable:
+            leaf = multihost_utils.process_allgather(leaf, tiled=True)
+        out[jax.tree_util.keystr(path)] = np.asarray(leaf)
+    return out
+
+
+def _specs(tree) -> list[str]:
+    import jax
+
+    return [str(leaf.sharding.spec) for leaf in jax.tree.leaves(tree)]
+
+
+def train(out: str, workdir: str, overrides: list[str]) -> None:
+    from genjax import config as config_lib
+    from genjax.train import run
+
+    config = config_lib.load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "digits_vae.py"),
+                                    overrides)
+    state = run(config, workdir)
+    np.savez(out, specs=np.array(_specs(state.params)), **_flat({"params": state.params, "ema": state.ema}))
+
+
+def core(out: str, mesh_spec: str, process_id: int | None, num_processes: int, port: int) -> None:
+    import jax
+
+    if process_id is not None:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(f"localhost:{port}", num_processes=num_processes, process_id=process_id)
+    import optax
+    from ml_collections import ConfigDict
+
+    from genjax.checkpoint import Checkpointer
+    from genjax.objectives.vae import VAE, VAENet
+    from genjax.parallel import batch_sharding, global_batch, make_mesh, replicated
+    from genjax.train import init_train_state, make_train_step
+
+    data, fsdp = (int(v) for v in mesh_spec.split("x"))
+    mesh = make_mesh(ConfigDict(dict(data=data, fsdp=fsdp, tensor=1)))
+    objective = VAE(VAENet(shape=(4, 4, 1), latent_dim=4, hidden=(16,)))
+    batch_size, p, n = 16, jax.process_index(), jax.process_count()
+    spec = {"x": jax.ShapeDtypeStruct((batch_size, 4, 4, 1), np.float32)}
+    rules = (("embed", "fsdp"), ("mlp", None))
+    state, shardings = init_train_state(objective, {"model": optax.adam(1e-2)}, jax.random.PRNGKey(0), spec, mesh,
+                                        rules=rules, min_fsdp_size=1, ema_decays=(0.9,))
+    bs = batch_sharding(mesh)
+    step = jax.jit(make_train_step(objective), in_shardings=(shardings, bs),
+                   out_shardings=(shardings, replicated(mesh)))
+    for s in range(10):
+        x = np.random.RandomState(s).uniform(-1, 1, (batch_size, 4, 4, 1)).astype(np.float32)
+        local = x[p * batch_size // n: (p + 1) * batch_size // n]
+        state, _ = step(state, global_batch({"x": local}, bs))
+    workdir = out + ".ckpt"
+    ckpt = Checkpointer(workdir, async_save=False)
+    ckpt.save(state, {"position": 10 + p}, "{}")
+    ckpt.wait()
+    restored, data_state, _ = ckpt.restore(state, shardings)
+    assert data_state == {"position": 10 + p}, data_state
+    ckpt.close()
+    flat, again = _flat(state.params), _flat(restored.params)
+    assert all(np.array_equal(flat[k], again[k]) for k in flat), "restored params differ"
+    if p == 0:
+        np.savez(out, specs=np.array(_specs(state.params)), **flat)
+
+
+if __name__ == "__main__":
+    mode, out = sys.argv[1], sys.argv[2]
+    if mode == "train":
+        train(out, sys.argv[3], sys.argv[4:])
+    else:
+        pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
+        core(out, sys.argv[3], pid, int(sys.argv[5]) if pid is not None else 1,
+             int(sys.argv[6]) if pid is not None else 0)
