@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
     p.add_argument("--config", help=f"configs/X.py[:variant] (default {DEFAULT_CONFIG})")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
-    p.set_defaults(fn=cmd_train, takes_overrides=True)
+    p.set_defaults(func=cmd_train, takes_overrides=True)
 
     p = sub.add_parser("sample", help="draw samples from a trained workdir")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="sampling steps")
     p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
     p.add_argument("--label", type=int, help="class label for conditional models")
-    p.set_defaults(fn=cmd_sample)
+    p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a trained workdir; appends to eval.jsonl")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
@@ -145,18 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ema", action="store_true")
     p.add_argument("--sampler")
     p.add_argument("--steps", type=int)
-    p.set_defaults(fn=cmd_eval)
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="devices, mesh and versions")
     p.add_argument("--config", help="configs/X.py[:variant] whose mesh to show")
-    p.set_defaults(fn=cmd_info, takes_overrides=True)
+    p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
     return parser
 
 
 def _register_optional(sub) -> None:
-    """Sub-commands contributed by genjax.data and genjax.metrics (each sets `fn(args)`)."""
+    """Sub-commands contributed by genjax.data and genjax.metrics (each sets `func(args)`)."""
     for module in ("genjax.data.cli", "genjax.metrics.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
@@ -178,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         args.config_overrides = overrides
-        return int(args.fn(args) or 0)
+        result = args.func(args)
+        return result if isinstance(result, int) else 0
     except (ValueError, FileNotFoundError) as e:
         print(f"genjax {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -134,7 +134,9 @@ def validate(config: ConfigDict, reference: ConfigDict | None = None, prefix: st
 def _compatible(value: Any, ref: Any) -> bool:
     if isinstance(ref, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(ref, bool)
-    if isinstance(ref, (int, float)):
+    if isinstance(ref, int):
+        return isinstance(value, int)
+    if isinstance(ref, float):
         return isinstance(value, (int, float))
     if isinstance(ref, (tuple, list)):
         return isinstance(value, (tuple, list))
@@ -213,7 +215,10 @@ def load_config(spec: str, overrides: Iterable[str] = ()) -> ConfigDict:
     """Loads `path.py[:arg]`, applies overrides and validates."""
     path, _, arg = spec.partition(":")
     module = _load_module(path)
-    config = module.get_config(arg or None)
+    try:
+        config = module.get_config(arg or None)
+    except TypeError as e:  # ConfigDict's type safety, e.g. a str assigned to an int field
+        raise ValueError(f"config file {path!r}: {e}") from e
     config = apply_overrides(config, overrides)
     validate(config)
     return config

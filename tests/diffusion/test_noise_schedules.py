@@ -1,0 +1,85 @@
+"""Noise processes against their closed forms and against diffusers' schedulers."""
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+import jax
+import jax.numpy as jnp
+
+from genjax.diffusion import schedules
+
+
+@pytest.mark.parametrize("name", schedules.BETA_SCHEDULES)
+def test_betas_match_diffusers(name):
+    diffusers = pytest.importorskip("diffusers")
+    kw = dict(beta_schedule={"cosine": "squaredcos_cap_v2"}.get(name, name),
+              beta_start=1e-4, beta_end=0.02, num_train_timesteps=1000)
+    ref = diffusers.DDPMScheduler(**kw)
+    ours = schedules.beta_schedule(name, 1000)
+    np.testing.assert_allclose(ours, ref.betas.double().numpy(), rtol=2e-6, atol=1e-9)
+    np.testing.assert_allclose(schedules.DDPM(name, 1000).alpha_bar,
+                               ref.alphas_cumprod.double().numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_beta_closed_forms():
+    T = 1000
+    np.testing.assert_allclose(schedules.beta_schedule("linear", T)[[0, -1]], [1e-4, 0.02])
+    np.testing.assert_allclose(np.sqrt(schedules.beta_schedule("scaled_linear", T, 0.00085, 0.012))[[0, 499, -1]],
+                               [0.00085**0.5, 0.00085**0.5 + 499 / 999 * (0.012**0.5 - 0.00085**0.5), 0.012**0.5])
+    # cosine: alpha_bar_t = f(t + 1) / f(0) with f(t) = cos^2((t/T + s)/(1 + s) pi/2), before the clip
+    f = lambda t: np.cos((t / T + 0.008) / 1.008 * np.pi / 2) ** 2
+    ab = schedules.DDPM("cosine", T).alpha_bar
+    t = np.arange(900)
+    np.testing.assert_allclose(ab[t], f(t + 1) / f(0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("sched", schedules.BETA_SCHEDULES)
+def test_ddpm_process_table_and_inverse(sched):
+    p = schedules.DDPM(sched, 100)
+    t = jnp.arange(100.0)
+    alpha, sigma = p.alpha_sigma(t)
+    np.testing.assert_allclose(alpha, np.sqrt(p.alpha_bar), rtol=1e-5)
+    np.testing.assert_allclose(sigma, np.sqrt(1 - p.alpha_bar), rtol=1e-4, atol=1e-6)
+    tf = jnp.array([0.0, 3.3, 50.5, 98.9])
+    np.testing.assert_allclose(p.t_of_sigma(p.sigma_e(tf)), tf, atol=2e-3)
+    np.testing.assert_array_equal(p.sampling_times(10), np.arange(99, 0, -10))
+    np.testing.assert_array_equal(p.sampling_times(100), np.arange(99, -1, -1))
+
+
+def test_vp_against_integrated_beta():
+    p = schedules.VP()
+    beta = lambda s: p.beta_min + s * (p.beta_max - p.beta_min)
+    for t in (0.01, 0.3, 0.9, 1.0):
+        alpha_ref = np.exp(-0.5 * integrate.quad(beta, 0, t)[0])
+        alpha, sigma = p.alpha_sigma(jnp.float32(t))
+        np.testing.assert_allclose(alpha, alpha_ref, rtol=1e-5)
+        np.testing.assert_allclose(sigma, np.sqrt(1 - alpha_ref**2), rtol=1e-4)
+    t = jnp.array([1e-3, 0.2, 0.7, 1.0])
+    np.testing.assert_allclose(p.t_of_sigma(p.sigma_e(t)), t, rtol=2e-4)
+
+
+def test_ve_and_edm_closed_forms():
+    ve = schedules.VE(0.01, 50.0)
+    np.testing.assert_allclose(ve.sigma_e(jnp.array([0.0, 0.5, 1.0])), [0.01, np.sqrt(0.5), 50.0], rtol=1e-5)
+    t = jnp.array([0.0, 0.25, 1.0])
+    np.testing.assert_allclose(ve.t_of_sigma(ve.sigma_e(t)), t, atol=1e-5)
+    edm = schedules.EDM()
+    s = edm.sampling_times(18)
+    np.testing.assert_allclose(s[[0, -1]], [80.0, 0.002], rtol=1e-5)
+    i = 5
+    ref = (80 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
+    np.testing.assert_allclose(s[i], ref, rtol=1e-5)
+    log_sigma = np.log(np.asarray(edm.sample_t(jax.random.key(0), (20000,))))
+    assert abs(log_sigma.mean() + 1.2) < 0.03 and abs(log_sigma.std() - 1.2) < 0.03
+
+
+def test_bad_names_raise():
+    with pytest.raises(ValueError, match="schedule"):
+        schedules.make_process("ddpm", schedule="quadratic")
+    with pytest.raises(ValueError, match="process"):
+        schedules.make_process("subvp")
+    with pytest.raises(ValueError, match="sigma_maxx"):
+        schedules.make_process("edm", sigma_maxx=3.0)
+    with pytest.raises(ValueError, match="steps"):
+        schedules.DDPM().sampling_times(2000)

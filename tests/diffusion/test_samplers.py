@@ -1,0 +1,103 @@
+"""Every sampler, driven by the exact denoiser of Gaussian data, reproduces its mean and covariance."""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+from genjax.diffusion import samplers, schedules
+
+N = 4000
+STEPS = {"ddpm": 200, "ddim": 50, "dpmpp_2m": 20, "euler": 100, "heun": 25}
+CASES = [(name, proc, {}) for name in samplers.SAMPLERS for proc in ("ddpm", "edm")] + [
+    ("ddim", "vp", {"eta": 0.5}),
+    ("heun", "edm", {"s_churn": 60.0, "s_tmin": 0.05, "s_tmax": 50.0, "steps": 50}),
+    ("euler", "ddpm", {"s_churn": 5.0}),
+    ("heun", "ddpm", {"s_churn": 10.0}),
+    ("dpmpp_2m", "ve", {}),
+]
+
+
+def _run(g, name, process, steps, rng, **opts):
+    fn = jax.jit(lambda r: samplers.sample(name, g.denoiser(process), process, r, (N, 2), steps, **opts))
+    return np.asarray(fn(rng))
+
+
+@pytest.mark.parametrize("name,proc,opts", CASES, ids=lambda v: str(v))
+def test_gaussian_moments(name, proc, opts, gaussian):
+    process = schedules.make_process(proc)
+    opts = dict(opts)
+    steps = opts.pop("steps", STEPS[name])
+    x = _run(gaussian, name, process, steps, jax.random.key(0), **opts)
+    assert np.isfinite(x).all()
+    np.testing.assert_allclose(x.mean(0), gaussian.MU, atol=0.04)
+    np.testing.assert_allclose(np.cov(x.T), gaussian.COV, atol=0.035)
+
+
+def test_ddpm_equals_ddim_eta_one(gaussian):
+    process = schedules.DDPM("cosine", 200)
+    d = gaussian.denoiser(process)
+    grid = samplers.make_grid(process, 40)
+    y = jax.random.normal(jax.random.key(0), (64, 2)) * process.prior_std(grid.t[0])
+    a = samplers.ddpm(d, y, grid, jax.random.key(1))
+    b = samplers.ddim(d, y, grid, jax.random.key(1), eta=1.0)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_steps_match_papers_x_space_formulas():
+    """One step in x-space: DDPM eq. 6-7 (posterior mean and beta-tilde) and DDIM eq. 12."""
+    p = schedules.DDPM("linear", 1000)
+    ab = p.alpha_bar
+    t, tp = 600, 450  # a respaced step t -> tp
+    k = jax.random.split(jax.random.key(0), 3)
+    x_t, x0, z = (np.asarray(jax.random.normal(kk, (8, 3)), np.float64) for kk in k)
+    beta = 1 - ab[t] / ab[tp]
+    mean = np.sqrt(ab[tp]) * beta / (1 - ab[t]) * x0 + np.sqrt(ab[t] / ab[tp]) * (1 - ab[tp]) / (1 - ab[t]) * x_t
+    var = (1 - ab[tp]) / (1 - ab[t]) * beta
+    ref_ddpm = mean + np.sqrt(var) * z
+    s, sn = np.sqrt((1 - ab[t]) / ab[t]), np.sqrt((1 - ab[tp]) / ab[tp])
+    y = x_t / np.sqrt(ab[t])
+    ours = samplers.ddpm_step(y, x0, s, sn, z) * np.sqrt(ab[tp])
+    np.testing.assert_allclose(ours, ref_ddpm, rtol=1e-4, atol=1e-5)
+    for eta in (0.0, 0.3, 1.0):
+        eps = (x_t - np.sqrt(ab[t]) * x0) / np.sqrt(1 - ab[t])
+        c = eta * np.sqrt((1 - ab[tp]) / (1 - ab[t])) * np.sqrt(1 - ab[t] / ab[tp])
+        ref = np.sqrt(ab[tp]) * x0 + np.sqrt(1 - ab[tp] - c**2) * eps + c * z
+        ours = samplers.ddim_step(y, x0, s, sn, z, eta) * np.sqrt(ab[tp])
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_ddim_eta0_deterministic_and_invertible(gaussian):
+    process = schedules.DDPM("linear", 1000)
+    d = gaussian.denoiser(process)
+    grid = samplers.make_grid(process, 200)
+    y_T = jax.random.normal(jax.random.key(0), (256, 2)) * process.prior_std(grid.t[0])
+    run = jax.jit(lambda y, r: samplers.ddim(d, y, grid, r, eta=0.0))
+    x0 = run(y_T, jax.random.key(1))
+    np.testing.assert_array_equal(x0, run(y_T, jax.random.key(2)))
+    s_T = process.sigma_e(grid.t[0])
+    invert = jax.jit(lambda x, n: samplers.ddim_invert(d, x, grid, n), static_argnums=1)
+    # plain inversion: first-order error in the step size, relative to the noise scale s_T
+    assert float(jnp.max(jnp.abs(invert(x0, 0) - y_T))) / s_T < 0.15
+
+
+
+def test_ddim_fixed_point_inversion_is_exact(gaussian):
+    process = schedules.EDM()
+    d = gaussian.denoiser(process)
+    grid = samplers.make_grid(process, 50)
+    y_T = 80.0 * jax.random.normal(jax.random.key(0), (256, 2))
+    x0 = jax.jit(lambda y: samplers.ddim(d, y, grid, jax.random.key(0)))(y_T)
+    back = jax.jit(lambda x: samplers.ddim_invert(d, x, grid, 8))(x0)
+    assert float(jnp.max(jnp.abs(back - y_T))) / 80.0 < 1e-3
+
+
+def test_bad_sampler_arguments_raise():
+    process = schedules.EDM()
+    with pytest.raises(ValueError, match="sampler 'plms'"):
+        samplers.sample("plms", None, process, jax.random.key(0), (2, 2), 10)
+    with pytest.raises(ValueError, match="eta"):
+        samplers.sample("ddpm", None, process, jax.random.key(0), (2, 2), 10, eta=0.5)
+    with pytest.raises(ValueError, match="steps"):
+        samplers.sample("ddim", None, process, jax.random.key(0), (2, 2), 0)

@@ -1,0 +1,54 @@
+"""The genjax command line on the tiny digits VAE."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genjax.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    assert main(["train", "--config", str(ROOT / "configs/digits_vae.py:runlocal"), "--workdir", str(workdir),
+                 "--config.train.progress=false"]) == 0
+    return workdir
+
+
+def test_train_writes_the_workdir_contract(workdir):
+    for name in ("config.json", "metrics.jsonl", "samples/step_00000010.png", "checkpoints/10"):
+        assert (workdir / name).exists(), name
+    assert any((workdir / "tb").iterdir())
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 10 and "loss/model" in records[-1] and "steps_per_sec" in records[-1]
+    assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 10
+
+
+def test_sample_png_and_npz(workdir, tmp_path):
+    assert main(["sample", "--workdir", str(workdir), "--num", "9", "--out", str(tmp_path / "s.npz")]) == 0
+    x = np.load(tmp_path / "s.npz")["x"]
+    assert x.shape == (9, 16, 16, 1) and x.dtype == np.uint8
+    assert main(["sample", "--workdir", str(workdir), "--num", "4", "--out", str(tmp_path / "s.png"),
+                 "--no-ema"]) == 0
+    assert Image.open(tmp_path / "s.png").size == (35, 35)
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["mesh"]["data"] >= 1 and info["versions"]["jax"] != "not installed"
+
+
+def test_errors_are_reported(tmp_path, capsys):
+    assert main(["train", "--config", str(ROOT / "configs/digits_vae.py"), "--workdir", str(tmp_path),
+                 "--config.train.stepz=1"]) == 2
+    assert "unknown config key 'train.stepz'" in capsys.readouterr().err
+    assert main(["sample", "--workdir", str(tmp_path / "nothing"), "--out", "x.png"]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sample", "--workdir", str(tmp_path), "--out", "x.png", "--config.train.steps=3"])
