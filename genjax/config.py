@@ -19,6 +19,9 @@ import ml_collections
 
 ConfigDict = ml_collections.ConfigDict
 
+# The repository's config files; `load_config("digits_vae")` finds configs/digits_vae.py here.
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
 # Sections whose keys belong to a model family, a sampler or a player and are checked there.
 FREE_SECTIONS = ("objective", "sample.kwargs", "optim.players", "eval.kwargs")
 
@@ -201,8 +204,10 @@ def apply_overrides(config: ConfigDict, overrides: Iterable[str]) -> ConfigDict:
 
 def _load_module(path: str):
     file = Path(path)
+    if not file.exists() and (CONFIG_DIR / f"{file.stem}.py").exists() and file.parent == Path("."):
+        file = CONFIG_DIR / f"{file.stem}.py"
     if not file.exists():
-        raise FileNotFoundError(f"config file {path!r} does not exist")
+        raise FileNotFoundError(f"config file {path!r} does not exist (nor {CONFIG_DIR / (file.stem + '.py')})")
     spec = importlib.util.spec_from_file_location(f"genjax_config_{file.stem}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -212,7 +217,8 @@ def _load_module(path: str):
 
 
 def load_config(spec: str, overrides: Iterable[str] = ()) -> ConfigDict:
-    """Loads `path.py[:arg]`, applies overrides and validates."""
+    """Loads `path.py[:arg]` (or a bare name from configs/, e.g. "digits_vae:runlocal"), applies
+    overrides and validates."""
     path, _, arg = spec.partition(":")
     module = _load_module(path)
     try:
