@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
     assert main(["train", "--config", str(ROOT / "configs/digits_vae.py:runlocal"), "--workdir", str(workdir),
-                 "--config.train.progress=false"]) == 0
+                 "--config.train.progress=false", "--config.train.eval_every=5", "--config.eval.metrics=('kid',)",
+                 "--config.eval.num=48", "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16",
+                 "--config.train.best_metric=eval/kid"]) == 0
     return workdir
 
 
@@ -27,6 +29,21 @@ def test_train_writes_the_workdir_contract(workdir):
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 10 and "loss/model" in records[-1] and "steps_per_sec" in records[-1]
     assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 10
+
+
+def test_periodic_evaluation_and_best_checkpoint(workdir):
+    records = [json.loads(line) for line in (workdir / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10] and all(np.isfinite(r["eval/kid"]) for r in records)
+    best = min(records, key=lambda r: r["eval/kid"])["step"]
+    assert [p.name for p in (workdir / "best_checkpoint").iterdir() if p.name.isdigit()] == [str(best)]
+
+
+def test_eval_command(workdir, capsys):
+    assert main(["eval", "--workdir", str(workdir), "--metrics", "kid,pr", "--num", "48"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["step"] == 10 and {"kid", "precision", "recall"} <= set(printed)
+    last = json.loads((workdir / "eval.jsonl").read_text().splitlines()[-1])
+    assert last["kid"] == printed["kid"]
 
 
 def test_sample_png_and_npz(workdir, tmp_path):
