@@ -17,6 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from genjax.parallel.distributed import to_host
 from genjax.train.state import TrainState
 
 
@@ -91,7 +92,7 @@ class Checkpointer:
         )
 
     def save(self, state: TrainState, data_state: dict, config_json: str, *, force: bool = False) -> bool:
-        step = int(jax.device_get(state.step))
+        step = int(to_host(state.step))
         if step in self.manager.all_steps():
             return False
         return self.manager.save(step, args=self._args(state, data_state, config_json), force=force)
@@ -100,7 +101,7 @@ class Checkpointer:
         """Offers the checkpoint to the best-by-metric manager (kept only if it is the best)."""
         if self.best is None or self.best_metric not in metrics:
             return
-        step = int(jax.device_get(state.step))
+        step = int(to_host(state.step))
         if step not in self.best.all_steps():
             self.best.save(step, args=self._args(state, data_state, config_json),
                            metrics={self.best_metric: float(metrics[self.best_metric])}, force=True)

@@ -78,7 +78,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     real = data_lib.load_examples(r.config.data, num, split=split)["x"]
     results = metrics_lib.compute(names, fake, real, metadata=r.metadata, rng_seed=args.seed,
                                   **dict(r.config.eval.kwargs))
-    step = int(r.state.step)
+    from genjax.parallel import to_host
+
+    step = int(to_host(r.state.step))
     record = {"step": step, **{k: float(v) for k, v in results.items()}}
     print(json.dumps(record))
     if r.is_chief:

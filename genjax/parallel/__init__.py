@@ -1,6 +1,6 @@
 """Meshes, sharding rules, multi-process start-up."""
 
-from genjax.parallel.distributed import global_batch, maybe_initialize
+from genjax.parallel.distributed import global_batch, maybe_initialize, to_host
 from genjax.parallel.mesh import batch_sharding, make_mesh, mesh_shape, num_batch_shards, replicated
 from genjax.parallel.sharding import logical_spec, opt_state_shardings, tree_shardings, unbox
 
@@ -14,6 +14,7 @@ __all__ = [
     "num_batch_shards",
     "opt_state_shardings",
     "replicated",
+    "to_host",
     "tree_shardings",
     "unbox",
 ]

@@ -22,7 +22,8 @@ from genjax import data as data_lib
 from genjax.checkpoint import Checkpointer
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives import make_objective
-from genjax.parallel import batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated
+from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated,
+                             to_host)
 from genjax.train.init import init_train_state
 from genjax.train.optim import make_optimizers
 from genjax.train.state import TrainState
@@ -66,7 +67,7 @@ class Run:
             self.state, data_state, _ = self.checkpointer.restore(self.state, self.shardings)
             if self.data is not None and data_state is not None:
                 self.data.set_state(data_state)
-            log.info("resumed from step %d", int(self.state.step))
+            log.info("resumed from step %d", int(to_host(self.state.step)))
         self.batch_sharding = batch_sharding(self.mesh)
         step_fn = make_train_step(self.objective, compute_dtype_name=config.train.compute_dtype,
                                   grad_accum=config.train.grad_accum, nonfinite_guard=config.train.nonfinite_guard)
@@ -92,7 +93,7 @@ class Run:
         params = self.state.sampling_params(ema_index)
         fn = jax.jit(lambda p, s, k: self.objective.sample(p, s, k, num, **kwargs),
                      out_shardings=replicated(self.mesh))
-        return np.asarray(jax.device_get(fn(params, self.state.model_state, jax.random.PRNGKey(seed))))
+        return to_host(fn(params, self.state.model_state, jax.random.PRNGKey(seed)))
 
     def save(self, force: bool = False) -> None:
         self.checkpointer.save(self.state, self.data.get_state() if self.data else {},
@@ -116,7 +117,10 @@ def _preempted(flag: dict, step: int) -> bool:
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
-        return bool(multihost_utils.reached_preemption_sync_point(step)) or flag["stop"]
+        try:  # every host stops at the same step
+            return bool(multihost_utils.reached_preemption_sync_point(step))
+        except RuntimeError:  # no preemption service in this job
+            pass
     return flag["stop"]
 
 
@@ -154,15 +158,15 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
     writer = MetricWriter(workdir, enabled=r.is_chief)
     if tc.aot_compile:
         log.info("compiled the train step in %.1f s", r.compile())
-    start = int(jax.device_get(r.state.step))
+    start = int(to_host(r.state.step))
     progress = Progress(tc.steps, start, enabled=tc.progress and r.is_chief)
     flag, previous = _install_sigterm()
-    last_logged, last_nonfinite = start, int(jax.device_get(r.state.nonfinite_steps))
+    last_logged, last_nonfinite = start, int(to_host(r.state.nonfinite_steps))
     try:
         for step in range(start + 1, tc.steps + 1):
             r.state, metrics = r.step_fn(r.state, r.next_batch())
             if step % tc.log_every == 0 or step == tc.steps:
-                host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                host = {k: float(v) for k, v in to_host(metrics).items()}
                 host["steps_per_sec"] = progress.update(step, host)
                 writer.write(step, host)
                 skipped = int(host["nonfinite_steps"]) - last_nonfinite
@@ -187,8 +191,9 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
                 log.warning("preempted at step %d: saving a checkpoint and stopping", step)
                 r.save(force=True)
                 break
-        if not tc.sample_every or int(r.state.step) % tc.sample_every:
-            write_samples(r, writer, int(r.state.step))
+        final_step = int(to_host(r.state.step))
+        if not tc.sample_every or final_step % tc.sample_every:
+            write_samples(r, writer, final_step)
     finally:
         r.checkpointer.wait()
         r.checkpointer.close()

@@ -1,6 +1,7 @@
 """Subprocess entry for sharding, resume and multi-process tests (run as a script).
 
     python worker.py train OUT.npz WORKDIR [overrides...]   # genjax.train.run, dump final params
+    python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
     python worker.py core OUT.npz MESH [process_id num_processes port]
         # the core alone on synthetic global batches; with a process id, a multi-process job
 """
@@ -83,10 +84,24 @@ def core(out: str, mesh_spec: str, process_id: int | None, num_processes: int, p
         np.savez(out, specs=np.array(_specs(state.params)), **flat)
 
 
+def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: int) -> None:
+    from genjax import config as config_lib
+    from genjax.train import run
+
+    config = config_lib.load_config("digits_vae:runlocal", [
+        "--config.train.progress=false", f"--config.distributed.coordinator_address=localhost:{port}",
+        f"--config.distributed.num_processes={num_processes}", f"--config.distributed.process_id={process_id}",
+        "--config.mesh.data=2", "--config.mesh.fsdp=-1", "--config.sharding.min_fsdp_size=1"])
+    state = run(config, workdir)
+    assert int(np.asarray(state.step.addressable_data(0))) == config.train.steps
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "train":
         train(out, sys.argv[3], sys.argv[4:])
+    elif mode == "run":
+        multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
         core(out, sys.argv[3], pid, int(sys.argv[5]) if pid is not None else 1,
