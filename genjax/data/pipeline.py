@@ -13,8 +13,10 @@ would have seen, with any number of worker processes.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
-import sys
+import multiprocessing
 from typing import Any, Iterator
 
 import grain
@@ -85,41 +87,56 @@ class _ReadBatch:
         return self.preprocess(self.source.read(indices), rng, augment=self.augment)
 
 
-def _ensure_absl_flags() -> None:
-    # grain's worker processes read absl flags; parse their defaults when the program did not.
-    from absl import flags
+_WORKER_BATCHES: grain.MapDataset | None = None
 
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS([sys.argv[0] if sys.argv else "genjax"], known_only=True)
+
+def _worker_init(batches: grain.MapDataset) -> None:
+    global _WORKER_BATCHES
+    _WORKER_BATCHES = batches
+
+
+def _worker_batch(position: int) -> dict[str, np.ndarray]:
+    return _WORKER_BATCHES[position]
 
 
 class DataIterator(Iterator[dict]):
     """Infinite iterator of {"x": float32 [B_local, ...], "y": int32 [B_local]} batches.
 
+    Batch k is `batches[k]` of a grain MapDataset, a pure function of k. With num_workers = 0 grain
+    computes the next `prefetch` batches in background threads; with num_workers > 0 a pool of
+    worker processes computes them, up to num_workers * prefetch ahead, delivered in order.
     get_state() / set_state() hold the position of the next batch plus what the stream depends on,
-    so a restored iterator continues exactly where the saved one was.
+    so a restored iterator continues exactly where the saved one was, with any worker count.
     """
 
     def __init__(self, batches: grain.MapDataset, fingerprint: dict, num_workers: int, prefetch: int):
         self._batches, self._fingerprint = batches, fingerprint
         self._num_workers, self._prefetch = num_workers, prefetch
-        self._position, self._it = 0, None
+        self._position, self._it, self._pool = 0, None, None
+        self._pending: collections.deque = collections.deque()
 
-    def _start(self) -> None:
-        ds = self._batches[self._position:].to_iter_dataset(
-            grain.ReadOptions(num_threads=max(1, min(self._prefetch, 4)), prefetch_buffer_size=self._prefetch))
-        if self._num_workers > 0:
-            _ensure_absl_flags()
-            ds = ds.mp_prefetch(grain.MultiprocessingOptions(
-                num_workers=self._num_workers, per_worker_buffer_size=max(1, self._prefetch)))
-        self._it = iter(ds)
+    def _next_from_pool(self) -> dict[str, np.ndarray]:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self._num_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(self._batches,))
+            self._submitted = self._position
+        while len(self._pending) < self._num_workers * max(1, self._prefetch):
+            self._pending.append(self._pool.submit(_worker_batch, self._submitted))
+            self._submitted += 1
+        return self._pending.popleft().result()
 
     def __next__(self) -> dict[str, np.ndarray]:
-        if self._it is None:
-            self._start()
-        batch = next(self._it)
+        if self._num_workers > 0:
+            batch = self._next_from_pool()
+        else:
+            if self._it is None:
+                threads = max(1, min(self._prefetch, 4))
+                self._it = iter(self._batches[self._position:].to_iter_dataset(
+                    grain.ReadOptions(num_threads=threads, prefetch_buffer_size=self._prefetch)))
+            batch = next(self._it)
         self._position += 1
-        return {k: np.array(v) for k, v in batch.items()}  # own copies, not worker shared memory
+        return {k: np.asarray(v) for k, v in batch.items()}
 
     def get_state(self) -> dict:
         return {"version": STATE_VERSION, "next_batch": self._position, **self._fingerprint}
@@ -136,9 +153,14 @@ class DataIterator(Iterator[dict]):
         self._position = int(state["next_batch"])
 
     def close(self) -> None:
+        """Stops prefetching threads and worker processes; next() starts them again."""
         it, self._it = self._it, None
         if it is not None and hasattr(it, "close"):
             it.close()
+        pool, self._pool = self._pool, None
+        self._pending.clear()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __del__(self):
         try:

@@ -93,7 +93,8 @@ class Run:
         params = self.state.sampling_params(ema_index)
         fn = jax.jit(lambda p, s, k: self.objective.sample(p, s, k, num, **kwargs),
                      out_shardings=replicated(self.mesh))
-        return to_host(fn(params, self.state.model_state, jax.random.PRNGKey(seed)))
+        with jax.set_mesh(self.mesh):  # samplers may shard their batch over (data, fsdp)
+            return to_host(fn(params, self.state.model_state, jax.random.PRNGKey(seed)))
 
     def save(self, force: bool = False) -> None:
         self.checkpointer.save(self.state, self.data.get_state() if self.data else {},

@@ -1,0 +1,82 @@
+"""`genjax data prepare`: checksums, idx parsing, and the real MNIST against its raw idx content."""
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genjax.data import cli, default_data_config, load_metadata, make_iterator
+from genjax.data.prepare import CHECKSUMS, check_files, read_idx
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_read_idx(tmp_path):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    header = b"\x00\x00\x08\x03" + np.asarray(a.shape, ">u4").tobytes()
+    (tmp_path / "a.gz").write_bytes(gzip.compress(header + a.tobytes()))
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), a)
+    (tmp_path / "b.gz").write_bytes(gzip.compress(b"\x00\x00\x0d\x01" + b"\x00\x00\x00\x01" + b"1234"))
+    with pytest.raises(ValueError, match="not an idx file of unsigned bytes"):
+        read_idx(tmp_path / "b.gz")
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz is missing; download it from"):
+        check_files("mnist", tmp_path)
+    for name in CHECKSUMS["mnist"]:
+        (tmp_path / name).write_bytes(b"not the real file")
+    with pytest.raises(ValueError, match="fails the checksum"):
+        check_files("mnist", tmp_path)
+    with pytest.raises(ValueError, match="cannot prepare 'cifar10'"):
+        check_files("cifar10", tmp_path)
+
+
+def test_cli_reports_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="error: .*is missing"):
+        cli.main(["prepare", "mnist", "--from", str(tmp_path), "--data-dir", str(tmp_path / "tfds")])
+
+
+@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"raw MNIST idx files not found at {SHARED}/mnist")
+def test_fashion_mnist_checksums():
+    if not (SHARED / "fashion_mnist").is_dir():
+        pytest.skip(f"raw Fashion-MNIST idx files not found at {SHARED}/fashion_mnist")
+    assert set(check_files("fashion_mnist", SHARED / "fashion_mnist")) == set(CHECKSUMS["fashion_mnist"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"raw MNIST idx files not found at {SHARED}/mnist")
+def test_prepare_mnist_matches_idx(tmp_path):
+    import tensorflow_datasets as tfds
+
+    data_dir = tmp_path / "tfds"
+    assert cli.main(["prepare", "mnist", "--from", str(SHARED / "mnist"), "--data-dir", str(data_dir)]) == 0
+    for split, prefix, n in (("train", "train", 60000), ("test", "t10k", 10000)):
+        images = read_idx(SHARED / "mnist" / f"{prefix}-images-idx3-ubyte.gz")
+        labels = read_idx(SHARED / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
+        ds = tfds.data_source("mnist", split=split, data_dir=str(data_dir))
+        assert len(ds) == n
+        cfg = default_data_config()
+        cfg.source, cfg.data_dir, cfg.split, cfg.cache = "tfds:mnist", str(data_dir), split, True
+        cfg.value_range = (0.0, 255.0)
+        assert load_metadata(cfg).num_examples == n
+        from genjax.data.pipeline import cache_part
+        from genjax.data.sources import open_source
+
+        part = cache_part(open_source(cfg, split), 0, n)  # every record, decoded
+        assert part.x.shape == (n, 28, 28, 1) and part.x.dtype == np.uint8
+        rec = ds[7]
+        np.testing.assert_array_equal(part.x[7], rec["image"])
+        assert part.y[7] == rec["label"]
+        # The same multiset of (label, image) as the idx files; TFDS stores records in hashed order.
+        row = lambda x, y: np.concatenate([y.astype(np.uint8)[:, None], x.reshape(n, -1)], axis=1)
+        void = np.dtype((np.void, 785))
+        got = np.sort(np.ascontiguousarray(row(part.x, part.y)).view(void).ravel())
+        want = np.sort(np.ascontiguousarray(row(images, labels)).view(void).ravel())
+        assert np.array_equal(got, want)
+    # TFDS's own first training example of MNIST is a 4.
+    assert ds is not None and tfds.data_source("mnist", split="train", data_dir=str(data_dir))[0]["label"] == 4
+    batch = next(make_iterator(cfg, seed=0))
+    assert batch["x"].shape == (128, 28, 28, 1)
