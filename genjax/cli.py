@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.config_overrides = overrides
         result = args.func(args)
         return result if isinstance(result, int) else 0
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:  # RuntimeError: checkpoints, downloads
         print(f"genjax {args.command}: error: {e}", file=sys.stderr)
         return 2
 

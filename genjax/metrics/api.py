@@ -16,6 +16,7 @@ import numpy as np
 
 from genjax.metrics import mixtures, prdc, stats, twosample
 from genjax.metrics.domain import DATASETS as DOMAIN_DATASETS
+from genjax.metrics.domain import IMAGE_SHAPE as DOMAIN_SHAPE
 from genjax.metrics.features import extract, get_extractor
 from genjax.metrics.reference import reference_features
 
@@ -23,7 +24,8 @@ OPTIONS = {
     "features": "auto",  # auto | inception | raw | mnist | fashion_mnist
     "batch_size": 32,
     "mesh": None,
-    "real_split": None,  # cache real features under this split name (e.g. "test"); None: no cache
+    "progress": False,  # progress bar over feature batches
+    "real_split": "eval",  # split label of the cached real features; None: no cache
     "train": None,  # training examples, for "memorization"
     "kid_subsets": 100,
     "kid_subset_size": 1000,
@@ -36,13 +38,21 @@ OPTIONS = {
 }
 
 
+def dataset_base_name(name: str) -> str:
+    """"tfds:mnist" -> "mnist", "builtin:ring8?modes=8" -> "ring8"."""
+    return name.split(":")[-1].split("?")[0].split("/")[0]
+
+
 def resolve_features(metadata: Any, features: str = "auto") -> str:
-    """Name of the feature space used for `metadata`'s data."""
+    """Name of the feature space used for `metadata`'s data: "points" for points; for images
+    `features`, or with "auto" the domain classifier for 28x28x1 MNIST / Fashion-MNIST and
+    Inception-v3 for everything else."""
     if metadata.kind == "points":
         return "points"
     if features != "auto":
         return features
-    return metadata.name if metadata.name in DOMAIN_DATASETS else "inception"
+    base = dataset_base_name(metadata.name)
+    return base if base in DOMAIN_DATASETS and tuple(metadata.shape) == DOMAIN_SHAPE else "inception"
 
 
 class _Inputs:
@@ -52,18 +62,22 @@ class _Inputs:
         self.fake, self.real, self.metadata, self.opts, self.rng_seed = fake, real, metadata, opts, rng_seed
         self.space = resolve_features(metadata, opts["features"])
         self._cache: dict[str, dict[str, np.ndarray]] = {}
+        self._extractor = None
 
     def _extract(self, which: str, images: np.ndarray) -> dict[str, np.ndarray]:
         if which not in self._cache:
             if self.space == "points":
                 self._cache[which] = {"features": np.asarray(images, np.float64).reshape(len(images), -1)}
             else:
-                extractor = get_extractor(self.space)
-                kw = dict(batch_size=self.opts["batch_size"], mesh=self.opts["mesh"])
+                if self._extractor is None:
+                    self._extractor = get_extractor(self.space)
+                extractor = self._extractor
+                kw = {k: self.opts[k] for k in ("batch_size", "mesh", "progress")}
                 vr = tuple(self.metadata.value_range)
-                if which == "real" and self.opts["real_split"] is not None:
+                if which == "real" and self.opts["real_split"] is not None and self.space != "raw":
                     self._cache[which] = reference_features(
-                        extractor, images, vr, dataset=self.metadata.name, split=self.opts["real_split"], **kw
+                        extractor, images, vr, dataset=dataset_base_name(self.metadata.name),
+                        split=self.opts["real_split"], **kw
                     )
                 else:
                     self._cache[which] = extract(extractor, images, vr, **kw)
@@ -78,7 +92,7 @@ class _Inputs:
             raise ValueError(
                 f"metric 'is' needs class logits, which the {self.space!r} feature space lacks; "
                 "Inception logits need pytorch-fid's weights (`genjax weights fetch inception --from "
-                "pt_inception-2015-12-05-6726825d.pth`), or use features='mnist'/'fashion_mnist'"
+                "pt_inception-2015-12-05-6726825d.pth --force`), or use features='mnist'/'fashion_mnist'"
             )
         return out["logits"]
 

@@ -59,7 +59,7 @@ def run_fid(args: argparse.Namespace) -> dict[str, float]:
     names = [n for n in args.metrics.split(",") if n]
     result = compute(
         names, a, b, metadata=meta, rng_seed=args.seed, features=args.features, batch_size=args.batch_size,
-        real_split="files" if args.cache_reference else None,
+        real_split="files" if args.cache_reference else None, progress=True,
     )  # fmt: skip
     for key, value in result.items():
         print(f"{key}: {value:.6g}")

@@ -5,14 +5,13 @@ on the dataset itself gives FID-like numbers in its own 128-d feature space (the
 layer) and an Inception-Score-like number from its softmax. The trained weights are cached in
 `<cache>/domain/<name>.npz` together with their test accuracy.
 
-Training reads the original idx files (`train-images-idx3-ubyte.gz`, ...) from a folder.
+Training reads the original idx files (`train-images-idx3-ubyte.gz`, ...) from a folder,
+the files `genjax data prepare` takes.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import flax.linen as nn
@@ -44,19 +43,10 @@ class DomainClassifier(nn.Module):
         return features, nn.Dense(self.num_classes)(features)
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an idx (optionally .gz) file of unsigned bytes (LeCun's MNIST format)."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        zero, dtype, ndim = struct.unpack(">HBB", f.read(4))
-        if zero != 0 or dtype != 0x08:
-            raise ValueError(f"{path}: not an idx file of unsigned bytes")
-        shape = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        return np.frombuffer(f.read(), np.uint8).reshape(shape)
-
-
 def load_idx_split(folder: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 [N, 28, 28, 1], labels int32 [N]) of split "train" or "test"."""
+    from genjax.data.prepare import read_idx
+
     prefix = {"train": "train", "test": "t10k"}[split]
     folder = Path(folder)
     images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")[..., None]

@@ -102,6 +102,7 @@ def extract(
     *,
     batch_size: int = 64,
     mesh: Mesh | None = None,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """images [N, H, W, C] in `value_range` -> {"features": [N, D], ("logits": [N, K])}.
 
@@ -125,7 +126,12 @@ def extract(
     variables = jax.device_put(extractor.variables, NamedSharding(mesh, P()))
     sharding = NamedSharding(mesh, batch_spec(mesh))
     outputs: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"{extractor.name} features", unit="batch")
+    for start in starts:
         chunk = images[start : start + batch_size]
         n = len(chunk)
         if n < batch_size:

@@ -20,7 +20,7 @@ import io
 import pickle
 import struct
 import zipfile
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -114,63 +114,65 @@ def _load_zip(path: str) -> Any:
             return _TorchUnpickler(io.BytesIO(f.read()), load_storage).load()
 
 
-def _load_legacy(path: str) -> Any:
-    with open(path, "rb") as f:
-        if pickle.load(f) != _LEGACY_MAGIC:
-            raise ValueError(f"{path}: not a PyTorch file (bad magic number)")
-        pickle.load(f)  # protocol version
-        pickle.load(f)  # system info
-        pending: dict[str, tuple[np.dtype, list]] = {}
+class _Deferred(NamedTuple):
+    """A legacy-format storage: its bytes come after the object pickle."""
 
-        def load_storage(storage_type, key, _location, _numel, view_metadata=None):
-            # Storages are read after the object pickle: hand out placeholders, fill later.
-            dtype, views = pending.setdefault(key, (_dtype(storage_type), []))
-            holder: list = []
-            views.append(holder)
-            return _Deferred(holder, view_metadata)
-
-        obj = _TorchUnpickler(f, load_storage).load()
-        keys = pickle.load(f)
-        storages = {}
-        for key in keys:
-            (numel,) = struct.unpack("<q", f.read(8))
-            dtype = pending[key][0] if key in pending else np.dtype(np.uint8)
-            storages[key] = np.frombuffer(f.read(numel * dtype.itemsize), dtype=dtype)
-    return _resolve(obj, storages, pending)
+    key: str
+    dtype: np.dtype
+    view_metadata: tuple | None
 
 
-class _Deferred:
-    """A legacy-format storage whose bytes come after the object pickle."""
-
-    def __init__(self, holder: list, view_metadata):
-        self.holder, self.view_metadata = holder, view_metadata
-        self.tensor_args: tuple | None = None
-
-
-def _resolve(obj: Any, storages: dict, pending: dict) -> Any:
-    key_of = {id(h): k for k, (_, views) in pending.items() for h in views}
-    if isinstance(obj, _DeferredTensor):
-        storage = storages[key_of[id(obj.storage.holder)]]
-        if obj.storage.view_metadata is not None:
-            _, view_offset, view_size = obj.storage.view_metadata
-            storage = storage[view_offset : view_offset + view_size]
-        return _rebuild_tensor(storage, *obj.args)
-    if isinstance(obj, dict):
-        return type(obj)((k, _resolve(v, storages, pending)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, storages, pending) for v in obj)
-    return obj
-
-
-class _DeferredTensor:
-    def __init__(self, storage: _Deferred, *args):
-        self.storage, self.args = storage, args
+class _DeferredTensor(NamedTuple):
+    storage: _Deferred
+    offset: int
+    size: tuple
+    stride: tuple
 
 
 def _rebuild_any(storage, offset, size, stride, *rest):
     if isinstance(storage, _Deferred):
-        return _DeferredTensor(storage, offset, size, stride)
+        return _DeferredTensor(storage, offset, tuple(size), tuple(stride))
     return _rebuild_tensor(storage, offset, size, stride, *rest)
+
+
+def _resolve(obj: Any, storages: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, _DeferredTensor):
+        storage = storages[obj.storage.key]
+        if obj.storage.view_metadata is not None:
+            _, view_offset, view_size = obj.storage.view_metadata
+            storage = storage[view_offset : view_offset + view_size]
+        return _rebuild_tensor(storage, obj.offset, obj.size, obj.stride)
+    if isinstance(obj, dict):
+        return type(obj)((k, _resolve(v, storages)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve(v, storages) for v in obj)
+    return obj
+
+
+def _load_legacy(path: str) -> Any:
+    with open(path, "rb") as f:
+        plain = lambda: _TorchUnpickler(f, None).load()  # noqa: E731  (restricted, no storages)
+        try:
+            magic = plain()
+        except Exception:
+            magic = None
+        if magic != _LEGACY_MAGIC:
+            raise ValueError(f"{path}: not a PyTorch file (no zip archive, no legacy magic number)")
+        plain()  # protocol version
+        plain()  # system info
+        dtypes: dict[str, np.dtype] = {}
+
+        def load_storage(storage_type, key, _location, _numel, view_metadata=None):
+            dtypes[key] = _dtype(storage_type)
+            return _Deferred(key, dtypes[key], view_metadata)
+
+        obj = _TorchUnpickler(f, load_storage).load()
+        storages = {}
+        for key in plain():
+            (numel,) = struct.unpack("<q", f.read(8))
+            dtype = dtypes.get(key, np.dtype(np.uint8))
+            storages[key] = np.frombuffer(f.read(numel * dtype.itemsize), dtype=dtype)
+    return _resolve(obj, storages)
 
 
 def load(path: str) -> Any:

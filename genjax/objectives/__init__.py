@@ -46,8 +46,17 @@ def check_fields(cfg: Any, allowed: set[str], family: str) -> None:
         )
 
 
-# Families register themselves on import.
-from genjax.objectives import vae  # noqa: E402,F401
+def _import_families() -> None:
+    """Imports every module of this package: each family registers itself on import."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_families()
 
 __all__ = [
     "LossOutput",

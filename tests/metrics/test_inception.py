@@ -165,3 +165,22 @@ def test_pytorch_fid_state_dict_converts_like_torchscript(inception_weights, tmp
     for key, value in from_ts.items():
         np.testing.assert_array_equal(from_pth[key], value)
     np.testing.assert_array_equal(from_pth["fc/kernel"], sd["fc.weight"].numpy().T)
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch (pip install genjax[torch])")
+@pytest.mark.parametrize("legacy", [True, False])
+def test_torchfile_reads_views_dtypes_and_scalars(tmp_path, legacy):
+    import torch
+
+    sd = {
+        "transposed": torch.arange(12.0).reshape(3, 4).t(),  # non-contiguous strides
+        "offset": torch.arange(20, dtype=torch.int64)[5:9],  # storage offset
+        "scalar": torch.tensor(3.5, dtype=torch.float64),
+        "half": torch.ones(3, dtype=torch.float16),
+    }
+    torch.save(sd, tmp_path / "t.pth", _use_new_zipfile_serialization=not legacy)
+    loaded = torchfile.load(str(tmp_path / "t.pth"))
+    for key, value in sd.items():
+        assert loaded[key].dtype == value.numpy().dtype
+        np.testing.assert_array_equal(loaded[key], value.numpy())

@@ -1,0 +1,212 @@
+"""Diffusion models as one objective: DDPM, DDIM, Improved DDPM, score-SDE (VP/VE), EDM and
+DPM-Solver++ share the denoising loss and differ in process, parameterization, weighting and
+sampler (see genjax/diffusion). Optionally class-conditional with classifier-free guidance, and
+optionally latent: the data are encoded by a trained autoencoder run and decoded after sampling
+(Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion Models").
+
+config.objective fields:
+  process         ddpm | vp | ve | edm, and that process's fields (schedule, num_steps,
+                  beta_start, beta_end, beta_min, beta_max, sigma_min, sigma_max, rho, p_mean, p_std)
+  parameterization eps | x0 | v | edm;  weighting none | min_snr | edm;  min_snr_gamma; sigma_data
+  backbone        unet | dit | mlp;  net: the backbone's fields (ch, ch_mult, ...)
+  p_uncond        label dropout for classifier-free guidance (class-conditional when the dataset
+                  has labels and p_uncond > 0 or conditional=True)
+  sampler, sample_steps, eta, guidance_scale: sampling defaults (Objective.sample kwargs override)
+  autoencoder_workdir, latent_scale: latent diffusion over a trained VAE run's posterior means
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from genjax.diffusion import guidance, losses, parameterization, samplers, schedules
+from genjax.diffusion.networks import make_backbone
+from genjax.objectives import check_fields, register
+from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.parallel.axes import BATCH_AXES
+
+PROCESS_FIELDS = {"schedule", "num_steps", "beta_start", "beta_end", "beta_min", "beta_max", "sigma_min",
+                  "sigma_max", "rho", "p_mean", "p_std", "eps_train", "eps_sample"}
+FIELDS = PROCESS_FIELDS | {
+    "process", "parameterization", "weighting", "min_snr_gamma", "sigma_data", "backbone", "net",
+    "p_uncond", "conditional", "sampler", "sample_steps", "eta", "guidance_scale", "sampler_options",
+    "autoencoder_workdir", "latent_scale",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Latent:
+    """Frozen autoencoder: encode x -> z (posterior mean, times scale), decode z -> x."""
+
+    encode: Callable[[jax.Array], jax.Array]
+    decode: Callable[[jax.Array], jax.Array]
+    shape: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Diffusion:
+    net: nn.Module
+    process: Any
+    shape: tuple[int, ...]  # per example, of the diffused variable (image or latent)
+    parameterization: str = "eps"
+    weighting: str = "none"
+    min_snr_gamma: float = 5.0
+    sigma_data: float = 0.5
+    num_classes: int | None = None
+    p_uncond: float = 0.1
+    sampler: str = "ddim"
+    sample_steps: int = 50
+    sampler_options: tuple[tuple[str, Any], ...] = ()
+    guidance_scale: float = 1.0
+    latent: Latent | None = None
+    players: tuple[str, ...] = ("model",)
+    schedule: tuple[str, ...] = ("model",)
+
+    def init(self, rng: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, PlayerVariables]:
+        x = jnp.zeros((1, *self.shape), jnp.float32)
+        labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+        variables = self.net.init({"params": rng, "dropout": rng}, x, jnp.ones((1,)), labels)
+        params = variables.pop("params")
+        return {"model": PlayerVariables(params, dict(variables))}
+
+    def _net(self, params, labels, rng=None):
+        train = rng is not None
+        rngs = {"dropout": rng} if train else {}
+        return lambda x, c: self.net.apply({"params": params}, x, c, labels, train, rngs=rngs)
+
+    def loss(self, player, params, state, batch, rng, step) -> LossOutput:
+        x0 = batch["x"]
+        if self.latent is not None:
+            x0 = jax.lax.stop_gradient(self.latent.encode(x0)).astype(x0.dtype)
+        rng_loss, rng_drop, rng_labels = jax.random.split(rng, 3)
+        labels = None
+        if self.num_classes:
+            labels = guidance.drop_labels(rng_labels, batch["y"], self.p_uncond, self.num_classes)
+        loss, metrics = losses.denoising_loss(self._net(params["model"], labels, rng_drop), self.process,
+                                              self.parameterization, x0, rng_loss, self.weighting,
+                                              self.sigma_data, self.min_snr_gamma)
+        return LossOutput(loss, metrics, {})
+
+    def denoiser(self, params, labels=None, guidance_scale: float = 1.0) -> samplers.Denoiser:
+        """D(y, t) in the EDM view for `samplers`: x0 prediction at x_t = alpha(t) y."""
+        def cond(y, t, lab):
+            t_b = jnp.full((y.shape[0],), t, jnp.float32)
+            alpha = self.process.alpha_sigma(t_b)[0].reshape((-1,) + (1,) * (y.ndim - 1))
+            return parameterization.denoise(self._net(params["model"], lab), self.parameterization,
+                                            self.process, alpha * y, t_b, self.sigma_data)
+
+        if not self.num_classes:
+            return lambda y, t: cond(y, t, None)
+        if labels is None:
+            labels = jnp.full((1,), self.num_classes, jnp.int32)
+            return lambda y, t: cond(y, t, jnp.broadcast_to(labels, (y.shape[0],)))
+        return guidance.guided(cond, labels, guidance_scale, self.num_classes)
+
+    def sample(self, params, state, rng, num, *, sampler: str | None = None, steps: int | None = None,
+               guidance_scale: float | None = None, label: int | None = None, **options) -> jax.Array:
+        """`num` samples; label=None draws labels uniformly (class-conditional models) and
+        guidance_scale=1 is the plain conditional model. The batch is sharded over the mesh's
+        batch axes when a mesh is set (`jax.set_mesh`)."""
+        sampler = sampler or self.sampler
+        steps = int(steps or self.sample_steps)
+        options = {**dict(self.sampler_options), **options}
+        if sampler != "ddim":
+            options.pop("eta", None)
+        samplers.check_sampler(sampler, steps, options)
+        scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
+        rng_labels, rng = jax.random.split(rng)
+        labels = None
+        if self.num_classes:
+            if label is not None and not 0 <= int(label) < self.num_classes:
+                raise ValueError(f"label={label} is outside [0, {self.num_classes})")
+            labels = (jnp.full((num,), int(label), jnp.int32) if label is not None
+                      else jax.random.randint(rng_labels, (num,), 0, self.num_classes))
+        denoise = self.denoiser(params, labels, scale)
+        denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))
+        x = samplers.sample(sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps, **options)
+        return self.latent.decode(x) if self.latent is not None else x
+
+
+def _shard_batch(x: jax.Array) -> jax.Array:
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or any(a not in mesh.axis_names for a in BATCH_AXES):
+        return x
+    shards = 1
+    for a in BATCH_AXES:
+        shards *= mesh.shape[a]
+    if x.shape[0] % shards:
+        return x
+    return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))
+
+
+def _latent(workdir: str, scale: float, metadata: Any) -> Latent:
+    """The frozen autoencoder of the trained run in `workdir` (its EMA params when it keeps one)."""
+    from genjax.train.loop import load_run  # a trained run: imported only when asked for
+
+    if scale <= 0:
+        raise ValueError(f"config.objective.latent_scale={scale} must be > 0")
+    try:
+        run = load_run(workdir)
+    except FileNotFoundError as e:
+        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r}: {e}; train the autoencoder "
+                         "first (e.g. genjax train --config configs/digits_vae.py --workdir WORKDIR)") from e
+    ae = run.objective
+    if not hasattr(ae, "encode") or not hasattr(ae, "decode_mean"):
+        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r} holds a "
+                         f"{type(ae).__name__} run; latent diffusion needs an autoencoder (e.g. vae)")
+    if tuple(run.metadata.shape) != tuple(metadata.shape):
+        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r} was trained on {run.metadata.name} "
+                         f"of shape {tuple(run.metadata.shape)}, but config.data gives {metadata.name} of shape "
+                         f"{tuple(metadata.shape)}; use the autoencoder run's data settings")
+    params = run.state.sampling_params(0 if run.state.ema else None)
+    params = jax.device_get(params)
+    encode = lambda x: ae.encode(params, x)[0] * scale
+    decode = lambda z: ae.decode_mean(params, z / scale)
+    z = jax.eval_shape(encode, jnp.zeros((1, *run.metadata.shape), jnp.float32))
+    return Latent(encode, decode, tuple(z.shape[1:]))
+
+
+@register("diffusion")
+def make(cfg: Any, metadata: Any) -> Diffusion:
+    check_fields(cfg, FIELDS, "diffusion")
+    process_name = cfg.get("process", "ddpm")
+    process = schedules.make_process(process_name, **{k: cfg[k] for k in PROCESS_FIELDS if k in cfg})
+    param = cfg.get("parameterization", "eps")
+    if param not in parameterization.PARAMETERIZATIONS:
+        raise ValueError(f"config.objective.parameterization={param!r}; "
+                         f"choose one of {parameterization.PARAMETERIZATIONS}")
+    weighting = cfg.get("weighting", "none")
+    if weighting not in losses.WEIGHTINGS:
+        raise ValueError(f"config.objective.weighting={weighting!r}; choose one of {losses.WEIGHTINGS}")
+    p_uncond = float(cfg.get("p_uncond", 0.1))
+    if not 0.0 <= p_uncond < 1.0:
+        raise ValueError(f"config.objective.p_uncond={p_uncond} must be in [0, 1)")
+    conditional = bool(cfg.get("conditional", bool(metadata.num_classes)))
+    if conditional and not metadata.num_classes:
+        raise ValueError(f"config.objective.conditional=True but dataset {metadata.name!r} has no labels")
+    num_classes = int(metadata.num_classes) if conditional else None
+    latent = None
+    shape = tuple(metadata.shape)
+    if cfg.get("autoencoder_workdir"):
+        latent = _latent(cfg.autoencoder_workdir, float(cfg.get("latent_scale", 1.0)), metadata)
+        shape = latent.shape
+    backbone = cfg.get("backbone", "unet" if len(shape) == 3 else "mlp")
+    net_kwargs = dict(cfg.get("net", {}))
+    net = make_backbone(backbone, num_classes, net_kwargs)
+    sampler = cfg.get("sampler", "ddim")
+    steps = int(cfg.get("sample_steps", 50))
+    options = dict(cfg.get("sampler_options", {}))
+    if "eta" in cfg:
+        options["eta"] = float(cfg.eta)
+    samplers.check_sampler(sampler, steps, {k: v for k, v in options.items() if sampler == "ddim" or k != "eta"})
+    return Diffusion(net=net, process=process, shape=shape, parameterization=param, weighting=weighting,
+                     min_snr_gamma=float(cfg.get("min_snr_gamma", 5.0)), sigma_data=float(cfg.get("sigma_data", 0.5)),
+                     num_classes=num_classes, p_uncond=p_uncond, sampler=sampler, sample_steps=steps,
+                     sampler_options=tuple(sorted(options.items())),
+                     guidance_scale=float(cfg.get("guidance_scale", 1.0)), latent=latent)

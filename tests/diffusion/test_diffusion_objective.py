@@ -1,0 +1,124 @@
+"""The diffusion objective: config errors, a tiny model overfits one batch, guidance scale 1 is
+the conditional model, every sampler runs through `sample`, and the configs train one step."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import optax
+import pytest
+from ml_collections import ConfigDict
+
+import jax
+import jax.numpy as jnp
+
+import genjax.objectives.diffusion  # noqa: F401  (registers "diffusion")
+from genjax.data.metadata import DatasetMetadata
+from genjax.objectives import make_objective
+
+POINTS = DatasetMetadata("builtin:grid25", "points", (2,), None, (-4.5, 4.5), 1000)
+LABELED = DatasetMetadata("builtin:ring8", "points", (2,), 3, (-2.0, 2.0), 100)
+
+
+def _objective(metadata, **fields):
+    return make_objective(ConfigDict({"objective": {"name": "diffusion", **fields}}), metadata)
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(proces="ddpm"), "proces"),
+    (dict(parameterization="score"), "parameterization"),
+    (dict(weighting="p2"), "weighting"),
+    (dict(process="edm", schedule="cosine"), "schedule"),
+    (dict(backbone="mlp", net=dict(width=3)), "width"),
+    (dict(sampler="plms"), "plms"),
+    (dict(p_uncond=1.0), "p_uncond"),
+])
+def test_config_errors_name_the_field(fields, match):
+    with pytest.raises(ValueError, match=match):
+        _objective(POINTS, **fields)
+
+
+@pytest.mark.parametrize("param, process", [("eps", "ddpm"), ("v", "vp"), ("edm", "edm")])
+def test_tiny_model_overfits_one_batch(param, process):
+    obj = _objective(POINTS, process=process, parameterization=param, backbone="mlp",
+                     net=dict(hidden=64, depth=2), weighting="edm" if param == "edm" else "none")
+    batch = {"x": jax.random.normal(jax.random.key(0), (16, 2))}
+    params = {"model": obj.init(jax.random.key(1), batch)["model"].params}
+    tx = optax.adam(3e-3)
+    # a fixed key: the same noise and times every step, so the batch can be fitted exactly
+    loss = lambda p: obj.loss("model", p, {}, batch, jax.random.key(2), 0).loss.mean()
+
+    @jax.jit
+    def run(p):
+        def body(carry, _):
+            p, s = carry
+            value, g = jax.value_and_grad(loss)(p)
+            u, s = tx.update(g, s, p)
+            return (optax.apply_updates(p, u), s), value
+        return jax.lax.scan(body, (p, tx.init(p)), None, length=400)
+
+    (_, _), values = run(params)
+    assert values[-1] < 0.02 * values[0], (values[0], values[-1])
+
+
+def test_guidance_scale_one_equals_conditional_and_all_samplers_run():
+    obj = _objective(LABELED, backbone="mlp", net=dict(hidden=32, depth=1), p_uncond=0.2)
+    batch = {"x": jnp.zeros((2, 2)), "y": jnp.zeros((2,), jnp.int32)}
+    params = {"model": obj.init(jax.random.key(0), batch)["model"].params}
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params = jax.tree.unflatten(tree, [p + 0.5 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+    labels = jnp.array([1, 2])
+    y = jax.random.normal(jax.random.key(2), (2, 2))
+    d = jax.jit(lambda y, w: obj.denoiser(params, labels, w)(y, 500.0), static_argnums=1)
+    # the conditional eps-model by hand: x_t = alpha y, x0 = (x_t - sigma eps(x_t, t, label)) / alpha
+    alpha, sigma = obj.process.alpha_sigma(jnp.float32(500.0))
+    eps = obj.net.apply({"params": params["model"]}, alpha * y, jnp.full((2,), 500.0), labels)
+    cond = (alpha * y - sigma * eps) / alpha
+    np.testing.assert_allclose(d(y, 1.0), cond, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(d(y, 3.0), cond, atol=1e-4)
+    for sampler in ("ddpm", "ddim", "dpmpp_2m", "euler", "heun"):
+        x = jax.jit(lambda p, k: obj.sample(p, {}, k, 2, sampler=sampler, steps=3, guidance_scale=2.0, label=1))(
+            params, jax.random.key(0))
+        assert x.shape == (2, 2) and np.isfinite(np.asarray(x)).all()
+    with pytest.raises(ValueError, match="label"):
+        obj.sample(params, {}, jax.random.key(0), 2, label=3)
+
+
+CONFIGS = ["digits_ddpm", "mnist_ddpm", "fashion_mnist_edm", "mnist_dit", "grid25_diffusion", "cifar10_ddpm"]
+
+
+def _load(name):
+    path = Path(__file__).parents[2] / "configs" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_configs_build_their_objective(name):
+    from genjax.config import validate
+
+    config = _load(name)()
+    validate(config)
+    shapes = {"digits_ddpm": (16, 16, 1), "mnist_ddpm": (28, 28, 1), "fashion_mnist_edm": (28, 28, 1),
+              "mnist_dit": (28, 28, 1), "grid25_diffusion": (2,), "cifar10_ddpm": (32, 32, 3)}
+    md = DatasetMetadata(name, "points" if name.startswith("grid") else "image", shapes[name],
+                         None if name.startswith("grid") else 10, (-1.0, 1.0), 100)
+    obj = make_objective(config, md)
+    batch = {"x": jnp.zeros((1, *shapes[name])), "y": jnp.zeros((1,), jnp.int32)}
+    variables = jax.eval_shape(lambda: obj.init(jax.random.key(0), batch))
+    n = sum(x.size for x in jax.tree.leaves(variables))
+    if name == "cifar10_ddpm":
+        assert n == 35_746_307
+
+
+@pytest.mark.slow
+def test_digits_ddpm_trains_one_step_end_to_end(tmp_path):
+    from genjax.testing import tiny
+    from genjax.train import run
+
+    config = tiny(_load("digits_ddpm")("runlocal"))
+    run(config, tmp_path)
+    assert (tmp_path / "metrics.jsonl").exists()
