@@ -5,7 +5,7 @@ resized to 16x16 (offline, trains in about a minute on 2 CPU cores).
     genjax train --config configs/digits_vae.py:runlocal --workdir /tmp/vae   # a few steps
 """
 
-from genjax.config import base_config
+from genjax.config import base_config, runlocal
 
 
 def get_config(arg=None):
@@ -26,12 +26,8 @@ def get_config(arg=None):
     c.train.ema_decays = (0.99,)
     c.sample.num = 64
     if arg == "runlocal":
-        c.data.batch_size = 16
+        runlocal(c, batch_size=16)
         c.objective.hidden = (32,)
-        c.train.steps = 10
-        c.train.log_every = 5
-        c.train.sample_every = 10
-        c.train.checkpoint_every = 10
         c.sample.num = 16
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of digits_vae; known: runlocal")

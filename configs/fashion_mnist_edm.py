@@ -6,7 +6,7 @@ Heun sampling on the rho = 7 grid (18 steps, 35 network evaluations, as for CIFA
     genjax sample --workdir runs/fmnist_edm --sampler heun --steps 18
 """
 
-from genjax.config import base_config
+from genjax.config import base_config, runlocal
 
 
 def get_config(arg=None):
@@ -41,12 +41,7 @@ def get_config(arg=None):
         c.objective.net = dict(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(14,), dropout=0.0,
                                num_heads=1, scale_shift=True)
         c.objective.sample_steps = 3
-        c.data.batch_size = 8
-        c.train.steps = 10
-        c.train.log_every = 5
-        c.train.sample_every = 10
-        c.train.checkpoint_every = 10
-        c.sample.num = 4
+        runlocal(c)
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of fashion_mnist_edm; known: runlocal")
     return c

@@ -6,7 +6,7 @@ carry logical axis names: set config.mesh.fsdp / config.mesh.tensor to shard the
     genjax sample --workdir runs/mnist_dit --sampler dpmpp_2m --steps 20 --guidance_scale 1.5
 """
 
-from genjax.config import base_config
+from genjax.config import base_config, runlocal
 
 
 def get_config(arg=None):
@@ -36,12 +36,7 @@ def get_config(arg=None):
     if arg == "runlocal":  # a tiny model for smoke tests
         c.objective.net = dict(patch=7, hidden=32, depth=1, num_heads=2, mlp_ratio=2.0)
         c.objective.sample_steps = 3
-        c.data.batch_size = 8
-        c.train.steps = 10
-        c.train.log_every = 5
-        c.train.sample_every = 10
-        c.train.checkpoint_every = 10
-        c.sample.num = 4
+        runlocal(c)
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of mnist_dit; known: runlocal")
     return c

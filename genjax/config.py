@@ -107,6 +107,18 @@ def base_config() -> ConfigDict:
     return c
 
 
+def runlocal(config: ConfigDict, batch_size: int = 8) -> ConfigDict:
+    """The training part of a config's tiny "runlocal" variant: 10 steps of a small batch,
+    logging, sampling and checkpointing along the way. The model part is each config's own."""
+    config.data.batch_size = batch_size
+    config.train.steps = 10
+    config.train.log_every = 5
+    config.train.sample_every = 10
+    config.train.checkpoint_every = 10
+    config.sample.num = 4
+    return config
+
+
 def _is_free(path: str) -> bool:
     return any(path == s or path.startswith(s + ".") for s in FREE_SECTIONS)
 
