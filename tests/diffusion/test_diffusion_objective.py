@@ -112,13 +112,3 @@ def test_configs_build_their_objective(name):
     n = sum(x.size for x in jax.tree.leaves(variables))
     if name == "cifar10_ddpm":
         assert n == 35_746_307
-
-
-@pytest.mark.slow
-def test_digits_ddpm_trains_one_step_end_to_end(tmp_path):
-    from genjax.testing import tiny
-    from genjax.train import run
-
-    config = tiny(_load("digits_ddpm")("runlocal"))
-    run(config, tmp_path)
-    assert (tmp_path / "metrics.jsonl").exists()
