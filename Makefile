@@ -21,7 +21,7 @@ demo: install
 
 # The whole suite (notebooks and docs included), two workers.
 test: install-test
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache
