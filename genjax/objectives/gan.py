@@ -46,6 +46,7 @@ FIELDS = dict(
     loss="non_saturating", arch="mlp", z_dim=64, generator={}, discriminator={}, n_critic=1,
     pack=1, gp_weight=0.0, gp_target=1.0, r1_gamma=0.0, r2_gamma=0.0, r1_every=1,
     pl_weight=0.0, pl_every=4, pl_decay=0.01, diffaugment="", mixing_prob=0.0, conditional=False,
+    rescale=False,
 )
 PL_COLLECTION = "path_length"
 
@@ -81,6 +82,11 @@ class GAN:
     mixing_prob: float = 0.0
     conditional: bool = False
     num_classes: int | None = None
+    # Affine map of the data to what the networks see, x_net = (x - shift) / scale: with
+    # rescale=True the dataset's value_range is mapped to [-1, 1] (useful for points, whose
+    # coordinates may have any scale); samples are mapped back.
+    shift: float = 0.0
+    scale: float = 1.0
     players: tuple[str, ...] = ("generator", "discriminator")
 
     @property
@@ -133,8 +139,11 @@ class GAN:
             return self._g_loss(params, state, batch, rng, step)
         raise ValueError(f"GAN has players {self.players}, got {player!r}")
 
+    def _to_net(self, x: Array) -> Array:
+        return x if (self.shift, self.scale) == (0.0, 1.0) else (x - self.shift) / self.scale
+
     def _d_loss(self, params, state, batch, rng, step) -> LossOutput:
-        x, y = batch["x"], self._labels(batch)
+        x, y = self._to_net(batch["x"]), self._labels(batch)
         b = x.shape[0]
         k_z, k_g, k_ar, k_af, k_gp = jax.random.split(rng, 5)
         z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
@@ -163,7 +172,7 @@ class GAN:
         return jnp.repeat(loss, self.pack) if self.pack > 1 else loss
 
     def _g_loss(self, params, state, batch, rng, step) -> LossOutput:
-        x, y = batch["x"], self._labels(batch)
+        x, y = self._to_net(batch["x"]), self._labels(batch)
         b = x.shape[0]
         k_z, k_g, k_af, k_ar, k_pl = jax.random.split(rng, 5)
         z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
@@ -185,7 +194,7 @@ class GAN:
     def _path_length(self, params, state, z, y, rng, step, pl_mean):
         cols = {k: v for k, v in state["generator"].items() if k != PL_COLLECTION}
         variables = {"params": params["generator"], **cols}
-        k_map, k_syn, k_y = jax.random.split(rng, 3)
+        k_syn, k_y = jax.random.split(rng)
         ws = self.generator.apply(variables, z, y, False, method="map")
         g_fn = lambda w: self.generator.apply(variables, w, method="synthesize", rngs={"noise": k_syn})  # noqa: E731
 
@@ -212,8 +221,9 @@ class GAN:
             y = jnp.arange(num) % self.num_classes if labels is None else jnp.asarray(labels)
         cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
         kw = {"truncation_psi": truncation_psi} if isinstance(self.generator, StyleGAN2Generator) else {}
-        return self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
-                                    rngs={"noise": k_n}, **kw)
+        x = self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
+                                 rngs={"noise": k_n}, **kw)
+        return x * self.scale + self.shift
 
 
 def _module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str) -> dict[str, Any]:
@@ -254,6 +264,7 @@ def make(cfg: Any, metadata: Any) -> GAN:
         if c["pack"] > 1:
             raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
         num_classes = metadata.num_classes
+    lo, hi = (float(v) for v in metadata.value_range)
     g_cls, d_cls = ARCHITECTURES[c["arch"]]
     g_kw = _module_kwargs(g_cls, dict(c["generator"]), "generator")
     d_kw = _module_kwargs(d_cls, dict(c["discriminator"]), "discriminator")
@@ -267,4 +278,6 @@ def make(cfg: Any, metadata: Any) -> GAN:
         pl_weight=float(c["pl_weight"]), pl_every=int(c["pl_every"]), pl_decay=float(c["pl_decay"]),
         diffaugment=policy, mixing_prob=float(c["mixing_prob"]), conditional=bool(c["conditional"]),
         num_classes=num_classes,
+        shift=(lo + hi) / 2 if c["rescale"] else 0.0,
+        scale=(hi - lo) / 2 if c["rescale"] else 1.0,
     )

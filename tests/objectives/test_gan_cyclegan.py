@@ -1,0 +1,65 @@
+"""CycleGAN: image pool semantics, losses by hand, one objective evaluation at tiny size."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from genjax.data import DatasetMetadata
+from genjax.objectives import cyclegan as C
+
+META = DatasetMetadata("tiny", "image", (8, 8, 1), 10, (-1.0, 1.0), 100)
+
+
+def test_pool_fills_then_swaps_half():
+    pool, count = jnp.zeros((4, 1)), jnp.int32(0)
+    out, pool, count = C.query_pool(pool, count, jnp.array([[1.0], [2.0], [3.0]]), jax.random.key(0))
+    np.testing.assert_array_equal(out[:, 0], [1, 2, 3])  # not full: returns the new images
+    np.testing.assert_array_equal(pool[:3, 0], [1, 2, 3])
+    assert int(count) == 3
+    returned_old = 0
+    for i in range(40):  # full pool: each image is swapped with probability 1/2
+        new = jnp.full((2, 1), 100.0 + i)
+        before = np.asarray(pool)
+        out, pool, count = C.query_pool(pool, count, new, jax.random.key(i + 1))
+        for o in np.asarray(out[:, 0]):
+            if o != 100.0 + i:
+                assert o in before[:, 0]
+                returned_old += 1
+        assert int(count) == 4
+    assert 25 <= returned_old <= 55  # ~Binomial(80, 1/2) (40 is the mean)
+
+
+def test_cyclegan_losses_and_sampling():
+    cfg = ml_collections.ConfigDict(dict(name="cyclegan", ch=4, n_blocks=1, d_ch=4, d_layers=2,
+                                         pool_size=4))
+    obj = C.make(cfg, META)
+    x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1), minval=-1, maxval=1)
+    batch = {"x": x, "y": jnp.zeros(4, jnp.int32)}
+    a, b = obj.domains(batch)
+    np.testing.assert_allclose(b, -x[2:])  # inverted, from the other half of the batch
+    v = obj.init(jax.random.key(1), batch)
+    params = {p: w.params for p, w in v.items()}
+    state = {p: dict(w.state) for p, w in v.items()}
+
+    @jax.jit
+    def run(params, state):
+        d = obj.loss("discriminator", params, state, batch, jax.random.key(2), jnp.int32(0))
+        g = obj.loss("generator", params, state, batch, jax.random.key(3), jnp.int32(0))
+        fb, fa = obj.translate(params, a, "ab"), obj.translate(params, b, "ba")
+        parts = (obj._d(params, fb, "b"), obj._d(params, fa, "a"), obj.translate(params, fb, "ba"),
+                 obj.translate(params, fa, "ab"), obj.translate(params, a, "ba"),
+                 obj.translate(params, b, "ab"))
+        return d, g, parts, obj.sample(params, d.state, jax.random.key(4), 3)
+
+    d, g, (db, da, cyc_a, cyc_b, id_a, id_b), samples = run(params, state)
+    l1 = lambda u, w: np.abs(np.asarray(u) - np.asarray(w)).reshape(u.shape[0], -1).mean(-1)
+    expect = np.concatenate([0.5 * (np.asarray(db) - 1) ** 2 + 10 * l1(cyc_a, a) + 5 * l1(id_a, a),
+                             0.5 * (np.asarray(da) - 1) ** 2 + 10 * l1(cyc_b, b) + 5 * l1(id_b, b)])
+    np.testing.assert_allclose(g.loss, expect, rtol=1e-5)
+    assert d.loss.shape == (4,) and np.all(np.isfinite(d.loss))
+    assert int(d.state["discriminator"]["pool"]["count_a"]) == 2
+    assert samples.shape == (3, 8, 8, 1)
+    with pytest.raises(ValueError, match="domain_b"):
+        C.make(ml_collections.ConfigDict(dict(name="cyclegan", domain_b="fashion")), META)

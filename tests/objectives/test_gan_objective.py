@@ -1,0 +1,184 @@
+"""The GAN objective: registry, every architecture and loss at tiny size, penalties, packing,
+the n_critic schedule, and core train steps with the EMA generator."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+import genjax.objectives.gan as G
+from genjax.data import DatasetMetadata
+from genjax.losses.gan import GAN_LOSSES
+from genjax.objectives import make_objective
+
+POINTS = DatasetMetadata("builtin:ring8", "points", (2,), 8, (-1.0, 1.0), 100)
+IMAGES = DatasetMetadata("tiny", "image", (8, 8, 1), 3, (-1.0, 1.0), 100)
+TINY = {
+    "mlp": dict(generator=dict(width=8, depth=1), discriminator=dict(width=8, depth=1)),
+    "dcgan": dict(generator=dict(base=4), discriminator=dict(base=4, num_layers=2)),
+    "sngan": dict(generator=dict(ch=4), discriminator=dict(ch=4, num_down=2)),
+    "stylegan2": dict(generator=dict(w_dim=8, mapping_layers=1, channel_base=64, channel_max=4),
+                      discriminator=dict(channel_base=64, channel_max=4)),
+}
+
+
+def cfg(**fields):
+    c = ml_collections.ConfigDict({"name": "gan", "z_dim": 4})
+    for k, v in fields.items():
+        c[k] = v
+    return c
+
+
+def batch_for(meta, n=8):
+    x = jax.random.uniform(jax.random.key(0), (n, *meta.shape), minval=-1, maxval=1)
+    return {"x": x, "y": jnp.arange(n) % meta.num_classes}
+
+
+def check_objective(obj, meta, n=8):
+    """init, both players' losses and gradients and sampling, in one compiled function."""
+    batch = batch_for(meta, n)
+    variables = jax.jit(obj.init)(jax.random.key(1), batch)
+    params = {p: v.params for p, v in variables.items()}
+    state = {p: dict(v.state) for p, v in variables.items()}
+
+    @jax.jit
+    def run(params, state):
+        out = {}
+        for player in ("discriminator", "generator"):
+            def f(p):
+                o = obj.loss(player, {**params, player: p}, state, batch, jax.random.key(2), jnp.int32(0))
+                return o.loss.mean(), o.loss
+            out[player] = jax.value_and_grad(f, has_aux=True)(params[player])
+        return out, obj.sample(params, state, jax.random.key(3), 4)
+
+    out, x = run(params, state)
+    for player, ((_, loss), grads) in out.items():
+        assert loss.shape == (n,), (player, loss.shape)
+        assert np.all(np.isfinite(loss))
+        assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+        assert any(np.any(g != 0) for g in jax.tree.leaves(grads))
+    assert x.shape == (4, *meta.shape)
+    return params, state
+
+
+@pytest.mark.parametrize("arch", [
+    "mlp", *(pytest.param(a, marks=pytest.mark.slow) for a in ("dcgan", "sngan", "stylegan2"))])
+def test_every_architecture(arch):
+    """MLP unconditional on points; the image architectures class-conditional (projection
+    discriminator) with DiffAugment (their unconditional paths train in the configs' tests)."""
+    if arch == "mlp":
+        meta, extra = POINTS, dict(r1_gamma=1.0, pack=2)
+    else:
+        meta, extra = IMAGES, dict(conditional=True, diffaugment="color,translation,cutout")
+    if arch == "stylegan2":
+        extra.update(r1_gamma=1.0, pl_weight=1.0, pl_every=1, mixing_prob=0.5)
+    config = ml_collections.ConfigDict({"objective": cfg(arch=arch, **TINY[arch], **extra)})
+    check_objective(make_objective(config, meta), meta)
+
+
+@pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
+def test_every_loss(loss):
+    obj = G.make(cfg(loss=loss, **TINY["mlp"]), POINTS)
+    check_objective(obj, POINTS)
+
+
+def test_pack_concatenates_consecutive_samples():
+    x = jnp.arange(12.0).reshape(6, 2)
+    np.testing.assert_array_equal(G.pack(x, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    img = jnp.arange(4 * 2 * 2 * 1.0).reshape(4, 2, 2, 1)
+    p = G.pack(img, 2)
+    assert p.shape == (2, 2, 2, 2)
+    np.testing.assert_array_equal(p[1, ..., 0], img[2, ..., 0])
+    np.testing.assert_array_equal(p[1, ..., 1], img[3, ..., 0])
+    with pytest.raises(ValueError, match="pack"):
+        G.pack(jnp.zeros((5, 2)), 2)
+
+
+def test_packed_discriminator_and_lazy_r1_match_brute_force():
+    obj = G.make(cfg(pack=2, r1_gamma=2.0, r1_every=4, **TINY["mlp"]), POINTS)
+    params, state = check_objective(obj, POINTS)
+    batch = batch_for(POINTS)
+    key = jax.random.key(5)
+
+    def d_loss(step):
+        return obj.loss("discriminator", params, state, batch, key, jnp.int32(step))
+
+    off, on = d_loss(5), d_loss(8)
+    assert off.loss.shape == (8,) and off.metrics["d_real"].shape == (4,)
+    np.testing.assert_allclose(off.metrics["r1"], 0.0)
+    # R1 on the packed reals, by brute force: grad of D(pack_i) w.r.t. the 4-vector pack_i.
+    d_state = on.state["discriminator"]
+    xp = G.pack(batch["x"], 2)
+    expect = []
+    for i in range(4):
+        f = lambda v: obj.discriminator.apply({"params": params["discriminator"], **d_state},
+                                              v[None], None, train=False)[0]
+        expect.append(float(jnp.sum(jax.grad(f)(xp[i]) ** 2)))
+    np.testing.assert_allclose(on.metrics["r1"], 4 * np.array(expect), rtol=1e-4)
+    np.testing.assert_allclose(on.loss - off.loss, np.repeat(0.5 * 2.0 * 4 * np.array(expect), 2),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_penalty_term():
+    obj = G.make(cfg(loss="wasserstein", gp_weight=10.0, n_critic=3, **TINY["mlp"]), POINTS)
+    assert obj.schedule == ("discriminator",) * 3 + ("generator",)
+    params, state = check_objective(obj, POINTS)
+    out = obj.loss("discriminator", params, state, batch_for(POINTS), jax.random.key(0), jnp.int32(0))
+    np.testing.assert_allclose(out.loss, out.metrics["adv"] + 10.0 * out.metrics["gp"], rtol=1e-5)
+    assert np.all(out.metrics["gp"] >= 0)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(unknown_field=1), "unknown_field"),
+    (dict(arch="vit"), "arch"),
+    (dict(loss="bce"), "loss"),
+    (dict(pack=0), "pack"),
+    (dict(diffaugment="flip"), "diffaugment"),
+    (dict(generator=dict(widht=3)), "generator"),
+    (dict(pl_weight=1.0), "stylegan2"),
+    (dict(conditional=True, pack=2), "pack"),
+])
+def test_bad_config_is_a_clear_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        G.make(cfg(**bad), POINTS)
+    with pytest.raises(ValueError, match="images"):
+        G.make(cfg(arch="dcgan"), POINTS)
+
+
+def test_core_step_with_n_critic_and_ema_generator():
+    import optax
+
+    from genjax.parallel import make_mesh
+    from genjax.train.init import init_train_state
+    from genjax.train.step import make_train_step
+
+    obj = G.make(cfg(n_critic=2, pack=2, r1_gamma=1.0, **TINY["mlp"]), POINTS)
+    txs = {"generator": optax.adam(1e-2), "discriminator": optax.adam(1e-2)}
+    spec = {"x": jax.ShapeDtypeStruct((8, 2), jnp.float32), "y": jax.ShapeDtypeStruct((8,), jnp.int32)}
+    mesh = make_mesh(ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1)))
+    state, _ = init_train_state(obj, txs, jax.random.PRNGKey(0), spec, mesh, rules=(), min_fsdp_size=2**16,
+                                ema_decays=(0.5,))
+    step = jax.jit(make_train_step(obj))
+    batch = batch_for(POINTS)
+    new, metrics = step(state, batch)
+    assert int(new.step) == 1 and int(metrics["nonfinite_steps"]) == 0
+    for p in obj.players:  # EMA: e <- d e + (1 - d) theta
+        jax.tree.map(lambda e, e0, t: np.testing.assert_allclose(e, 0.5 * e0 + 0.5 * t, rtol=1e-5, atol=1e-7),
+                     new.ema[0][p], state.ema[0][p], new.params[p])
+    ema_params = new.sampling_params(0)
+    a = obj.sample(ema_params, new.model_state, jax.random.key(0), 16)
+    b = obj.sample(new.params, new.model_state, jax.random.key(0), 16)
+    assert a.shape == (16, 2) and not np.allclose(a, b)
+
+
+def test_rescale_maps_value_range_to_unit_box():
+    meta = DatasetMetadata("builtin:grid25", "points", (2,), 25, (-4.0, 6.0), 100)
+    obj = G.make(cfg(rescale=True, **TINY["mlp"]), meta)
+    assert (obj.shift, obj.scale) == (1.0, 5.0)
+    np.testing.assert_allclose(obj._to_net(jnp.array([[-4.0, 6.0]])), [[-1.0, 1.0]])
+    variables = obj.init(jax.random.key(0), batch_for(meta))
+    params = {p: v.params for p, v in variables.items()}
+    state = {p: dict(v.state) for p, v in variables.items()}
+    raw = G.make(cfg(**TINY["mlp"]), meta).sample(params, state, jax.random.key(1), 5)
+    np.testing.assert_allclose(obj.sample(params, state, jax.random.key(1), 5), raw * 5.0 + 1.0, rtol=1e-5)
