@@ -63,3 +63,16 @@ def test_default_config_is_valid():
     """`genjax train` with no --config (and `make demo`) uses configs/default.py."""
     config = config_lib.load_config(str(ROOT / "configs" / "default.py"))
     assert config.train.steps > 0 and config.data.source.startswith("builtin:")  # offline
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["ddim", "heun"])
+def test_sampling_sharded_over_8_devices_equals_1(tmp_path, sub, sampler):
+    """Diffusion samplers constrain their batch to (data, fsdp): same samples on 8 devices as on 1."""
+    args = [str(ROOT / "configs/digits_ddpm.py:runlocal"), f"--config.objective.sampler={sampler}",
+            "--config.objective.sample_steps=4"]
+    sub.run_worker(["sample", tmp_path / "one.npz", *args, "--config.mesh.data=1"], devices=1)
+    sub.run_worker(["sample", tmp_path / "eight.npz", *args, "--config.mesh.data=8"], devices=8)
+    one, eight = sub.load(tmp_path / "one.npz")["x"], sub.load(tmp_path / "eight.npz")["x"]
+    assert one.shape == (8, 16, 16, 1) and np.all(np.isfinite(one))
+    np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-4)

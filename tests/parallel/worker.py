@@ -2,6 +2,7 @@
 
     python worker.py train OUT.npz WORKDIR [overrides...]   # genjax.train.run, dump final params
     python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
+    python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run
     python worker.py core OUT.npz MESH [process_id num_processes port]
         # the core alone on synthetic global batches; with a process id, a multi-process job
 """
@@ -96,10 +97,22 @@ def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: in
     assert int(np.asarray(state.step.addressable_data(0))) == config.train.steps
 
 
+def sample(out: str, spec: str, overrides: list[str]) -> None:
+    import tempfile
+
+    from genjax import config as config_lib
+    from genjax.train.loop import Run
+
+    r = Run(config_lib.load_config(spec, overrides), tempfile.mkdtemp(), restore=False, data=False)
+    np.savez(out, x=r.sample(8, seed=0, ema_index=None))
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "train":
         train(out, sys.argv[3], sys.argv[4:])
+    elif mode == "sample":
+        sample(out, sys.argv[3], sys.argv[4:])
     elif mode == "run":
         multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
