@@ -1,7 +1,6 @@
 """`genjax data prepare`: checksums, idx parsing, and the real MNIST against its raw idx content."""
 
 import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np

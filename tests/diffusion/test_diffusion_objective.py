@@ -12,7 +12,6 @@ from ml_collections import ConfigDict
 import jax
 import jax.numpy as jnp
 
-import genjax.objectives.diffusion  # noqa: F401  (registers "diffusion")
 from genjax.data.metadata import DatasetMetadata
 from genjax.objectives import make_objective
 
