@@ -12,7 +12,7 @@ levels, no attention but the middle block's) because on a CPU compilation is a l
 the budget.
 """
 
-from genjax.config import base_config
+from genjax.config import base_config, runlocal
 
 
 def get_config(arg=None):
@@ -42,13 +42,8 @@ def get_config(arg=None):
     c.train.ema_decays = (0.995,)
     c.sample.num = 64
     if arg == "runlocal":
-        c.data.batch_size = 16
-        c.objective.net = dict(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), dropout=0.0)
+        runlocal(c, batch_size=16)
         c.objective.sample_steps = 5
-        c.train.steps = 10
-        c.train.log_every = 5
-        c.train.sample_every = 10
-        c.train.checkpoint_every = 10
         c.sample.num = 16
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of digits_ddpm; known: runlocal")

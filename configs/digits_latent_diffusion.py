@@ -11,7 +11,7 @@ Another VAE run: --config.objective.autoencoder_workdir=PATH. The `runlocal` var
 steps on top of any VAE run, e.g. one of configs/digits_vae.py:runlocal.
 """
 
-from genjax.config import base_config
+from genjax.config import base_config, runlocal
 
 
 def get_config(arg=None):
@@ -43,13 +43,9 @@ def get_config(arg=None):
     c.train.ema_decays = (0.999,)
     c.sample.num = 64
     if arg == "runlocal":
-        c.data.batch_size = 16
+        runlocal(c, batch_size=16)
         c.objective.net = dict(hidden=32, depth=1)
         c.objective.sample_steps = 5
-        c.train.steps = 10
-        c.train.log_every = 5
-        c.train.sample_every = 10
-        c.train.checkpoint_every = 10
         c.sample.num = 16
     elif arg is not None:
         raise ValueError(f"unknown variant {arg!r} of digits_latent_diffusion; known: runlocal")
