@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from genjax.parallel.distributed import to_host
+from genjax.train.init import abstract_state
 from genjax.train.state import TrainState
 
 
@@ -112,8 +113,7 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.dir}")
-        abstract = jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), _state_tree(like), _state_tree(shardings))
+        abstract = _state_tree(abstract_state(like, shardings))
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),

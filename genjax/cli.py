@@ -62,26 +62,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from genjax import data as data_lib
-    from genjax import metrics as metrics_lib
     from genjax.logging import MetricWriter
+    from genjax.parallel import to_host
     from genjax.train.loop import load_run
 
     r = load_run(args.workdir)
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
         raise SystemExit("no metrics: pass --metrics a,b or set config.eval.metrics")
-    num = args.num or r.config.eval.num
-    fake = r.sample(num, args.seed, ema_index=None if args.no_ema else 0,
-                    **{**dict(r.config.sample.kwargs), **_sample_kwargs(args)})
-    split = r.config.eval.split or r.config.data.eval_split
-    real = data_lib.load_examples(r.config.data, num, split=split)["x"]
-    results = metrics_lib.compute(names, fake, real, metadata=r.metadata, rng_seed=args.seed,
-                                  **dict(r.config.eval.kwargs))
-    from genjax.parallel import to_host
-
+    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=None if args.no_ema else 0,
+                         **_sample_kwargs(args))
     step = int(to_host(r.state.step))
-    record = {"step": step, **{k: float(v) for k, v in results.items()}}
+    record = {"step": step, **results}
     print(json.dumps(record))
     if r.is_chief:
         MetricWriter(args.workdir, tensorboard=False).write(step, results, file="eval.jsonl")

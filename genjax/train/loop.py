@@ -24,7 +24,7 @@ from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives import make_objective
 from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated,
                              to_host)
-from genjax.train.init import init_train_state
+from genjax.train.init import abstract_state, init_train_state
 from genjax.train.optim import make_optimizers
 from genjax.train.state import TrainState
 from genjax.train.step import make_train_step
@@ -44,12 +44,10 @@ class Run:
         self.mesh = make_mesh(config.mesh)
         self.is_chief = jax.process_index() == 0
         batch_size = config.data.batch_size
-        shards = num_batch_shards(self.mesh)
-        for n, what in ((shards, "data*fsdp mesh shards"), (jax.process_count(), "processes"),
-                        (config.train.grad_accum, "config.train.grad_accum micro-batches")):
-            if batch_size % n:
-                raise ValueError(f"config.data.batch_size={batch_size} is not divisible by the {n} {what}; "
-                                 f"choose a multiple of {n}")
+        data_lib.local_batch_size(batch_size, jax.process_count(), num_batch_shards(self.mesh))
+        if batch_size % config.train.grad_accum:
+            raise ValueError(f"config.data.batch_size={batch_size} is not divisible by the "
+                             f"config.train.grad_accum={config.train.grad_accum} micro-batches")
         self.txs = make_optimizers(config, self.objective.players)
         self.batch_spec = {"x": jax.ShapeDtypeStruct((batch_size, *self.metadata.shape), jnp.float32)}
         if self.metadata.num_classes:
@@ -77,8 +75,7 @@ class Run:
     def compile(self) -> float:
         """Ahead-of-time compiles the step (fails early on shape errors); returns seconds."""
         t0 = time.perf_counter()
-        abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                                self.state, self.shardings)
+        abstract = abstract_state(self.state, self.shardings)
         batch = {k: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.batch_sharding)
                  for k, s in self.batch_spec.items()}
         self.step_fn = self.step_fn.lower(abstract, batch).compile()
@@ -95,6 +92,20 @@ class Run:
                      out_shardings=replicated(self.mesh))
         with jax.set_mesh(self.mesh):  # samplers may shard their batch over (data, fsdp)
             return to_host(fn(params, self.state.model_state, jax.random.PRNGKey(seed)))
+
+    def evaluate(self, names: list[str], num: int, seed: int, *, ema_index: int | None = 0,
+                 metric_seed: int | None = None, **sample_kwargs: Any) -> dict[str, float]:
+        """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of
+        the eval split; the metrics' own randomness uses `metric_seed` (default `seed`)."""
+        from genjax import metrics as metrics_lib
+
+        cfg = self.config
+        fake = self.sample(num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
+        real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+        results = metrics_lib.compute(names, fake, real, metadata=self.metadata,
+                                      rng_seed=seed if metric_seed is None else metric_seed,
+                                      **dict(cfg.eval.kwargs))
+        return {k: float(v) for k, v in results.items()}
 
     def save(self, force: bool = False) -> None:
         self.checkpointer.save(self.state, self.data.get_state() if self.data else {},
@@ -123,19 +134,6 @@ def _preempted(flag: dict, step: int) -> bool:
         except RuntimeError:  # no preemption service in this job
             pass
     return flag["stop"]
-
-
-def evaluate(run: Run, step: int) -> dict[str, float]:
-    """Periodic evaluation: `config.eval.metrics` on `config.eval.num` samples vs real data."""
-    from genjax import metrics as metrics_lib
-
-    cfg = run.config.eval
-    fake = run.sample(cfg.num, seed=run.config.seed + 1 + step, ema_index=0 if cfg.use_ema else None,
-                      **dict(run.config.sample.kwargs))
-    real = data_lib.load_examples(run.config.data, cfg.num, split=cfg.split or run.config.data.eval_split)["x"]
-    results = metrics_lib.compute(list(cfg.metrics), fake, real, metadata=run.metadata, rng_seed=run.config.seed,
-                                  **dict(cfg.kwargs))
-    return {f"eval/{k}": float(v) for k, v in results.items()}
 
 
 def write_samples(run: Run, writer: MetricWriter, step: int) -> None:
@@ -182,7 +180,9 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
                 write_samples(r, writer, step)
             eval_metrics = None
             if tc.eval_every and config.eval.metrics and step % tc.eval_every == 0:
-                eval_metrics = evaluate(r, step)
+                eval_metrics = {f"eval/{k}": v for k, v in r.evaluate(
+                    list(config.eval.metrics), config.eval.num, config.seed + 1 + step,
+                    ema_index=0 if config.eval.use_ema else None, metric_seed=config.seed).items()}
                 writer.write(step, eval_metrics, file="eval.jsonl")
             if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
                 r.save()
