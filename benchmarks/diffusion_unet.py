@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 
 import jax
@@ -21,14 +22,21 @@ import numpy as np
 import optax
 
 
-def _timeit(fn, repeats):
-    fn()  # warm-up (and compile)
-    times = []
+def _timeit(fns: dict, repeats: int) -> dict:
+    """Median seconds per call of each function, timed in interleaved rounds so that a change in
+    machine load affects every framework alike. Each timed call follows an untimed one of the same
+    function: PyTorch's OpenMP threads keep spinning for a while after a parallel region, which
+    would otherwise be charged to whatever runs next."""
+    for fn in fns.values():
+        fn()  # warm-up (and compile)
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for name, fn in fns.items():
+            fn()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -119,12 +127,11 @@ def main() -> None:
             x0 = (xs - math.sqrt(1 - a) * eps) / math.sqrt(a)
             xs = math.sqrt(a_next) * x0 + math.sqrt(1 - a_next) * eps
 
-    results = {}
-    for name, fn in [("jax_step", jax_step), ("torch_step", torch_step), ("jax_sample", jax_sampling),
-                     ("torch_sample", torch_sampling)]:
-        results[name] = _timeit(fn, args.repeats)
+    results = _timeit({"jax_step": jax_step, "torch_step": torch_step}, args.repeats)
+    results |= _timeit({"jax_sample": jax_sampling, "torch_sample": torch_sampling}, args.repeats)
     out = {
-        "config": vars(args) | {"params": n_jax, "device": jax.devices()[0].platform},
+        "config": vars(args) | {"params": n_jax, "device": jax.devices()[0].platform,
+                                "xla_flags": os.environ.get("XLA_FLAGS", "")},
         "train_step_s": {"genjax": results["jax_step"], "torch": results["torch_step"]},
         "train_step_ratio_genjax_over_torch": results["jax_step"] / results["torch_step"],
         "sample_images_per_s": {"genjax": b / results["jax_sample"], "torch": b / results["torch_sample"]},

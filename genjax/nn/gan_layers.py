@@ -61,6 +61,23 @@ def downsample2x(x: Array) -> Array:
     return jax.image.resize(x, (n, h // 2, w // 2, c), "bilinear", antialias=True)
 
 
+def upsample_nearest(x: Array, factor: int = 2) -> Array:
+    """Nearest-neighbour upsampling by an integer factor, each pixel repeated factor x factor
+    times (ProGAN's upsampling, Karras et al. 2018, sec. 2): [N, H, W, C] -> [N, fH, fW, C]."""
+    return x if factor == 1 else jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def avg_pool(x: Array, factor: int = 2) -> Array:
+    """Mean of non-overlapping factor x factor blocks (ProGAN's downsampling):
+    [N, H, W, C] -> [N, H/f, W/f, C]."""
+    if factor == 1:
+        return x
+    n, h, w, c = x.shape
+    if h % factor or w % factor:
+        raise ValueError(f"image side {h}x{w} is not divisible by the pooling factor {factor}")
+    return x.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
 class EqualizedDense(nn.Module):
     """Dense layer with equalised learning rate (Karras et al. 2018, sec. 4.1): weights drawn
     from N(0, 1 / lr_multiplier^2) and scaled at run time by lr_multiplier / sqrt(fan_in)."""

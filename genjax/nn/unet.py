@@ -16,13 +16,15 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
+from genjax.nn.gan_layers import upsample_nearest
+from genjax.nn.norm import GroupNorm
 
 Array = jax.Array
 _zeros = nn.initializers.zeros
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6)
+def _norm(channels: int) -> GroupNorm:
+    return GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6)
 
 
 def _conv(features: int, zero: bool = False, **kw) -> nn.Conv:
@@ -122,8 +124,6 @@ class UNet(nn.Module):
                 if h.shape[1] in self.attn_resolutions:
                     h = Attention(self.num_heads)(h)
             if level != 0:
-                b, hgt, wid, c = h.shape
-                h = jax.image.resize(h, (b, 2 * hgt, 2 * wid, c), "nearest")
-                h = _conv(c, name=f"up_{level}")(h)
+                h = _conv(h.shape[-1], name=f"up_{level}")(upsample_nearest(h))
         h = nn.silu(_norm(h.shape[-1])(h))
         return _conv(self.out_channels or x.shape[-1], zero=True, name="conv_out")(h)
