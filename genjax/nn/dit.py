@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.nn.attention import dot_product_attention
 from genjax.nn.embeddings import TimeEmbedding
 from genjax.parallel.axes import EMBED, HEADS, KV, MLP, VOCAB
 
@@ -58,7 +59,7 @@ class DiTBlock(nn.Module):
         qkv = nn.DenseGeneral((3, self.num_heads, head_dim), kernel_init=_init((EMBED, None, HEADS, KV)),
                               bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (None, HEADS, KV)),
                               name="qkv")(h)
-        h = jax.nn.dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
+        h = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
         h = nn.DenseGeneral(self.hidden, axis=(-2, -1), kernel_init=_init((HEADS, KV, EMBED)),
                             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
                             name="proj")(h)

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.attention import dot_product_attention
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.gan_layers import upsample_nearest
 from genjax.nn.norm import GroupNorm
@@ -67,7 +68,7 @@ class Attention(nn.Module):
         h = _norm(c)(x).reshape(b, hgt * wid, c)
         qkv = nn.Dense(3 * c, name="qkv")(h).reshape(b, hgt * wid, 3, self.num_heads, c // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        h = jax.nn.dot_product_attention(q, k, v).reshape(b, hgt * wid, c)
+        h = dot_product_attention(q, k, v).reshape(b, hgt * wid, c)
         h = nn.Dense(c, kernel_init=_zeros, name="proj")(h)
         return x + h.reshape(x.shape)
 
