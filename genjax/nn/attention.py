@@ -1,16 +1,18 @@
-"""Scaled dot-product attention (Vaswani et al. 2017, eq. 1) with a hand-written backward pass.
+"""Scaled dot-product attention (Vaswani et al. 2017, eq. 1) with a hand-written derivative.
 
     S = Q K^T / sqrt(d),  P = softmax(S) (over keys),  O = P V
 
-Backward (as in Dao et al. 2022, "FlashAttention", Algorithm 2, without tiling), given dO:
+Its Jacobian-vector product, written once and transposed by JAX for the backward pass:
 
-    dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)) / sqrt(d),
-    dQ = dS K,  dK = dS^T Q
+    dS = (dQ K^T + Q dK^T) / sqrt(d),  dP = P * (dS - rowsum(P * dS)),  dO = dP V + P dV
 
-The residuals are Q, K, V, P and O, so the backward pass is four matmuls and one elementwise
-pass over P. Autodiff of `jax.nn.dot_product_attention` computes the same but materialises more
-[T, T] intermediates; on CPU this version's forward + backward is ~1.4x faster at T = 256
-(docs/benchmarks.md). For long sequences on GPU/TPU a fused (flash) kernel is the better choice.
+whose transpose is FlashAttention's backward (Dao et al. 2022, Algorithm 2, without tiling):
+dV = P^T dO, dS = P * (dP - rowsum(P * dP)) / sqrt(d), dQ = dS K, dK = dS^T Q, with P the only
+[T, T] residual. Autodiff of `jax.nn.dot_product_attention` computes the same with more [T, T]
+intermediates: on CPU this forward + backward is ~1.4x faster at T = 256 (docs/benchmarks.md).
+A custom JVP (rather than a custom VJP) keeps forward-mode autodiff working, which the
+probability-flow likelihood's divergence needs. For long sequences on GPU/TPU a fused (flash)
+kernel is the better choice.
 """
 
 from __future__ import annotations
@@ -21,30 +23,25 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-def _forward(q: Array, k: Array, v: Array) -> tuple[Array, tuple]:
-    scale = q.shape[-1] ** -0.5
-    s = jnp.einsum("bhqd,bhkd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
-    p = jax.nn.softmax(s, axis=-1).astype(q.dtype)
-    o = jnp.einsum("bhqk,bhkd->bhqd", p, v)
-    return o, (q, k, v, p, o)
+def _probs(q: Array, k: Array) -> Array:
+    """P = softmax(Q K^T / sqrt(d)) [B, heads, T, T], the logits and softmax in float32."""
+    s = jnp.einsum("bhqd,bhkd->bhqk", q, k, preferred_element_type=jnp.float32) * q.shape[-1] ** -0.5
+    return jax.nn.softmax(s, axis=-1).astype(q.dtype)
 
 
-def _backward(residuals: tuple, do: Array) -> tuple[Array, Array, Array]:
-    q, k, v, p, o = residuals
-    scale = q.shape[-1] ** -0.5
-    dv = jnp.einsum("bhqk,bhqd->bhkd", p, do)
-    dp = jnp.einsum("bhqd,bhkd->bhqk", do, v)
-    delta = jnp.sum(do * o, axis=-1, keepdims=True)  # rowsum(dP * P) = rowsum(dO * O)
-    ds = p * (dp - delta) * scale
-    return jnp.einsum("bhqk,bhkd->bhqd", ds, k), jnp.einsum("bhqk,bhqd->bhkd", ds, q), dv
-
-
-@jax.custom_vjp
+@jax.custom_jvp
 def _attention(q: Array, k: Array, v: Array) -> Array:
-    return _forward(q, k, v)[0]
+    return jnp.einsum("bhqk,bhkd->bhqd", _probs(q, k), v)
 
 
-_attention.defvjp(_forward, _backward)
+@_attention.defjvp
+def _attention_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
+    (q, k, v), (dq, dk, dv) = primals, tangents
+    p = _probs(q, k)
+    ds = (jnp.einsum("bhqd,bhkd->bhqk", dq, k) + jnp.einsum("bhqd,bhkd->bhqk", q, dk)) * q.shape[-1] ** -0.5
+    dp = p * (ds - jnp.sum(p * ds, axis=-1, keepdims=True))
+    out = jnp.einsum("bhqk,bhkd->bhqd", p, v)
+    return out, jnp.einsum("bhqk,bhkd->bhqd", dp, v) + jnp.einsum("bhqk,bhkd->bhqd", p, dv)
 
 
 def dot_product_attention(q: Array, k: Array, v: Array) -> Array:

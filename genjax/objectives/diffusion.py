@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from genjax.diffusion import guidance, losses, parameterization, samplers, schedules
+from genjax.diffusion import guidance, likelihood, losses, parameterization, samplers, schedules
 from genjax.diffusion.networks import make_backbone
 from genjax.objectives import check_fields, register
 from genjax.objectives.base import LossOutput, PlayerVariables
@@ -107,6 +107,19 @@ class Diffusion:
             labels = jnp.full((1,), self.num_classes, jnp.int32)
             return lambda y, t: cond(y, t, jnp.broadcast_to(labels, (y.shape[0],)))
         return guidance.guided(cond, labels, guidance_scale, self.num_classes)
+
+    def log_likelihood(self, params, state, batch, rng, *, steps: int = 128,
+                       exact_trace: bool = False) -> jax.Array:
+        """log p(x) [B] in nats of the batch's images under the probability-flow ODE
+        (`genjax.diffusion.likelihood`, `steps` noise levels; Hutchinson's trace unless
+        exact_trace), conditioned on batch["y"] for class-conditional models. Not defined for
+        latent diffusion, whose density is over latents."""
+        if self.latent is not None:
+            raise ValueError("bits/dim of a latent diffusion model would be over latents, not images; "
+                             "evaluate the pixel-space model instead")
+        labels = batch["y"] if self.num_classes else None
+        return likelihood.log_likelihood(self.denoiser(params, labels), self.process, batch["x"], rng, steps,
+                                         exact_trace)
 
     def sample(self, params, state, rng, num, *, sampler: str | None = None, steps: int | None = None,
                guidance_scale: float | None = None, label: int | None = None, **options) -> jax.Array:
