@@ -4,6 +4,14 @@ An objective names its networks ("players"), initialises their variables, gives 
 loss, says in which order players update inside one train step, and draws samples. The core
 (`genjax.train.step.make_train_step`) knows nothing else about the family.
 
+Growing objectives (ProGAN) may add two methods, which the training loop uses when present:
+`stage_at(step: int) -> int`, the static stage of a 0-based train step, and
+`at_stage(stage: int) -> Objective`, a frozen copy of the objective at that stage. The loop
+builds one compiled train step per stage from `at_stage(stage_at(state.step))`, so a run resumed
+in the middle of a stage compiles that stage; anything that varies within a stage (a fade-in
+coefficient) is computed in `loss` from its traced `step`. Every stage must share one set of
+param shapes (`init` builds them all), so one train state and checkpoint layout serves all stages.
+
 Shapes: a batch is a dict of arrays with a shared leading batch axis, `{"x": [B, ...]}` and
 optionally `{"y": [B]}` (int32 labels). Images are NHWC float32 in the data range of the
 dataset metadata (usually [-1, 1]).

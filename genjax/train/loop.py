@@ -25,6 +25,7 @@ from genjax.objectives import make_objective
 from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated,
                              to_host)
 from genjax.train.init import abstract_state, init_train_state
+from genjax.train.likelihood import evaluate_likelihood
 from genjax.train.optim import make_optimizers
 from genjax.train.state import TrainState
 from genjax.train.step import make_train_step
@@ -40,7 +41,8 @@ class Run:
         maybe_initialize(config.distributed)
         self.config, self.workdir = config, Path(workdir)
         self.metadata = data_lib.load_metadata(config.data)
-        self.objective = make_objective(config, self.metadata)
+        # A growing objective (ProGAN) is rebuilt per stage by `set_stage`; others stay as built.
+        self.base_objective = self.objective = make_objective(config, self.metadata)
         self.mesh = make_mesh(config.mesh)
         self.is_chief = jax.process_index() == 0
         batch_size = config.data.batch_size
@@ -67,10 +69,25 @@ class Run:
                 self.data.set_state(data_state)
             log.info("resumed from step %d", int(to_host(self.state.step)))
         self.batch_sharding = batch_sharding(self.mesh)
-        step_fn = make_train_step(self.objective, compute_dtype_name=config.train.compute_dtype,
-                                  grad_accum=config.train.grad_accum, nonfinite_guard=config.train.nonfinite_guard)
+        self.stage, self.step_fn = None, None
+        self.set_stage(int(to_host(self.state.step)))
+
+    def set_stage(self, step: int) -> bool:
+        """Builds the train step (and `self.objective`) for the stage of 0-based train step
+        `step` when the objective grows (the optional `stage_at` / `at_stage` hook of
+        `genjax.objectives.base`): one step per stage, compiled on first use. Returns whether it
+        built a new step; other objectives get theirs once."""
+        base = self.base_objective
+        stage = base.stage_at(step) if hasattr(base, "stage_at") else None
+        if self.step_fn is not None and stage == self.stage:
+            return False
+        self.stage, self.objective = stage, base if stage is None else base.at_stage(stage)
+        cfg = self.config.train
+        step_fn = make_train_step(self.objective, compute_dtype_name=cfg.compute_dtype,
+                                  grad_accum=cfg.grad_accum, nonfinite_guard=cfg.nonfinite_guard)
         self.step_fn = jax.jit(step_fn, in_shardings=(self.shardings, self.batch_sharding),
                                out_shardings=(self.shardings, replicated(self.mesh)), donate_argnums=0)
+        return True
 
     def compile(self) -> float:
         """Ahead-of-time compiles the step (fails early on shape errors); returns seconds."""
@@ -96,15 +113,21 @@ class Run:
     def evaluate(self, names: list[str], num: int, seed: int, *, ema_index: int | None = 0,
                  metric_seed: int | None = None, **sample_kwargs: Any) -> dict[str, float]:
         """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of
-        the eval split; the metrics' own randomness uses `metric_seed` (default `seed`)."""
+        the eval split; the metrics' own randomness uses `metric_seed` (default `seed`).
+        "bits_per_dim" evaluates `num` eval examples under the model's likelihood instead."""
         from genjax import metrics as metrics_lib
 
         cfg = self.config
-        fake = self.sample(num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
-        real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
-        results = metrics_lib.compute(names, fake, real, metadata=self.metadata,
-                                      rng_seed=seed if metric_seed is None else metric_seed,
-                                      **dict(cfg.eval.kwargs))
+        results = {}
+        if "bits_per_dim" in names:  # of held-out data under the model (genjax.train.likelihood)
+            results |= evaluate_likelihood(self, num, seed, ema_index=ema_index)
+            names = [n for n in names if n != "bits_per_dim"]
+        if names:
+            fake = self.sample(num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
+            real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+            results |= metrics_lib.compute(names, fake, real, metadata=self.metadata,
+                                           rng_seed=seed if metric_seed is None else metric_seed,
+                                           **dict(cfg.eval.kwargs))
         return {k: float(v) for k, v in results.items()}
 
     def save(self, force: bool = False) -> None:
@@ -163,6 +186,8 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
     last_logged, last_nonfinite = start, int(to_host(r.state.nonfinite_steps))
     try:
         for step in range(start + 1, tc.steps + 1):
+            if r.set_stage(step - 1) and tc.aot_compile:
+                log.info("compiled the train step of stage %d in %.1f s", r.stage, r.compile())
             r.state, metrics = r.step_fn(r.state, r.next_batch())
             if step % tc.log_every == 0 or step == tc.steps:
                 host = {k: float(v) for k, v in to_host(metrics).items()}

@@ -5,7 +5,6 @@ import json
 import math
 import types
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -1,0 +1,201 @@
+"""ProGAN (Karras et al. 2018, "Progressive Growing of GANs for Improved Quality, Stability, and
+Variation") as a progressive two-player objective.
+
+Training runs through stages 0..n at resolutions s, 2s, ..., the image size (see
+`genjax.nn.progan`). Stage 0 lasts `stable_steps`; every later stage fades in for `fade_steps`
+(alpha 0 -> 1), then stabilises for `stable_steps`; the final stage lasts to the end of training:
+
+    start_0 = 0,   start_k = stable_steps + (k - 1) (fade_steps + stable_steps)   (k >= 1)
+    alpha_k(step) = clip((step - start_k) / fade_steps, 0, 1)   (k >= 1;  alpha_0 = 1)
+
+A `ProGAN` has a static `stage`: `stage_at(step)` is the stage of a train step and
+`at_stage(k)` the objective of stage k, so the training loop compiles one train step per stage
+(the optional hook of `genjax.objectives.base`). alpha is computed inside the compiled step from
+its traced `step`, so a stage compiles once and a resumed run continues with the right alpha.
+Real images are average-pooled to the stage's resolution and, during a fade-in, blended like the
+generator's output (appendix A.1):
+
+    x_k = down^{n-k}(x),   real = (1 - alpha) * up(down(x_k)) + alpha * x_k
+
+The paper's loss (sec. 6, appendix A.1) is WGAN-GP with a drift term keeping D(x) near 0:
+
+    L_D = D(G(z)) - D(x) + gp_weight * (||grad D(x_hat)|| - gp_target)^2 + drift * D(x)^2
+    L_G = -D(G(z))
+
+(`loss` may name any loss of `genjax.losses.gan`). The generator's state `progress` holds the
+number of train steps done (like the reference code's `lod` variable), so `sample` draws at the
+alpha of the next step; samples are upsampled (nearest) to the dataset's image size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from genjax.losses import regularizers as reg
+from genjax.losses.gan import RelativisticAverage, get_gan_loss
+from genjax.nn.gan_layers import avg_pool, upsample_nearest
+from genjax.nn.progan import ProGANDiscriminator, ProGANGenerator, fade, num_stages
+from genjax.objectives import check_fields, register
+from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.gan import _module_kwargs
+
+Array = jax.Array
+# The paper's schedule: 800k images per fade-in and per stabilisation at minibatch 16.
+FIELDS = dict(
+    loss="wasserstein", z_dim=512, generator={}, discriminator={}, n_critic=1, gp_weight=10.0,
+    gp_target=1.0, drift=0.001, fade_steps=50_000, stable_steps=50_000,
+)
+PROGRESS = "progress"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProGAN:
+    generator: ProGANGenerator
+    discriminator: ProGANDiscriminator
+    loss_fn: Any
+    final_stage: int
+    z_dim: int = 512
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    gp_target: float = 1.0
+    drift: float = 0.001
+    fade_steps: int = 50_000
+    stable_steps: int = 50_000
+    stage: int = 0
+    players: tuple[str, ...] = ("generator", "discriminator")
+
+    @property
+    def schedule(self) -> tuple[str, ...]:
+        return ("discriminator",) * self.n_critic + ("generator",)
+
+    # ---- the growth schedule --------------------------------------------------------------
+    def stage_start(self, k: int) -> int:
+        """First train step of stage k."""
+        return 0 if k == 0 else self.stable_steps + (k - 1) * (self.fade_steps + self.stable_steps)
+
+    def stage_at(self, step: int) -> int:
+        """The stage that trains at (0-based) train step `step`."""
+        k = 0
+        while k < self.final_stage and step >= self.stage_start(k + 1):
+            k += 1
+        return k
+
+    def at_stage(self, stage: int) -> ProGAN:
+        """This objective at stage `stage` (static: one compiled train step per stage)."""
+        if not 0 <= stage <= self.final_stage:
+            raise ValueError(f"ProGAN stage {stage} out of range 0..{self.final_stage}")
+        return dataclasses.replace(self, stage=int(stage))
+
+    def alpha(self, step: Array | int) -> Array:
+        """Fade-in coefficient of this stage at train step `step` (traced), float32 []."""
+        if self.stage == 0 or self.fade_steps == 0:
+            return jnp.ones((), jnp.float32)
+        t = (jnp.asarray(step, jnp.int32) - self.stage_start(self.stage)).astype(jnp.float32)
+        return jnp.clip(t / self.fade_steps, 0.0, 1.0)
+
+    def real_images(self, x: Array, alpha: Array) -> Array:
+        """x [B, H, W, C] at the image size -> [B, r_k, r_k, C] at the stage's resolution, blended
+        with its 2x coarser version while the stage fades in."""
+        x_k = avg_pool(x, 2 ** (self.final_stage - self.stage))
+        return x_k if self.stage == 0 else fade(upsample_nearest(avg_pool(x_k)), x_k, alpha)
+
+    # ---- networks, used purely ------------------------------------------------------------
+    def generate(self, params, z: Array, alpha: Array) -> Array:
+        return self.generator.apply({"params": params["generator"]}, z, self.stage, alpha)
+
+    def discriminate(self, params, x: Array, alpha: Array) -> Array:
+        return self.discriminator.apply({"params": params["discriminator"]}, x, self.stage, alpha)
+
+    # ---- protocol -------------------------------------------------------------------------
+    def init(self, rng: Array, batch: Mapping[str, Array]) -> dict[str, PlayerVariables]:
+        """Every resolution's params (the networks are initialised at the final stage)."""
+        x = batch["x"]
+        k_g, k_d = jax.random.split(rng)
+        z = jnp.zeros((x.shape[0], self.z_dim), x.dtype)
+        g_params = self.generator.init(k_g, z, self.final_stage)["params"]
+        d_params = self.discriminator.init(k_d, x, self.final_stage)["params"]
+        progress = {PROGRESS: {"step": jnp.zeros((), jnp.int32)}}
+        return {"generator": PlayerVariables(g_params, progress),
+                "discriminator": PlayerVariables(d_params, {})}
+
+    def loss(self, player: str, params, state, batch, rng, step) -> LossOutput:
+        if player == "discriminator":
+            return self._d_loss(params, batch, rng, step)
+        if player == "generator":
+            return self._g_loss(params, batch, rng, step)
+        raise ValueError(f"ProGAN has players {self.players}, got {player!r}")
+
+    def _d_loss(self, params, batch, rng, step) -> LossOutput:
+        alpha = self.alpha(step)
+        real = self.real_images(batch["x"], alpha)
+        k_z, k_gp = jax.random.split(rng)
+        z = jax.random.normal(k_z, (real.shape[0], self.z_dim), real.dtype)
+        fake = jax.lax.stop_gradient(self.generate(params, z, alpha))
+        d_fn = lambda v: self.discriminate(params, v, alpha)  # noqa: E731
+        d_real, d_fake = d_fn(real), d_fn(fake)
+        loss = self.loss_fn.discriminator(d_real, d_fake)
+        metrics = {"d_real": d_real, "d_fake": d_fake, "adv": loss}
+        if self.gp_weight > 0:
+            gp = reg.gradient_penalty(d_fn, real, fake, k_gp, self.gp_target)
+            loss, metrics["gp"] = loss + self.gp_weight * gp, gp
+        if self.drift > 0:
+            loss, metrics["drift"] = loss + self.drift * jnp.square(d_real), jnp.square(d_real)
+        return LossOutput(loss, metrics, {})
+
+    def _g_loss(self, params, batch, rng, step) -> LossOutput:
+        alpha = self.alpha(step)
+        x = batch["x"]
+        z = jax.random.normal(rng, (x.shape[0], self.z_dim), x.dtype)
+        d_fake = self.discriminate(params, self.generate(params, z, alpha), alpha)
+        d_real = None
+        if isinstance(self.loss_fn, RelativisticAverage):
+            d_real = self.discriminate(params, self.real_images(x, alpha), alpha)
+        loss = self.loss_fn.generator(d_fake, d_real)
+        metrics = {"d_fake": d_fake, "adv": loss, "alpha": alpha, "stage": jnp.float32(self.stage)}
+        progress = {PROGRESS: {"step": jnp.asarray(step, jnp.int32) + 1}}
+        return LossOutput(loss, metrics, {"generator": progress})
+
+    def sample(self, params, state, rng, num: int, **kwargs: Any) -> Array:
+        """`num` samples [num, H, W, C] of this stage at the alpha of the next train step,
+        upsampled (nearest) from the stage's resolution to the image size."""
+        if kwargs:
+            raise ValueError(f"ProGAN.sample takes no keyword arguments, got {sorted(kwargs)}")
+        alpha = self.alpha(state["generator"][PROGRESS]["step"])
+        x = self.generate(params, jax.random.normal(rng, (num, self.z_dim)), alpha)
+        return upsample_nearest(x, 2 ** (self.final_stage - self.stage))
+
+
+@register("progan")
+def make(cfg: Any, metadata: Any) -> ProGAN:
+    """Builds the ProGAN objective (at stage 0) from `config.objective` (fields: see FIELDS)."""
+    check_fields(cfg, set(FIELDS), "progan")
+    c = {k: cfg.get(k, v) for k, v in FIELDS.items()}
+    shape = tuple(metadata.shape)
+    if metadata.kind != "image" or shape[0] != shape[1]:
+        raise ValueError(f"objective 'progan' needs square images; {metadata.name} has {metadata.kind} "
+                         f"of shape {shape}")
+    try:
+        _, final_stage = num_stages(shape[0])
+    except ValueError as e:
+        raise ValueError(f"objective 'progan': {e}; set data.image_size (e.g. 32)") from None
+    for field in ("n_critic", "z_dim", "stable_steps"):
+        if int(c[field]) < 1:
+            raise ValueError(f"config.objective.{field} must be >= 1, got {c[field]}")
+    for field in ("fade_steps", "gp_weight", "drift"):
+        if c[field] < 0:
+            raise ValueError(f"config.objective.{field} must be >= 0, got {c[field]}")
+    g_kw = _module_kwargs(ProGANGenerator, dict(c["generator"]), "generator")
+    d_kw = _module_kwargs(ProGANDiscriminator, dict(c["discriminator"]), "discriminator")
+    if "in_shape" in d_kw:
+        raise ValueError("config.objective.discriminator.in_shape comes from the data; remove it")
+    return ProGAN(
+        generator=ProGANGenerator(out_shape=shape, **g_kw),
+        discriminator=ProGANDiscriminator(in_shape=shape, **d_kw),
+        loss_fn=get_gan_loss(c["loss"]), final_stage=final_stage, z_dim=int(c["z_dim"]),
+        n_critic=int(c["n_critic"]), gp_weight=float(c["gp_weight"]), gp_target=float(c["gp_target"]),
+        drift=float(c["drift"]), fade_steps=int(c["fade_steps"]), stable_steps=int(c["stable_steps"]),
+    )
