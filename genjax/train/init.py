@@ -26,11 +26,13 @@ def _variables(objective: Objective, rng: jax.Array, batch_spec: Mapping[str, ja
 
 def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTransformation], rng: jax.Array,
                      batch_spec: Mapping[str, jax.ShapeDtypeStruct], mesh: Mesh, *, rules: Any,
-                     min_fsdp_size: int, ema_decays: tuple[float, ...]) -> tuple[TrainState, TrainState]:
+                     min_fsdp_size: int, ema_decays: tuple[float, ...],
+                     abstract: bool = False) -> tuple[TrainState, TrainState]:
     """Returns (state, state_shardings) with params sharded by the logical-axis rules.
 
     rng: a uint32 [2] key. The params come from `fold_in(rng, 0)`; the state keeps `rng` as the
-    base of the per-step keys.
+    base of the per-step keys. abstract=True returns the state's shapes and dtypes only
+    (ShapeDtypeStructs, nothing computed): the target for restoring a checkpoint.
     """
     missing = sorted(set(objective.players) - set(txs))
     if missing:
@@ -71,8 +73,9 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
             ema_decays=tuple(ema_decays),
         )
 
-    state = jax.jit(init, out_shardings=shardings)(rng)
-    return state, shardings
+    if abstract:
+        return jax.eval_shape(init, rng), shardings
+    return jax.jit(init, out_shardings=shardings)(rng), shardings
 
 
 def abstract_state(state_or_shapes: TrainState, shardings: TrainState) -> TrainState:

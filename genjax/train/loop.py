@@ -54,16 +54,17 @@ class Run:
         self.batch_spec = {"x": jax.ShapeDtypeStruct((batch_size, *self.metadata.shape), jnp.float32)}
         if self.metadata.num_classes:
             self.batch_spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
-        self.state, self.shardings = init_train_state(
-            self.objective, self.txs, jax.random.PRNGKey(config.seed), self.batch_spec, self.mesh,
-            rules=tuple(tuple(r) for r in config.sharding.rules), min_fsdp_size=config.sharding.min_fsdp_size,
-            ema_decays=tuple(config.train.ema_decays))
         self.checkpointer = Checkpointer(
             self.workdir, keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoint,
             best_metric=config.train.best_metric, best_mode=config.train.best_mode)
+        resume = restore and self.checkpointer.latest_step() is not None
+        self.state, self.shardings = init_train_state(  # shapes only when a checkpoint will fill them
+            self.objective, self.txs, jax.random.PRNGKey(config.seed), self.batch_spec, self.mesh,
+            rules=tuple(tuple(r) for r in config.sharding.rules), min_fsdp_size=config.sharding.min_fsdp_size,
+            ema_decays=tuple(config.train.ema_decays), abstract=resume)
         self.data = (data_lib.make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
                                             process_count=jax.process_count()) if data else None)
-        if restore and self.checkpointer.latest_step() is not None:
+        if resume:
             self.state, data_state, _ = self.checkpointer.restore(self.state, self.shardings)
             if self.data is not None and data_state is not None:
                 self.data.set_state(data_state)

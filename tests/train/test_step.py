@@ -131,3 +131,17 @@ def test_bad_settings_are_named():
         make_train_step(Regression(), grad_accum=0)
     with pytest.raises(ValueError, match="compute_dtype"):
         make_train_step(Regression(), compute_dtype_name="float8")
+
+
+def test_abstract_init_has_the_concrete_state_shapes():
+    """The restore target (abstract=True, nothing computed) equals the initialised state's
+    structure, shapes and dtypes."""
+    objective, batch = ToyGAN(), _gan_batch()
+    txs = {"generator": optax.adam(1e-2), "discriminator": optax.sgd(5e-2, momentum=0.9)}
+    spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
+    args = (objective, txs, jax.random.PRNGKey(0), spec, _mesh())
+    kw = dict(rules=RULES, min_fsdp_size=1 << 30, ema_decays=(0.9, 0.99))
+    concrete, abstract = init_train_state(*args, **kw)[0], init_train_state(*args, **kw, abstract=True)[0]
+    assert jax.tree.structure(concrete) == jax.tree.structure(abstract)
+    assert all(isinstance(a, jax.ShapeDtypeStruct) for a in jax.tree.leaves(abstract))
+    assert [(c.shape, c.dtype) for c in jax.tree.leaves(concrete)] == [(a.shape, a.dtype) for a in jax.tree.leaves(abstract)]
