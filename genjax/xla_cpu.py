@@ -2,8 +2,8 @@
 
 XLA:CPU in jaxlib 0.10 hands convolutions to YNNPACK ("individual convolution" library fusions).
 On x86 CPUs its Eigen convolution is faster, most of all for the transposed convolutions of the
-backward pass: a 3x3 conv at 16x16x64, batch 16, trains ~1.4x faster (docs/benchmarks.md, "XLA:CPU
-convolutions"). The flag below keeps YNNPACK for dots, elementwise ops and reductions and takes
+backward pass: a 3x3 conv at 16x16x64, batch 16, takes ~1.9x less time forward + backward
+(docs/benchmarks.md, "Diffusion"). The flag below keeps YNNPACK for dots, elementwise ops and reductions and takes
 convolutions away from it.
 
 XLA reads XLA_FLAGS once, when the first backend starts, so this only takes effect if genjax is
