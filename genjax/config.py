@@ -200,7 +200,11 @@ def apply_overrides(config: ConfigDict, overrides: Iterable[str]) -> ConfigDict:
         node = config
         for i, part in enumerate(parents):
             if part not in node:
-                raise ValueError(f"unknown config key {'.'.join(parents[: i + 1])!r} in --config.{path}")
+                prefix = ".".join(parents[: i + 1])
+                if not _is_free(prefix) or prefix in FREE_SECTIONS:
+                    raise ValueError(f"unknown config key {prefix!r} in --config.{path}")
+                with node.ignore_type():  # a new group inside a free section: optim.players.generator
+                    node[part] = ConfigDict()
             node = node[part]
         if leaf not in node:
             if not _is_free(path):

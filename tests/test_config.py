@@ -85,6 +85,11 @@ def test_per_player_optimizer_overrides():
     c.optim.players.discriminator.lrr = 1.0
     with pytest.raises(ValueError, match="optim.players.discriminator.lrr"):
         player_optim_config(c, "discriminator")
+    # a player's group may be created from the command line
+    c = config_lib.apply_overrides(c, ["--config.optim.players.generator.lr=5e-4"])
+    assert player_optim_config(c, "generator").lr == 5e-4
+    with pytest.raises(ValueError, match="unknown config key 'optim.nope'"):
+        config_lib.apply_overrides(c, ["optim.nope.lr=1.0"])
 
 
 def test_lr_schedules_against_closed_forms():
