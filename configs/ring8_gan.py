@@ -2,7 +2,7 @@
 benchmark. The recipe is general (nothing depends on where the modes are):
 
   data rescaled to [-1, 1] by its bounding box + non-saturating loss + R1 penalty + PacGAN
-  packing (m=2) + MLP G/D + Adam(2e-3, 0.5, 0.9) + generator EMA (0.995).
+  packing (m=2) + MLP G/D + large batches (1024) + Adam(2e-3, 0.5, 0.9) + generator EMA (0.998).
 
     genjax train --config configs/ring8_gan.py --workdir runs/ring8_gan
     genjax eval --workdir runs/ring8_gan --metrics mode_coverage
@@ -17,7 +17,7 @@ from genjax.config import base_config
 
 def gan_recipe(c, source: str):
     c.data.source = source
-    c.data.batch_size = 256
+    c.data.batch_size = 1024  # less gradient noise: sharper modes (256 gave 92% high quality on grid25)
     c.objective.name = "gan"
     c.objective.loss = "non_saturating"
     c.objective.arch = "mlp"
@@ -31,8 +31,8 @@ def gan_recipe(c, source: str):
     c.optim.lr = 2e-3
     c.optim.b1 = 0.5
     c.optim.b2 = 0.9
-    c.train.steps = 6000
-    c.train.ema_decays = (0.995,)
+    c.train.steps = 10_000
+    c.train.ema_decays = (0.998,)
     c.train.log_every = 500
     c.train.sample_every = 2000
     c.train.checkpoint_every = 2000
