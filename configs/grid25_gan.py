@@ -21,7 +21,7 @@ _spec.loader.exec_module(ring8_gan)
 
 def get_config(arg=None):
     c = ring8_gan.gan_recipe(base_config(), "builtin:grid25")
-    c.train.steps = 15_000  # 25 modes: the generator needs longer to sharpen than on the ring
+    c.train.steps = 20_000  # 25 modes: the generator needs longer to sharpen than on the ring
     variants = {"baseline": ring8_gan.plain_baseline, "runlocal": ring8_gan.runlocal}
     for name in filter(None, (arg or "").split(",")):
         if name not in variants:
