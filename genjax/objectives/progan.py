@@ -143,7 +143,8 @@ class ProGAN:
             gp = reg.gradient_penalty(d_fn, real, fake, k_gp, self.gp_target)
             loss, metrics["gp"] = loss + self.gp_weight * gp, gp
         if self.drift > 0:
-            loss, metrics["drift"] = loss + self.drift * jnp.square(d_real), jnp.square(d_real)
+            drift = jnp.square(d_real)
+            loss, metrics["drift"] = loss + self.drift * drift, drift
         return LossOutput(loss, metrics, {})
 
     def _g_loss(self, params, batch, rng, step) -> LossOutput:
