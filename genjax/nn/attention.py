@@ -23,9 +23,14 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def _scaled(q: Array) -> Array:
+    """Q / sqrt(d): scaling the [T, D] queries, not the [T, T] logits (nor, transposed, dS)."""
+    return q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+
+
 def _probs(q: Array, k: Array) -> Array:
     """P = softmax(Q K^T / sqrt(d)) [B, heads, T, T], the logits and softmax in float32."""
-    s = jnp.einsum("bhqd,bhkd->bhqk", q, k, preferred_element_type=jnp.float32) * q.shape[-1] ** -0.5
+    s = jnp.einsum("bhqd,bhkd->bhqk", _scaled(q), k, preferred_element_type=jnp.float32)
     return jax.nn.softmax(s, axis=-1).astype(q.dtype)
 
 
@@ -38,7 +43,7 @@ def _attention(q: Array, k: Array, v: Array) -> Array:
 def _attention_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
     (q, k, v), (dq, dk, dv) = primals, tangents
     p = _probs(q, k)
-    ds = (jnp.einsum("bhqd,bhkd->bhqk", dq, k) + jnp.einsum("bhqd,bhkd->bhqk", q, dk)) * q.shape[-1] ** -0.5
+    ds = jnp.einsum("bhqd,bhkd->bhqk", _scaled(dq), k) + jnp.einsum("bhqd,bhkd->bhqk", _scaled(q), dk)
     dp = p * (ds - jnp.sum(p * ds, axis=-1, keepdims=True))
     out = jnp.einsum("bhqk,bhkd->bhqd", p, v)
     return out, jnp.einsum("bhqk,bhkd->bhqd", dp, v) + jnp.einsum("bhqk,bhkd->bhqd", p, dv)

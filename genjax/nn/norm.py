@@ -7,9 +7,12 @@
 `flax.linen.GroupNorm` computes the same function from a [B, ..., G, C/G] view, which XLA:CPU
 reduces and differentiates slowly when C/G is small (e.g. 96 channels in 32 groups). Here the
 statistics come from per-channel sums over the spatial axes ([B, C], a reduction that keeps the
-minor axis), are combined per group on the small [B, G, C/G] array, and the output is one fused
-multiply-add with per-(example, channel) coefficients. Parameter names and shapes (`scale`,
-`bias`, [C]) equal flax's, so checkpoints are interchangeable.
+minor axis), and the output is one fused multiply-add with per-(example, channel) coefficients.
+Channels and groups are exchanged by products with the one-hot [G, C] membership matrix rather
+than reshapes: XLA fuses a reshaped broadcast into the full-size elementwise loop and recomputes
+its index arithmetic per element (2.4x slower forward and 2.5x slower gradient at 16x32x32x96
+on CPU), while a dot is always materialised. Parameter names and shapes (`scale`, `bias`, [C])
+equal flax's, so checkpoints are interchangeable.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+_EXACT = jax.lax.Precision.HIGHEST  # the statistics in full float32 on TPU too
 
 
 class GroupNorm(nn.Module):
@@ -37,12 +41,15 @@ class GroupNorm(nn.Module):
         spatial = tuple(range(1, x.ndim - 1))
         n = x.size // (b * c) * (c // g)  # elements per (example, group)
         xf = x.astype(jnp.float32)
-        s1 = jnp.sum(xf, axis=spatial).reshape(b, g, c // g).sum(-1)  # [B, G]
-        s2 = jnp.sum(xf * xf, axis=spatial).reshape(b, g, c // g).sum(-1)
+        member = (jnp.arange(c) // (c // g) == jnp.arange(g)[:, None]).astype(jnp.float32)  # [G, C]
+        to_groups = lambda v: jnp.dot(v, member.T, precision=_EXACT)  # [B, C] -> [B, G] sums  # noqa: E731
+        to_channels = lambda v: jnp.dot(v, member, precision=_EXACT)  # [B, G] -> [B, C]  # noqa: E731
+        s1 = to_groups(jnp.sum(xf, axis=spatial))  # [B, G]
+        s2 = to_groups(jnp.sum(xf * xf, axis=spatial))
         mu = s1 / n
         var = jnp.maximum(s2 / n - mu * mu, 0.0)
         rstd = jax.lax.rsqrt(var + self.epsilon)
-        a = jnp.repeat(rstd, c // g, axis=1) * scale.astype(jnp.float32)  # [B, C]
-        shift = bias.astype(jnp.float32) - jnp.repeat(mu, c // g, axis=1) * a
+        a = to_channels(rstd) * scale.astype(jnp.float32)  # [B, C]
+        shift = bias.astype(jnp.float32) - to_channels(mu) * a
         shape = (b,) + (1,) * len(spatial) + (c,)
         return (xf * a.reshape(shape) + shift.reshape(shape)).astype(x.dtype)
