@@ -10,10 +10,10 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[onednn]"
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,torch]"
+	$(BIN)/pip install -q -e ".[test,torch,onednn]"
 
 # Trains the default model offline; samples and metrics land in runs/default.
 demo: install

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.attention import dot_product_attention
+from genjax.nn.conv import conv_general_dilated
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.gan_layers import upsample_nearest
 from genjax.nn.norm import GroupNorm
@@ -29,7 +30,8 @@ def _norm(channels: int) -> GroupNorm:
 
 
 def _conv(features: int, zero: bool = False, **kw) -> nn.Conv:
-    return nn.Conv(features, (3, 3), kernel_init=_zeros if zero else nn.initializers.lecun_normal(), **kw)
+    return nn.Conv(features, (3, 3), kernel_init=_zeros if zero else nn.initializers.lecun_normal(),
+                   conv_general_dilated=conv_general_dilated, **kw)
 
 
 class ResBlock(nn.Module):
@@ -53,7 +55,7 @@ class ResBlock(nn.Module):
         h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
         h = _conv(self.features, zero=True)(h)
         if x.shape[-1] != self.features:
-            x = nn.Conv(self.features, (1, 1), name="skip")(x)
+            x = nn.Conv(self.features, (1, 1), conv_general_dilated=conv_general_dilated, name="skip")(x)
         return x + h
 
 

@@ -1,0 +1,268 @@
+// Convolution backward passes (data and weights gradients) for XLA:CPU through oneDNN, as XLA FFI
+// custom calls. Activations are NHWC and weights HWIO, the layouts of jax.lax.conv_general_dilated
+// with dimension_numbers ("NHWC", "HWIO", "NHWC"); float32, 2D, no dilation, one feature group.
+//
+//   genjax_conv_bwd_data:    dy [N, OH, OW, O], w [KH, KW, C, O] -> dx [N, H, W, C]
+//   genjax_conv_bwd_weights: x [N, H, W, C], dy [N, OH, OW, O]   -> dw [KH, KW, C, O]
+//
+// Attributes: stride_h, stride_w, pad_t, pad_b, pad_l, pad_r (int64).
+//
+// Threading: the batch is split into one chunk per thread of XLA's intra-op pool, and each chunk
+// runs single-threaded oneDNN on whichever pool thread claims it (the calling thread claims
+// chunks too, so a busy pool never blocks a call). OpenMP's own threads would compete with the
+// pool's for the same cores. Weight gradients of the chunks are summed. Primitives are built once
+// per shape and cached; scratchpads are per chunk, so concurrent calls are safe.
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+struct Geometry {
+  memory::dims src, wei, dst, strides, pad_l, pad_r;
+  std::string Key(char kind) const {
+    std::string key(1, kind);
+    for (const auto* v : {&src, &wei, &dst, &strides, &pad_l, &pad_r})
+      for (auto d : *v) key += "," + std::to_string(d);
+    return key;
+  }
+};
+
+struct Cached {
+  dnnl::primitive prim;
+  memory::desc wei_user, wei_prim;  // HWIO as given, and the primitive's preferred layout
+  memory::desc scratch;
+};
+
+std::mutex cache_mutex;
+std::unordered_map<std::string, std::shared_ptr<Cached>> cache;
+
+dnnl::primitive_attr UserScratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
+  const std::string key = g.Key(kind);
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  auto& eng = Engine();
+  memory::desc src(g.src, dt::f32, tag::nhwc), dst(g.dst, dt::f32, tag::nhwc);
+  memory::desc wei_any(g.wei, dt::f32, tag::any), wei_user(g.wei, dt::f32, tag::hwio);
+  auto attr = UserScratchpad();
+  auto fwd = dnnl::convolution_forward::primitive_desc(
+      eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, wei_any, dst,
+      g.strides, g.pad_l, g.pad_r);
+  auto c = std::make_shared<Cached>();
+  c->wei_user = wei_user;
+  if (kind == 'd') {
+    auto pd = dnnl::convolution_backward_data::primitive_desc(
+        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd, attr);
+    c->prim = dnnl::convolution_backward_data(pd);
+    c->wei_prim = pd.weights_desc();
+    c->scratch = pd.scratchpad_desc();
+  } else {
+    auto pd = dnnl::convolution_backward_weights::primitive_desc(
+        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd, attr);
+    c->prim = dnnl::convolution_backward_weights(pd);
+    c->wei_prim = pd.diff_weights_desc();
+    c->scratch = pd.scratchpad_desc();
+  }
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  cache.emplace(key, c);
+  return c;
+}
+
+// x, dy and w dims from the FFI buffers (NHWC / HWIO) to oneDNN's logical NCHW / OIHW.
+Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> w, ffi::Span<const int64_t> y,
+                      int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
+  Geometry g;
+  g.src = {x[0], x[3], x[1], x[2]};
+  g.wei = {w[3], w[2], w[0], w[1]};
+  g.dst = {y[0], y[3], y[1], y[2]};
+  g.strides = {sh, sw};
+  g.pad_l = {pt, pl};
+  g.pad_r = {pb, pr};
+  return g;
+}
+
+void Execute(const std::shared_ptr<Cached>& c, std::unordered_map<int, memory> args) {
+  auto& eng = Engine();
+  dnnl::stream stream(eng);
+  std::vector<uint8_t> scratch(c->scratch.get_size());
+  args.insert({DNNL_ARG_SCRATCHPAD, memory(c->scratch, eng, scratch.data())});
+  c->prim.execute(stream, args);
+  stream.wait();
+}
+
+// Runs fn(0..total-1) on the calling thread and the pool's; returns when all have finished.
+struct Chunks {
+  std::atomic<int> next{0}, done{0};
+  int total = 0;
+  std::function<void(int)> fn;
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::string error;
+};
+
+void ParallelFor(ffi::ThreadPool& pool, int total, std::function<void(int)> fn) {
+  auto w = std::make_shared<Chunks>();
+  w->total = total;
+  w->fn = std::move(fn);
+  auto worker = [w]() {  // a task that starts after every chunk is claimed touches nothing
+    for (int i; (i = w->next.fetch_add(1)) < w->total;) {
+      omp_set_num_threads(1);  // this thread's oneDNN primitives run single-threaded
+      try {
+        w->fn(i);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(w->mutex);
+        w->error = e.what();
+      }
+      if (w->done.fetch_add(1) + 1 == w->total) {
+        std::lock_guard<std::mutex> lock(w->mutex);
+        w->finished.notify_all();
+      }
+    }
+  };
+  for (int t = 1; t < total; ++t) {
+    auto task = worker;
+    pool.Schedule(std::move(task));
+  }
+  worker();
+  std::unique_lock<std::mutex> lock(w->mutex);
+  w->finished.wait(lock, [&] { return w->done.load() == w->total; });
+  if (!w->error.empty()) throw std::runtime_error(w->error);
+}
+
+// Batch chunks [begin, end) of n examples, one per pool thread.
+std::vector<std::pair<int64_t, int64_t>> Split(int64_t n, ffi::ThreadPool& pool) {
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n, pool.num_threads()));
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int64_t i = 0; i < parts; ++i) out.push_back({n * i / parts, n * (i + 1) / parts});
+  return out;
+}
+
+Geometry WithBatch(Geometry g, int64_t n) {
+  g.src[0] = g.dst[0] = n;
+  return g;
+}
+
+int64_t PerExample(const memory::dims& d) { return d[1] * d[2] * d[3]; }
+
+ffi::Error BwdData(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
+                   ffi::ResultBuffer<ffi::F32> dx, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+                   int64_t pr) {
+  try {
+    auto g = MakeGeometry(dx->dimensions(), w.dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
+    auto chunks = Split(g.src[0], pool);
+    auto& eng = Engine();
+    memory::desc wei_user(g.wei, dt::f32, tag::hwio);
+    // Every chunk's primitive shares the weights layout of the first (the same for any batch).
+    omp_set_num_threads(1);
+    memory::desc wei_prim = Build(WithBatch(g, chunks[0].second - chunks[0].first), 'd')->wei_prim;
+    memory w_prim(wei_user, eng, w.typed_data());
+    std::vector<uint8_t> w_buf;
+    if (wei_prim != wei_user) {
+      w_buf.resize(wei_prim.get_size());
+      memory w_user = w_prim;
+      w_prim = memory(wei_prim, eng, w_buf.data());
+      dnnl::stream stream(eng);
+      dnnl::reorder(w_user, w_prim).execute(stream, w_user, w_prim);
+      stream.wait();
+    }
+    ParallelFor(pool, chunks.size(), [&](int i) {
+      auto [begin, end] = chunks[i];
+      auto gi = WithBatch(g, end - begin);
+      auto c = Build(gi, 'd');
+      if (c->wei_prim != wei_prim) throw std::runtime_error("weights layout differs between batch chunks");
+      memory::desc act_dy(gi.dst, dt::f32, tag::nhwc), act_dx(gi.src, dt::f32, tag::nhwc);
+      Execute(c, {{DNNL_ARG_DIFF_DST, memory(act_dy, eng, dy.typed_data() + begin * PerExample(g.dst))},
+                  {DNNL_ARG_WEIGHTS, w_prim},
+                  {DNNL_ARG_DIFF_SRC, memory(act_dx, eng, dx->typed_data() + begin * PerExample(g.src))}});
+    });
+    return ffi::Error::Success();
+  } catch (const std::exception& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_bwd_data: ") + e.what());
+  }
+}
+
+ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy,
+                      ffi::ResultBuffer<ffi::F32> dw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+                      int64_t pr) {
+  try {
+    auto g = MakeGeometry(x.dimensions(), dw->dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
+    auto chunks = Split(g.src[0], pool);
+    auto& eng = Engine();
+    omp_set_num_threads(1);
+    memory::desc wei_prim = Build(WithBatch(g, chunks[0].second - chunks[0].first), 'w')->wei_prim;
+    const size_t count = wei_prim.get_size() / sizeof(float);
+    std::vector<float> partial(count * chunks.size());  // each chunk's dW in the primitive's layout
+    ParallelFor(pool, chunks.size(), [&](int i) {
+      auto [begin, end] = chunks[i];
+      auto gi = WithBatch(g, end - begin);
+      auto c = Build(gi, 'w');
+      if (c->wei_prim != wei_prim) throw std::runtime_error("weights layout differs between batch chunks");
+      memory::desc act_x(gi.src, dt::f32, tag::nhwc), act_dy(gi.dst, dt::f32, tag::nhwc);
+      Execute(c, {{DNNL_ARG_SRC, memory(act_x, eng, x.typed_data() + begin * PerExample(g.src))},
+                  {DNNL_ARG_DIFF_DST, memory(act_dy, eng, dy.typed_data() + begin * PerExample(g.dst))},
+                  {DNNL_ARG_DIFF_WEIGHTS, memory(wei_prim, eng, partial.data() + i * count)}});
+    });
+    for (size_t i = 1; i < chunks.size(); ++i)
+      for (size_t j = 0; j < count; ++j) partial[j] += partial[i * count + j];
+    memory::desc wei_user(g.wei, dt::f32, tag::hwio);
+    memory w_user(wei_user, eng, dw->typed_data()), w_prim(wei_prim, eng, partial.data());
+    dnnl::stream stream(eng);
+    dnnl::reorder(w_prim, w_user).execute(stream, w_prim, w_user);  // a copy when the layouts agree
+    stream.wait();
+    return ffi::Error::Success();
+  } catch (const std::exception& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_bwd_weights: ") + e.what());
+  }
+}
+
+}  // namespace
+
+#define GENJAX_CONV_ATTRS                                                                       \
+  .Attr<int64_t>("stride_h").Attr<int64_t>("stride_w").Attr<int64_t>("pad_t").Attr<int64_t>("pad_b") \
+      .Attr<int64_t>("pad_l").Attr<int64_t>("pad_r")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdData, BwdData,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdWeights, BwdWeights,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
