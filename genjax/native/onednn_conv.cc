@@ -11,7 +11,8 @@
 // runs single-threaded oneDNN on whichever pool thread claims it (the calling thread claims
 // chunks too, so a busy pool never blocks a call). OpenMP's own threads would compete with the
 // pool's for the same cores. Weight gradients of the chunks are summed. Primitives are built once
-// per shape and cached; scratchpads are per chunk, so concurrent calls are safe.
+// per shape and cached, each with its preferred weights layout (reordered from and to HWIO per
+// chunk); scratchpads are per chunk, so concurrent calls are safe.
 #include <omp.h>
 
 #include <algorithm>
@@ -176,32 +177,34 @@ Geometry WithBatch(Geometry g, int64_t n) {
 
 int64_t PerExample(const memory::dims& d) { return d[1] * d[2] * d[3]; }
 
+void Reorder(memory from, memory to) {
+  dnnl::stream stream(Engine());
+  dnnl::reorder(from, to).execute(stream, from, to);
+  stream.wait();
+}
+
+// `m` in the layout `desc`: `m` itself when the layouts agree, else a reordered copy in `buffer`.
+memory InLayout(memory m, const memory::desc& desc, std::vector<uint8_t>& buffer) {
+  if (m.get_desc() == desc) return m;
+  buffer.resize(desc.get_size());
+  memory out(desc, Engine(), buffer.data());
+  Reorder(m, out);
+  return out;
+}
+
 ffi::Error BwdData(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
                    ffi::ResultBuffer<ffi::F32> dx, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
                    int64_t pr) {
   try {
     auto g = MakeGeometry(dx->dimensions(), w.dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
     auto chunks = Split(g.src[0], pool);
-    auto& eng = Engine();
-    memory::desc wei_user(g.wei, dt::f32, tag::hwio);
-    // Every chunk's primitive shares the weights layout of the first (the same for any batch).
-    omp_set_num_threads(1);
-    memory::desc wei_prim = Build(WithBatch(g, chunks[0].second - chunks[0].first), 'd')->wei_prim;
-    memory w_prim(wei_user, eng, w.typed_data());
-    std::vector<uint8_t> w_buf;
-    if (wei_prim != wei_user) {
-      w_buf.resize(wei_prim.get_size());
-      memory w_user = w_prim;
-      w_prim = memory(wei_prim, eng, w_buf.data());
-      dnnl::stream stream(eng);
-      dnnl::reorder(w_user, w_prim).execute(stream, w_user, w_prim);
-      stream.wait();
-    }
     ParallelFor(pool, chunks.size(), [&](int i) {
       auto [begin, end] = chunks[i];
       auto gi = WithBatch(g, end - begin);
       auto c = Build(gi, 'd');
-      if (c->wei_prim != wei_prim) throw std::runtime_error("weights layout differs between batch chunks");
+      auto& eng = Engine();
+      std::vector<uint8_t> w_buf;
+      memory w_prim = InLayout(memory(c->wei_user, eng, w.typed_data()), c->wei_prim, w_buf);
       memory::desc act_dy(gi.dst, dt::f32, tag::nhwc), act_dx(gi.src, dt::f32, tag::nhwc);
       Execute(c, {{DNNL_ARG_DIFF_DST, memory(act_dy, eng, dy.typed_data() + begin * PerExample(g.dst))},
                   {DNNL_ARG_WEIGHTS, w_prim},
@@ -219,28 +222,25 @@ ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   try {
     auto g = MakeGeometry(x.dimensions(), dw->dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
     auto chunks = Split(g.src[0], pool);
-    auto& eng = Engine();
-    omp_set_num_threads(1);
-    memory::desc wei_prim = Build(WithBatch(g, chunks[0].second - chunks[0].first), 'w')->wei_prim;
-    const size_t count = wei_prim.get_size() / sizeof(float);
-    std::vector<float> partial(count * chunks.size());  // each chunk's dW in the primitive's layout
+    const size_t count = dw->element_count();
+    std::vector<float> partial(count * (chunks.size() - 1));  // chunk i > 0's HWIO dW; chunk 0 writes dw
     ParallelFor(pool, chunks.size(), [&](int i) {
       auto [begin, end] = chunks[i];
       auto gi = WithBatch(g, end - begin);
       auto c = Build(gi, 'w');
-      if (c->wei_prim != wei_prim) throw std::runtime_error("weights layout differs between batch chunks");
+      auto& eng = Engine();
+      memory user(c->wei_user, eng, i == 0 ? dw->typed_data() : partial.data() + (i - 1) * count);
+      std::vector<uint8_t> buf;
+      memory diff = InLayout(user, c->wei_prim, buf);  // where the primitive writes (contents unused)
       memory::desc act_x(gi.src, dt::f32, tag::nhwc), act_dy(gi.dst, dt::f32, tag::nhwc);
       Execute(c, {{DNNL_ARG_SRC, memory(act_x, eng, x.typed_data() + begin * PerExample(g.src))},
                   {DNNL_ARG_DIFF_DST, memory(act_dy, eng, dy.typed_data() + begin * PerExample(g.dst))},
-                  {DNNL_ARG_DIFF_WEIGHTS, memory(wei_prim, eng, partial.data() + i * count)}});
+                  {DNNL_ARG_DIFF_WEIGHTS, diff}});
+      if (c->wei_prim != c->wei_user) Reorder(diff, user);
     });
-    for (size_t i = 1; i < chunks.size(); ++i)
-      for (size_t j = 0; j < count; ++j) partial[j] += partial[i * count + j];
-    memory::desc wei_user(g.wei, dt::f32, tag::hwio);
-    memory w_user(wei_user, eng, dw->typed_data()), w_prim(wei_prim, eng, partial.data());
-    dnnl::stream stream(eng);
-    dnnl::reorder(w_prim, w_user).execute(stream, w_prim, w_user);  // a copy when the layouts agree
-    stream.wait();
+    float* out = dw->typed_data();
+    for (size_t i = 0; i + 1 < chunks.size(); ++i)
+      for (size_t j = 0; j < count; ++j) out[j] += partial[i * count + j];
     return ffi::Error::Success();
   } catch (const std::exception& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_bwd_weights: ") + e.what());
