@@ -74,25 +74,25 @@ conv_dx_p = _primitive("genjax_conv_dx", _lax_conv_dx)
 conv_dw_p = _primitive("genjax_conv_dw", _lax_conv_dw)
 
 
-def _shapes(kw: dict) -> dict:
+def _geometry(kw: dict) -> dict:
     return {k: v for k, v in kw.items() if k in ("strides", "padding")}
 
 
 # Transposes (see the module docstring); `u` is the undefined (linear) operand, ct its cotangent.
 ad.defbilinear(
     conv_p,
-    lambda ct, u, w, **kw: conv_dx_p.bind(ct, w, **_shapes(kw), x_shape=u.aval.shape),
-    lambda ct, x, u, **kw: conv_dw_p.bind(x, ct, **_shapes(kw), w_shape=u.aval.shape),
+    lambda ct, u, w, **kw: conv_dx_p.bind(ct, w, **_geometry(kw), x_shape=u.aval.shape),
+    lambda ct, x, u, **kw: conv_dw_p.bind(x, ct, **_geometry(kw), w_shape=u.aval.shape),
 )
 ad.defbilinear(
     conv_dx_p,
-    lambda ct, u, w, **kw: conv_p.bind(ct, w, **_shapes(kw)),
-    lambda ct, dy, u, **kw: conv_dw_p.bind(ct, dy, **_shapes(kw), w_shape=u.aval.shape),
+    lambda ct, u, w, **kw: conv_p.bind(ct, w, **_geometry(kw)),
+    lambda ct, dy, u, **kw: conv_dw_p.bind(ct, dy, **_geometry(kw), w_shape=u.aval.shape),
 )
 ad.defbilinear(
     conv_dw_p,
-    lambda ct, u, dy, **kw: conv_dx_p.bind(dy, ct, **_shapes(kw), x_shape=u.aval.shape),
-    lambda ct, x, u, **kw: conv_p.bind(x, ct, **_shapes(kw)),
+    lambda ct, u, dy, **kw: conv_dx_p.bind(dy, ct, **_geometry(kw), x_shape=u.aval.shape),
+    lambda ct, x, u, **kw: conv_p.bind(x, ct, **_geometry(kw)),
 )
 
 
@@ -127,8 +127,9 @@ def conv_general_dilated(lhs: Array, rhs: Array, window_strides: Sequence[int], 
                          precision=None, preferred_element_type=None) -> Array:
     """`lax.conv_general_dilated`'s signature. Plain NHWC/HWIO convolutions (no dilation, one
     group) take a faster path: 1x1 stride-1 ones are a matmul over channels (XLA:CPU computes the
-    matmul's weight gradient without the transposes a convolution's needs), larger float32 ones
-    become `conv_p` when the oneDNN kernels are available. Anything else goes to lax unchanged."""
+    matmul's weight gradient without the transposes a convolution's needs), larger float32 ones at
+    default precision become `conv_p` when the oneDNN kernels are available. Anything else goes to
+    lax unchanged."""
     plain = (
         lhs.ndim == rhs.ndim == 4
         and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == _NHWC
@@ -146,6 +147,6 @@ def conv_general_dilated(lhs: Array, rhs: Array, window_strides: Sequence[int], 
     if rhs.shape[:2] == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
         n, h, w, c = lhs.shape
         return jnp.matmul(lhs.reshape(n * h * w, c), rhs[0, 0], precision=precision).reshape(n, h, w, -1)
-    if lhs.dtype == rhs.dtype == jnp.float32 and native.onednn():
+    if lhs.dtype == rhs.dtype == jnp.float32 and precision is None and native.onednn():
         return conv_p.bind(lhs, rhs, strides=strides, padding=pads)
     return lax.conv_general_dilated(lhs, rhs, strides, pads, dimension_numbers=_NHWC, precision=precision)
