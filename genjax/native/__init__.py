@@ -1,6 +1,6 @@
 """Native XLA:CPU kernels, compiled on first use and registered as XLA FFI targets.
 
-`onednn()` builds `onednn_conv.cc` (convolution backward passes through oneDNN, Intel's deep
+`onednn()` builds `onednn_conv.cc` (2D convolutions and their gradients through oneDNN, Intel's deep
 learning primitives, the library behind PyTorch's CPU convolutions) against the headers of the
 installed jaxlib and of the `onednn-devel-cpu-gomp` wheel, caches the shared library under
 `$GENJAX_CACHE` (default `~/.cache/genjax`) keyed by a hash of the source and the toolchain, and
@@ -26,7 +26,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
-TARGETS = {"genjax_conv_bwd_data": "GenjaxConvBwdData", "genjax_conv_bwd_weights": "GenjaxConvBwdWeights"}
+TARGETS = {"genjax_conv_fwd": "GenjaxConvFwd", "genjax_conv_bwd_data": "GenjaxConvBwdData",
+           "genjax_conv_bwd_weights": "GenjaxConvBwdWeights"}
 
 
 def _onednn_prefix() -> Path | None:

@@ -1,7 +1,8 @@
-// Convolution backward passes (data and weights gradients) for XLA:CPU through oneDNN, as XLA FFI
-// custom calls. Activations are NHWC and weights HWIO, the layouts of jax.lax.conv_general_dilated
-// with dimension_numbers ("NHWC", "HWIO", "NHWC"); float32, 2D, no dilation, one feature group.
+// 2D convolutions and their gradients for XLA:CPU through oneDNN, as XLA FFI custom calls.
+// Activations are NHWC and weights HWIO, the layouts of jax.lax.conv_general_dilated with
+// dimension_numbers ("NHWC", "HWIO", "NHWC"); float32, no dilation, one feature group.
 //
+//   genjax_conv_fwd:         x [N, H, W, C], w [KH, KW, C, O]    -> y [N, OH, OW, O]
 //   genjax_conv_bwd_data:    dy [N, OH, OW, O], w [KH, KW, C, O] -> dx [N, H, W, C]
 //   genjax_conv_bwd_weights: x [N, H, W, C], dy [N, OH, OW, O]   -> dw [KH, KW, C, O]
 //
@@ -83,7 +84,14 @@ std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
       g.strides, g.pad_l, g.pad_r);
   auto c = std::make_shared<Cached>();
   c->wei_user = wei_user;
-  if (kind == 'd') {
+  if (kind == 'f') {
+    auto pd = dnnl::convolution_forward::primitive_desc(
+        eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, wei_any, dst,
+        g.strides, g.pad_l, g.pad_r, attr);
+    c->prim = dnnl::convolution_forward(pd);
+    c->wei_prim = pd.weights_desc();
+    c->scratch = pd.scratchpad_desc();
+  } else if (kind == 'd') {
     auto pd = dnnl::convolution_backward_data::primitive_desc(
         eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd, attr);
     c->prim = dnnl::convolution_backward_data(pd);
@@ -192,6 +200,29 @@ memory InLayout(memory m, const memory::desc& desc, std::vector<uint8_t>& buffer
   return out;
 }
 
+ffi::Error Fwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
+               ffi::ResultBuffer<ffi::F32> y, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
+  try {
+    auto g = MakeGeometry(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr);
+    auto chunks = Split(g.src[0], pool);
+    ParallelFor(pool, chunks.size(), [&](int i) {
+      auto [begin, end] = chunks[i];
+      auto gi = WithBatch(g, end - begin);
+      auto c = Build(gi, 'f');
+      auto& eng = Engine();
+      std::vector<uint8_t> w_buf;
+      memory w_prim = InLayout(memory(c->wei_user, eng, w.typed_data()), c->wei_prim, w_buf);
+      memory::desc act_x(gi.src, dt::f32, tag::nhwc), act_y(gi.dst, dt::f32, tag::nhwc);
+      Execute(c, {{DNNL_ARG_SRC, memory(act_x, eng, x.typed_data() + begin * PerExample(g.src))},
+                  {DNNL_ARG_WEIGHTS, w_prim},
+                  {DNNL_ARG_DST, memory(act_y, eng, y->typed_data() + begin * PerExample(g.dst))}});
+    });
+    return ffi::Error::Success();
+  } catch (const std::exception& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_fwd: ") + e.what());
+  }
+}
+
 ffi::Error BwdData(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
                    ffi::ResultBuffer<ffi::F32> dx, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
                    int64_t pr) {
@@ -252,6 +283,13 @@ ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
 #define GENJAX_CONV_ATTRS                                                                       \
   .Attr<int64_t>("stride_h").Attr<int64_t>("stride_w").Attr<int64_t>("pad_t").Attr<int64_t>("pad_b") \
       .Attr<int64_t>("pad_l").Attr<int64_t>("pad_r")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvFwd, Fwd,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdData, BwdData,
                               ffi::Ffi::Bind()

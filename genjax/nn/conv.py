@@ -1,23 +1,22 @@
-"""2D convolution whose backward passes run on oneDNN under XLA:CPU.
+"""2D convolution that runs on oneDNN under XLA:CPU, forward and backward.
 
     y = conv(x, w)              x [N, H, W, C], w [KH, KW, C, O] -> y [N, OH, OW, O]
     dx = conv_dx(dy, w)         the transpose of x -> conv(x, w)
     dw = conv_dw(x, dy)         the transpose of w -> conv(x, w)
 
 XLA:CPU computes the weight gradient as a convolution over transposed copies of the activations
-and output gradients, 1.5-3x slower than oneDNN's kernels on the UNet's 3x3 convolutions
-(docs/benchmarks.md). Here the three maps are JAX primitives, each bilinear, whose transposes
-are each other:
+and output gradients, 1.5-3x slower than oneDNN's kernels on the UNet's 3x3 convolutions, and
+its forward convolution is up to 2.5x slower too (docs/benchmarks.md). Here the three maps are
+JAX primitives, each bilinear, whose transposes are each other:
 
     conv:    T_x = conv_dx(ct, w)   T_w = conv_dw(x, ct)
     conv_dx: T_dy = conv(ct, w)     T_w = conv_dw(ct, dy)
     conv_dw: T_x = conv_dx(dy, ct)  T_dy = conv(x, ct)
 
 so forward mode, reverse mode and any mix of them work, and every derivative of any order is
-again one of the three. `conv` lowers to XLA's convolution everywhere (its forward is as fast as
-oneDNN's); `conv_dx` and `conv_dw` lower to the oneDNN FFI kernels (`genjax.native`) on a
-single-device CPU computation and to XLA's transposed convolutions otherwise (GPU, TPU, SPMD
-partitioned programs). Under `vmap` all three fall back to `lax.conv_general_dilated`.
+again one of the three. All three lower to the oneDNN FFI kernels (`genjax.native`) on a
+single-device CPU computation and to XLA's convolutions otherwise (GPU, TPU, SPMD partitioned
+programs). Under `vmap` they fall back to `lax.conv_general_dilated`.
 
 `conv_general_dilated` is a drop-in for `lax.conv_general_dilated` (flax's
 `nn.Conv(conv_general_dilated=...)`) that routes convolutions to this path (see there).
@@ -117,6 +116,7 @@ def _cpu_lowering(target: str, reference):
     return lower
 
 
+mlir.register_lowering(conv_p, _cpu_lowering("genjax_conv_fwd", _lax_conv), platform="cpu")
 mlir.register_lowering(conv_dx_p, _cpu_lowering("genjax_conv_bwd_data", _lax_conv_dx), platform="cpu")
 mlir.register_lowering(conv_dw_p, _cpu_lowering("genjax_conv_bwd_weights", _lax_conv_dw), platform="cpu")
 
