@@ -1,9 +1,11 @@
 """Native XLA:CPU kernels, compiled on first use and registered as XLA FFI targets.
 
 `onednn()` builds `onednn_conv.cc` (2D convolutions and their gradients through oneDNN, Intel's deep
-learning primitives, the library behind PyTorch's CPU convolutions) against the headers of the
-installed jaxlib and of the `onednn-devel-cpu-gomp` wheel, caches the shared library under
-`$GENJAX_CACHE` (default `~/.cache/genjax`) keyed by a hash of the source and the toolchain, and
+learning primitives, the library behind PyTorch's CPU convolutions) and `onednn_attention.cc`
+(scaled dot-product attention and its gradient), with the helpers of `onednn_common.h`, against
+the headers of the installed jaxlib and of the `onednn-devel-cpu-gomp` wheel, caches the shared
+library under `$GENJAX_CACHE` (default `~/.cache/genjax`) keyed by a hash of the sources and the
+toolchain, and
 registers its handlers for the CPU platform. It returns False, with one logged warning saying
 why, when anything is missing (no C++ compiler, no oneDNN wheel, not Linux x86-64); callers then
 keep XLA's own kernels. `GENJAX_ONEDNN=0` turns the kernels off.
@@ -25,9 +27,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("onednn_conv.cc")
+SOURCES = [Path(__file__).with_name(name) for name in ("onednn_conv.cc", "onednn_attention.cc")]
+HEADER = Path(__file__).with_name("onednn_common.h")
 TARGETS = {"genjax_conv_fwd": "GenjaxConvFwd", "genjax_conv_bwd_data": "GenjaxConvBwdData",
-           "genjax_conv_bwd_weights": "GenjaxConvBwdWeights"}
+           "genjax_conv_bwd_weights": "GenjaxConvBwdWeights", "genjax_attention_fwd": "GenjaxAttentionFwd",
+           "genjax_attention_bwd": "GenjaxAttentionBwd"}
 
 
 def _onednn_prefix() -> Path | None:
@@ -46,7 +50,8 @@ def _build(prefix: Path) -> Path:
         raise RuntimeError("no C++ compiler (g++) on PATH")
     include = jax.ffi.include_dir()
     lib = next(p for p in sorted((prefix / "lib").glob("libdnnl.so*")))
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), jax.__version__.encode(), str(lib.resolve()).encode(),
+    sources = [p.read_bytes() for p in (*SOURCES, HEADER)]
+    key = hashlib.sha256(b"\0".join([*sources, jax.__version__.encode(), str(lib.resolve()).encode(),
                                      cxx.encode()])).hexdigest()[:16]
     cache = Path(os.environ.get("GENJAX_CACHE", Path.home() / ".cache" / "genjax")) / "native"
     out = cache / f"libgenjax_onednn_{key}.so"
@@ -55,19 +60,19 @@ def _build(prefix: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:  # build aside, then rename: safe for parallel builds
         tmp_out = Path(tmp) / out.name
-        cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", str(SOURCE), f"-I{include}",
+        cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", *map(str, SOURCES), f"-I{include}",
                f"-I{prefix / 'include'}", f"-L{prefix / 'lib'}", "-l:" + lib.name,
                f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(tmp_out)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode:
-            raise RuntimeError(f"compiling {SOURCE.name} failed:\n{result.stderr[-2000:]}")
+            raise RuntimeError(f"compiling {', '.join(p.name for p in SOURCES)} failed:\n{result.stderr[-2000:]}")
         os.replace(tmp_out, out)
     return out
 
 
 @functools.cache
 def onednn() -> bool:
-    """Builds (once) and registers the oneDNN convolution kernels; True when they are usable."""
+    """Builds (once) and registers the oneDNN kernels; True when they are usable."""
     if os.environ.get("GENJAX_ONEDNN", "1") == "0":
         return False
     import jax
@@ -82,6 +87,6 @@ def onednn() -> bool:
         for target, symbol in TARGETS.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
     except Exception as e:  # noqa: BLE001  (any failure: keep XLA's kernels, say why once)
-        log.warning("genjax: oneDNN convolution kernels unavailable (%s); using XLA's", e)
+        log.warning("genjax: oneDNN kernels unavailable (%s); using XLA's", e)
         return False
     return True

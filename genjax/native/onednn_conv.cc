@@ -14,34 +14,25 @@
 // pool's for the same cores. Weight gradients of the chunks are summed. Primitives are built once
 // per shape and cached, each with its preferred weights layout (reordered from and to HWIO per
 // chunk); scratchpads are per chunk, so concurrent calls are safe.
-#include <omp.h>
-
-#include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "oneapi/dnnl/dnnl.hpp"
-#include "xla/ffi/api/ffi.h"
+#include "onednn_common.h"
 
 namespace ffi = xla::ffi;
+using genjax::Engine;
+using genjax::ParallelFor;
+using genjax::Split;
+using genjax::UserScratchpad;
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 namespace {
-
-dnnl::engine& Engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 struct Geometry {
   memory::dims src, wei, dst, strides, pad_l, pad_r;
@@ -61,12 +52,6 @@ struct Cached {
 
 std::mutex cache_mutex;
 std::unordered_map<std::string, std::shared_ptr<Cached>> cache;
-
-dnnl::primitive_attr UserScratchpad() {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
-}
 
 std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
   const std::string key = g.Key(kind);
@@ -129,53 +114,6 @@ void Execute(const std::shared_ptr<Cached>& c, std::unordered_map<int, memory> a
   args.insert({DNNL_ARG_SCRATCHPAD, memory(c->scratch, eng, scratch.data())});
   c->prim.execute(stream, args);
   stream.wait();
-}
-
-// Runs fn(0..total-1) on the calling thread and the pool's; returns when all have finished.
-struct Chunks {
-  std::atomic<int> next{0}, done{0};
-  int total = 0;
-  std::function<void(int)> fn;
-  std::mutex mutex;
-  std::condition_variable finished;
-  std::string error;
-};
-
-void ParallelFor(ffi::ThreadPool& pool, int total, std::function<void(int)> fn) {
-  auto w = std::make_shared<Chunks>();
-  w->total = total;
-  w->fn = std::move(fn);
-  auto worker = [w]() {  // a task that starts after every chunk is claimed touches nothing
-    for (int i; (i = w->next.fetch_add(1)) < w->total;) {
-      omp_set_num_threads(1);  // this thread's oneDNN primitives run single-threaded
-      try {
-        w->fn(i);
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(w->mutex);
-        w->error = e.what();
-      }
-      if (w->done.fetch_add(1) + 1 == w->total) {
-        std::lock_guard<std::mutex> lock(w->mutex);
-        w->finished.notify_all();
-      }
-    }
-  };
-  for (int t = 1; t < total; ++t) {
-    auto task = worker;
-    pool.Schedule(std::move(task));
-  }
-  worker();
-  std::unique_lock<std::mutex> lock(w->mutex);
-  w->finished.wait(lock, [&] { return w->done.load() == w->total; });
-  if (!w->error.empty()) throw std::runtime_error(w->error);
-}
-
-// Batch chunks [begin, end) of n examples, one per pool thread.
-std::vector<std::pair<int64_t, int64_t>> Split(int64_t n, ffi::ThreadPool& pool) {
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n, pool.num_threads()));
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (int64_t i = 0; i < parts; ++i) out.push_back({n * i / parts, n * (i + 1) / parts});
-  return out;
 }
 
 Geometry WithBatch(Geometry g, int64_t n) {

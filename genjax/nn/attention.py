@@ -1,55 +1,128 @@
-"""Scaled dot-product attention (Vaswani et al. 2017, eq. 1) with a hand-written derivative.
+"""Scaled dot-product attention (Vaswani et al. 2017, eq. 1) with a hand-written derivative and,
+on CPU, a oneDNN kernel.
 
     S = Q K^T / sqrt(d),  P = softmax(S) (over keys),  O = P V
 
-Its Jacobian-vector product, written once and transposed by JAX for the backward pass:
+Its Jacobian-vector product is the primitive `attention_jvp_p`, linear in (dQ, dK, dV):
 
     dS = (dQ K^T + Q dK^T) / sqrt(d),  dP = P * (dS - rowsum(P * dS)),  dO = dP V + P dV
 
-whose transpose is FlashAttention's backward (Dao et al. 2022, Algorithm 2, without tiling):
-dV = P^T dO, dS = P * (dP - rowsum(P * dP)) / sqrt(d), dQ = dS K, dK = dS^T Q, with P the only
-[T, T] residual. Autodiff of `jax.nn.dot_product_attention` computes the same with more [T, T]
-intermediates: on CPU this forward + backward is ~1.4x faster at T = 256 (docs/benchmarks.md).
-A custom JVP (rather than a custom VJP) keeps forward-mode autodiff working, which the
-probability-flow likelihood's divergence needs. For long sequences on GPU/TPU a fused (flash)
-kernel is the better choice.
+and its transpose, `attention_bwd_p`, is FlashAttention's backward (Dao et al. 2022, Algorithm 2,
+without tiling): dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(P * dP)), dQ = dS K / sqrt(d),
+dK = dS^T Q / sqrt(d), with P the only [T, T] residual. Forward mode (which the probability-flow
+likelihood's divergence needs) evaluates the JVP; reverse mode transposes it.
+
+`attention_p` (-> O, P) and `attention_bwd_p` lower to oneDNN kernels (`genjax.native`) in a
+single-device float32 CPU program: every (example, head) is computed from strided views of the
+[B, T, H, D] arrays with its [T, T] matrices kept in cache, where XLA:CPU materialises each
+[B, H, T, T] intermediate and computes P^T dO and dS^T Q with transposed operands 2-3x slower
+than the plain products. Elsewhere (GPU, TPU, SPMD-partitioned programs, bfloat16, under vmap)
+all three lower to the jnp reference below; for long sequences on GPU/TPU a fused (flash) kernel
+is the better choice.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.interpreters import ad, mlir
+
+from genjax import native
+from genjax.nn.conv import _primitive, _single_device
 
 Array = jax.Array
 
 
-def _scaled(q: Array) -> Array:
-    """Q / sqrt(d): scaling the [T, D] queries, not the [T, T] logits (nor, transposed, dS)."""
-    return q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+def _scaled(x: Array) -> Array:
+    """x / sqrt(d), d = x.shape[-1]: scaling the [T, D] operands, never the [T, T] matrices."""
+    return x * jnp.asarray(x.shape[-1] ** -0.5, x.dtype)
 
 
-def _probs(q: Array, k: Array) -> Array:
-    """P = softmax(Q K^T / sqrt(d)) [B, heads, T, T], the logits and softmax in float32."""
-    s = jnp.einsum("bhqd,bhkd->bhqk", _scaled(q), k, preferred_element_type=jnp.float32)
-    return jax.nn.softmax(s, axis=-1).astype(q.dtype)
+def _reference(q: Array, k: Array, v: Array) -> tuple[Array, Array]:
+    """q [B, Tq, H, D], k, v [B, Tk, H, D] -> O [B, Tq, H, D], P [B, H, Tq, Tk] (logits in float32)."""
+    s = jnp.einsum("bqhd,bkhd->bhqk", _scaled(q), k, preferred_element_type=jnp.float32)
+    p = jax.nn.softmax(s, axis=-1).astype(q.dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", p, v), p
+
+
+def _softmax_jvp(p: Array, dp: Array) -> Array:
+    """P * (dP - rowsum(P * dP)): softmax's Jacobian (symmetric) applied to dP."""
+    return p * (dp - jnp.sum(p * dp, axis=-1, keepdims=True))
+
+
+def _reference_jvp(q: Array, k: Array, v: Array, p: Array, dq: Array, dk: Array, dv: Array) -> Array:
+    ds = jnp.einsum("bqhd,bkhd->bhqk", _scaled(dq), k) + jnp.einsum("bqhd,bkhd->bhqk", _scaled(q), dk)
+    return jnp.einsum("bhqk,bkhd->bqhd", _softmax_jvp(p, ds), v) + jnp.einsum("bhqk,bkhd->bqhd", p, dv)
+
+
+def _reference_bwd(q: Array, k: Array, v: Array, p: Array, do: Array) -> tuple[Array, Array, Array]:
+    dv = jnp.einsum("bhqk,bqhd->bkhd", p, do)
+    ds = _softmax_jvp(p, jnp.einsum("bqhd,bkhd->bhqk", do, v))
+    dq = _scaled(jnp.einsum("bhqk,bkhd->bqhd", ds, k))
+    dk = _scaled(jnp.einsum("bhqk,bqhd->bkhd", ds, q))
+    return dq, dk, dv
+
+
+attention_p = _primitive("genjax_attention", _reference, multiple_results=True)
+attention_jvp_p = _primitive("genjax_attention_jvp", _reference_jvp)
+attention_bwd_p = _primitive("genjax_attention_bwd", _reference_bwd, multiple_results=True)
+
+
+def _jvp_of(reference):
+    """Derivatives of the primitives themselves (second order), from their references."""
+
+    def jvp(primals, tangents, **_):
+        return jax.jvp(reference, tuple(primals), tuple(ad.instantiate_zeros(t) for t in tangents))
+
+    return jvp
+
+
+ad.primitive_jvps[attention_p] = _jvp_of(_reference)
+ad.primitive_jvps[attention_jvp_p] = _jvp_of(_reference_jvp)
+ad.primitive_jvps[attention_bwd_p] = _jvp_of(_reference_bwd)
+
+
+def _jvp_transpose(ct, q, k, v, p, dq, dk, dv):
+    """The transpose of (dQ, dK, dV) -> dO at fixed (Q, K, V, P): FlashAttention's backward."""
+    linear = (dq, dk, dv)
+    if type(ct) is ad.Zero:
+        grads = [ad.Zero(t.aval) for t in linear]
+    else:
+        grads = attention_bwd_p.bind(q, k, v, p, ad.instantiate_zeros(ct))
+    return [None] * 4 + [g if ad.is_undefined_primal(t) else None for g, t in zip(grads, linear)]
+
+
+ad.primitive_transposes[attention_jvp_p] = _jvp_transpose
+
+
+def _cpu_lowering(target: str, reference):
+    fallback = mlir.lower_fun(reference, multiple_results=True)
+
+    def lower(ctx, *args):
+        f32 = all(a.dtype == jnp.float32 for a in ctx.avals_in)
+        if not (f32 and native.onednn() and _single_device(ctx)):
+            return fallback(ctx, *args)
+        return jax.ffi.ffi_lowering(target)(ctx, *args)
+
+    return lower
+
+
+mlir.register_lowering(attention_p, _cpu_lowering("genjax_attention_fwd", _reference), platform="cpu")
+mlir.register_lowering(attention_bwd_p, _cpu_lowering("genjax_attention_bwd", _reference_bwd), platform="cpu")
 
 
 @jax.custom_jvp
 def _attention(q: Array, k: Array, v: Array) -> Array:
-    return jnp.einsum("bhqk,bhkd->bhqd", _probs(q, k), v)
+    return attention_p.bind(q, k, v)[0]
 
 
 @_attention.defjvp
 def _attention_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
-    (q, k, v), (dq, dk, dv) = primals, tangents
-    p = _probs(q, k)
-    ds = jnp.einsum("bhqd,bhkd->bhqk", _scaled(dq), k) + jnp.einsum("bhqd,bhkd->bhqk", _scaled(q), dk)
-    dp = p * (ds - jnp.sum(p * ds, axis=-1, keepdims=True))
-    out = jnp.einsum("bhqk,bhkd->bhqd", p, v)
-    return out, jnp.einsum("bhqk,bhkd->bhqd", dp, v) + jnp.einsum("bhqk,bhkd->bhqd", p, dv)
+    o, p = attention_p.bind(*primals)
+    return o, attention_jvp_p.bind(*primals, p, *tangents)
 
 
 def dot_product_attention(q: Array, k: Array, v: Array) -> Array:
-    """q, k, v [B, T, heads, D] -> [B, T, heads, D], the layout of `jax.nn.dot_product_attention`."""
-    heads_first = lambda a: a.transpose(0, 2, 1, 3)  # noqa: E731
-    return heads_first(_attention(heads_first(q), heads_first(k), heads_first(v)))
+    """q [B, Tq, heads, D], k, v [B, Tk, heads, D] -> [B, Tq, heads, D], the layout of
+    `jax.nn.dot_product_attention` (no mask, no bias)."""
+    return _attention(q, k, v)

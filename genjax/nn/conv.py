@@ -54,15 +54,24 @@ def _lax_conv_dw(x: Array, dy: Array, *, strides, padding, w_shape) -> Array:
     return jax.linear_transpose(lambda w: _lax_conv(x, w, strides=strides, padding=padding), w)(dy)[0]
 
 
-def _primitive(name: str, reference) -> Primitive:
+def _primitive(name: str, reference, multiple_results: bool = False) -> Primitive:
+    """A primitive computed by `reference` wherever no platform lowering says otherwise (also its
+    shapes, and under vmap)."""
     p = Primitive(name)
-    p.def_impl(lambda a, b, **kw: jax.jit(partial(p.bind, **kw))(a, b))
-    p.def_abstract_eval(lambda a, b, **kw: jax.core.ShapedArray(jax.eval_shape(partial(reference, **kw), a, b).shape,
-                                                                 a.dtype))
-    mlir.register_lowering(p, mlir.lower_fun(reference, multiple_results=False))
+    p.multiple_results = multiple_results
+    p.def_impl(lambda *args, **kw: jax.jit(partial(p.bind, **kw))(*args))
 
-    def batch(args, dims, **kw):  # vmap: lax's convolution and its batching rule
-        return jax.vmap(partial(reference, **kw), in_axes=dims)(*args), 0
+    def abstract(*args, **kw):
+        out = jax.eval_shape(partial(reference, **kw), *args)
+        as_aval = lambda s: jax.core.ShapedArray(s.shape, s.dtype)  # noqa: E731
+        return [as_aval(o) for o in out] if multiple_results else as_aval(out)
+
+    p.def_abstract_eval(abstract)
+    mlir.register_lowering(p, mlir.lower_fun(reference, multiple_results=multiple_results))
+
+    def batch(args, dims, **kw):  # vmap: the reference's batching rules
+        out = jax.vmap(partial(reference, **kw), in_axes=dims)(*args)
+        return out, ([0] * len(out) if multiple_results else 0)
 
     batching.primitive_batchers[p] = batch
     return p

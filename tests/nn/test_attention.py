@@ -1,30 +1,91 @@
-"""Attention with the hand-written derivative against jax.nn.dot_product_attention (autodiff), in
-reverse and forward mode, and against a numpy softmax(QK^T/sqrt(d))V."""
+"""Attention with the hand-written derivative against jax.nn.dot_product_attention (autodiff) and a
+numpy softmax(QK^T/sqrt(d))V: values, reverse and forward mode, second order, vmap, jit, with the
+oneDNN kernels (where they build) and with XLA's lowering."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from genjax import native
+from genjax.nn import attention as A
 from genjax.nn.attention import dot_product_attention
 
+SHAPES = {  # q [B, Tq, H, D], k/v [B, Tk, H, D]
+    "one head": ((2, 5, 1, 8), (2, 5, 1, 8)),
+    "four heads": ((3, 7, 4, 6), (3, 7, 4, 6)),
+    "cross, Tq != Tk": ((2, 3, 2, 4), (2, 9, 2, 4)),
+}
 
-@pytest.mark.parametrize("shape", [(2, 5, 1, 8), (3, 7, 4, 6)])
-def test_values_and_gradients_match_autodiff(shape):
-    q, k, v, cot = (jax.random.normal(jax.random.key(i), shape) for i in range(4))
-    s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(shape[-1])
+
+@pytest.fixture(params=["onednn", "xla"])
+def backend(request, monkeypatch):
+    """Both lowerings: the oneDNN kernels (skipped where they do not build) and XLA's."""
+    if request.param == "onednn" and not native.onednn():
+        pytest.skip("the oneDNN kernels are not available here")
+    if request.param == "xla":
+        monkeypatch.setattr(A.native, "onednn", lambda: False)
+    return request.param
+
+
+def _operands(name):
+    q_shape, kv_shape = SHAPES[name]
+    q = jax.random.normal(jax.random.key(0), q_shape)
+    k, v = (jax.random.normal(jax.random.key(i), kv_shape) for i in (1, 2))
+    return q, k, v
+
+
+def _numpy_attention(q, k, v):
+    s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
     p = np.exp(s - s.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
-    np.testing.assert_allclose(dot_product_attention(q, k, v), np.einsum("bhqk,bkhd->bqhd", p, v), atol=1e-5)
+    return np.einsum("bhqk,bkhd->bqhd", p, v)
 
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_values_and_gradients_match_autodiff(name, backend):
+    q, k, v = _operands(name)
+    ours = jax.jit(dot_product_attention)
+    np.testing.assert_allclose(ours(q, k, v), _numpy_attention(q, k, v), atol=1e-5)
+
+    cot = jax.random.normal(jax.random.key(3), q.shape)
     loss = lambda f: lambda q, k, v: jnp.sum(f(q, k, v) * cot)  # noqa: E731
-    ours = jax.grad(loss(dot_product_attention), argnums=(0, 1, 2))(q, k, v)
-    theirs = jax.grad(loss(jax.nn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
-    for a, b in zip(ours, theirs):
+    grads = jax.jit(jax.grad(loss(dot_product_attention), argnums=(0, 1, 2)))(q, k, v)
+    expected = jax.grad(loss(jax.nn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
+    for a, b in zip(grads, expected):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    tangents = tuple(jax.random.normal(jax.random.key(10 + i), shape) for i in range(3))
-    np.testing.assert_allclose(jax.jvp(dot_product_attention, (q, k, v), tangents)[1],
+    tangents = tuple(jax.random.normal(jax.random.key(10 + i), a.shape) for i, a in enumerate((q, k, v)))
+    np.testing.assert_allclose(jax.jit(lambda *a: jax.jvp(dot_product_attention, a[:3], a[3:])[1])(q, k, v, *tangents),
                                jax.jvp(jax.nn.dot_product_attention, (q, k, v), tangents)[1], atol=1e-5)
+
+
+def test_gradient_of_one_operand_only(backend):
+    """Transposing with defined (non-linear) operands: only dV is asked for."""
+    q, k, v = _operands("four heads")
+    f = lambda f: lambda v: jnp.sum(jnp.sin(f(q, k, v)))  # noqa: E731
+    np.testing.assert_allclose(jax.jit(jax.grad(f(dot_product_attention)))(v),
+                               jax.grad(f(jax.nn.dot_product_attention))(v), atol=1e-5)
+
+
+def test_second_order_and_vmap(backend):
+    q, k, v = _operands("four heads")
+    f = lambda f: lambda q: jnp.sum(jnp.tanh(f(q, k, v)))  # noqa: E731
+    hvp = lambda f, t: jax.jvp(jax.grad(f), (q,), (t,))[1]  # noqa: E731
+    t = jax.random.normal(jax.random.key(7), q.shape)
+    np.testing.assert_allclose(jax.jit(lambda t: hvp(f(dot_product_attention), t))(t),
+                               hvp(f(jax.nn.dot_product_attention), t), atol=1e-4)
+    stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
+    np.testing.assert_allclose(jax.jit(jax.vmap(dot_product_attention))(*stacked),
+                               jax.vmap(jax.nn.dot_product_attention)(*stacked), atol=1e-5)
+
+
+def test_the_oneDNN_kernel_is_what_runs_on_cpu():
+    """On a single-device CPU float32 program the forward and backward lower to the FFI kernels."""
+    if not native.onednn():
+        pytest.skip("the oneDNN kernels are not available here")
+    q, k, v = _operands("one head")
+    hlo = jax.jit(jax.grad(lambda q: jnp.sum(dot_product_attention(q, k, v)))).lower(q).as_text()
+    assert "genjax_attention_fwd" in hlo and "genjax_attention_bwd" in hlo
 
 
 def test_bfloat16_keeps_dtype_and_is_close():
