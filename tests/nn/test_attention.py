@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from genjax import native
-from genjax.nn import attention as A
 from genjax.nn.attention import dot_product_attention
 
 SHAPES = {  # q [B, Tq, H, D], k/v [B, Tk, H, D]
@@ -16,16 +15,6 @@ SHAPES = {  # q [B, Tq, H, D], k/v [B, Tk, H, D]
     "four heads": ((3, 7, 4, 6), (3, 7, 4, 6)),
     "cross, Tq != Tk": ((2, 3, 2, 4), (2, 9, 2, 4)),
 }
-
-
-@pytest.fixture(params=["onednn", "xla"])
-def backend(request, monkeypatch):
-    """Both lowerings: the oneDNN kernels (skipped where they do not build) and XLA's."""
-    if request.param == "onednn" and not native.onednn():
-        pytest.skip("the oneDNN kernels are not available here")
-    if request.param == "xla":
-        monkeypatch.setattr(A.native, "onednn", lambda: False)
-    return request.param
 
 
 def _operands(name):

@@ -30,16 +30,6 @@ def _operands(case):
     return x, w, ours, ref
 
 
-@pytest.fixture(params=["onednn", "xla"])
-def backend(request, monkeypatch):
-    """Both lowerings: the oneDNN kernels (skipped where they do not build) and XLA's."""
-    if request.param == "onednn" and not native.onednn():
-        pytest.skip("the oneDNN kernels are not available here")
-    if request.param == "xla":
-        monkeypatch.setattr(C.native, "onednn", lambda: False)
-    return request.param
-
-
 def close(a, b):
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4)
