@@ -5,10 +5,10 @@ learning primitives, the library behind PyTorch's CPU convolutions) and `onednn_
 (scaled dot-product attention and its gradient), with the helpers of `onednn_common.h`, against
 the headers of the installed jaxlib and of the `onednn-devel-cpu-gomp` wheel, caches the shared
 library under `$GENJAX_CACHE` (default `~/.cache/genjax`) keyed by a hash of the sources and the
-toolchain, and
-registers its handlers for the CPU platform. It returns False, with one logged warning saying
-why, when anything is missing (no C++ compiler, no oneDNN wheel, not Linux x86-64); callers then
-keep XLA's own kernels. `GENJAX_ONEDNN=0` turns the kernels off.
+toolchain, and registers its handlers for the CPU platform. It returns False, with one logged
+warning saying why, when anything is missing (no C++ compiler, no oneDNN wheel, not Linux x86-64);
+callers then keep XLA's own kernels. `GENJAX_ONEDNN=0` turns the kernels off.
+`genjax.native.primitives` turns the kernels into JAX primitives.
 """
 
 from __future__ import annotations

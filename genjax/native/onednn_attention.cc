@@ -156,7 +156,7 @@ void Softmax(const dnnl::primitive& prim, const memory::desc& scratch_desc, std:
 
 ffi::Error Fwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
                ffi::ResultBuffer<ffi::F32> o, ffi::ResultBuffer<ffi::F32> p) {
-  try {
+  return genjax::Guarded("genjax_attention_fwd", [&] {
     const Shape g = MakeShape(q.dimensions(), k.dimensions());
     auto c = Build(g);
     ForEachItem(pool, g, [&](int64_t i, Work& work) {
@@ -168,16 +168,13 @@ ffi::Error Fwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F
       Softmax(c->softmax, c->p_scratch, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_DST, pm}}, scratch);
       Run(c->o, pi, v.typed_data() + at.kv, o->typed_data() + at.q, scratch);
     });
-    return ffi::Error::Success();
-  } catch (const std::exception& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_attention_fwd: ") + e.what());
-  }
+  });
 }
 
 ffi::Error Bwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
                ffi::Buffer<ffi::F32> p, ffi::Buffer<ffi::F32> d_o, ffi::ResultBuffer<ffi::F32> dq,
                ffi::ResultBuffer<ffi::F32> dk, ffi::ResultBuffer<ffi::F32> dv) {
-  try {
+  return genjax::Guarded("genjax_attention_bwd", [&] {
     const Shape g = MakeShape(q.dimensions(), k.dimensions());
     auto c = Build(g);
     ForEachItem(pool, g, [&](int64_t i, Work& work) {
@@ -198,10 +195,7 @@ ffi::Error Bwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F
       Run(c->dq, ds.data(), k.typed_data() + at.kv, dq->typed_data() + at.q, scratch);
       Run(c->dk, ds.data(), q.typed_data() + at.q, dk->typed_data() + at.kv, scratch);
     });
-    return ffi::Error::Success();
-  } catch (const std::exception& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_attention_bwd: ") + e.what());
-  }
+  });
 }
 
 }  // namespace

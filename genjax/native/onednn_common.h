@@ -80,4 +80,15 @@ inline std::vector<std::pair<int64_t, int64_t>> Split(int64_t n, ffi::ThreadPool
   return out;
 }
 
+// Runs fn(), turning a C++ exception into an FFI error that names the kernel.
+template <typename F>
+ffi::Error Guarded(const char* kernel, F fn) {
+  try {
+    fn();
+    return ffi::Error::Success();
+  } catch (const std::exception& e) {
+    return ffi::Error(ffi::ErrorCode::kInternal, std::string(kernel) + ": " + e.what());
+  }
+}
+
 }  // namespace genjax

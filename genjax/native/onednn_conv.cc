@@ -63,28 +63,26 @@ std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
   auto& eng = Engine();
   memory::desc src(g.src, dt::f32, tag::nhwc), dst(g.dst, dt::f32, tag::nhwc);
   memory::desc wei_any(g.wei, dt::f32, tag::any), wei_user(g.wei, dt::f32, tag::hwio);
-  auto attr = UserScratchpad();
-  auto fwd = dnnl::convolution_forward::primitive_desc(
+  auto fwd = dnnl::convolution_forward::primitive_desc(  // the forward, and the backward's hint
       eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, wei_any, dst,
-      g.strides, g.pad_l, g.pad_r);
+      g.strides, g.pad_l, g.pad_r, UserScratchpad());
   auto c = std::make_shared<Cached>();
   c->wei_user = wei_user;
   if (kind == 'f') {
-    auto pd = dnnl::convolution_forward::primitive_desc(
-        eng, dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, wei_any, dst,
-        g.strides, g.pad_l, g.pad_r, attr);
-    c->prim = dnnl::convolution_forward(pd);
-    c->wei_prim = pd.weights_desc();
-    c->scratch = pd.scratchpad_desc();
+    c->prim = dnnl::convolution_forward(fwd);
+    c->wei_prim = fwd.weights_desc();
+    c->scratch = fwd.scratchpad_desc();
   } else if (kind == 'd') {
     auto pd = dnnl::convolution_backward_data::primitive_desc(
-        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd, attr);
+        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd,
+        UserScratchpad());
     c->prim = dnnl::convolution_backward_data(pd);
     c->wei_prim = pd.weights_desc();
     c->scratch = pd.scratchpad_desc();
   } else {
     auto pd = dnnl::convolution_backward_weights::primitive_desc(
-        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd, attr);
+        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd,
+        UserScratchpad());
     c->prim = dnnl::convolution_backward_weights(pd);
     c->wei_prim = pd.diff_weights_desc();
     c->scratch = pd.scratchpad_desc();
@@ -138,57 +136,50 @@ memory InLayout(memory m, const memory::desc& desc, std::vector<uint8_t>& buffer
   return out;
 }
 
+// The two maps from activations to activations, per batch chunk with the weights w: the forward
+// (kind 'f', x -> y as SRC -> DST) and the data gradient (kind 'd', dy -> dx as DIFF_DST -> DIFF_SRC).
+void ActivationMap(ffi::ThreadPool& pool, const Geometry& g, char kind, const float* w, const float* in,
+                   float* out) {
+  const bool fwd = kind == 'f';
+  auto chunks = Split(g.src[0], pool);
+  ParallelFor(pool, chunks.size(), [&](int i) {
+    auto [begin, end] = chunks[i];
+    auto gi = WithBatch(g, end - begin);
+    auto c = Build(gi, kind);
+    auto& eng = Engine();
+    std::vector<uint8_t> w_buf;
+    memory w_prim = InLayout(memory(c->wei_user, eng, const_cast<float*>(w)), c->wei_prim, w_buf);
+    const memory::dims& in_dims = fwd ? gi.src : gi.dst;
+    const memory::dims& out_dims = fwd ? gi.dst : gi.src;
+    memory::desc act_in(in_dims, dt::f32, tag::nhwc), act_out(out_dims, dt::f32, tag::nhwc);
+    Execute(c, {{fwd ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST,
+                 memory(act_in, eng, const_cast<float*>(in) + begin * PerExample(in_dims))},
+                {DNNL_ARG_WEIGHTS, w_prim},
+                {fwd ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, memory(act_out, eng, out + begin * PerExample(out_dims))}});
+  });
+}
+
 ffi::Error Fwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                ffi::ResultBuffer<ffi::F32> y, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
-  try {
+  return genjax::Guarded("genjax_conv_fwd", [&] {
     auto g = MakeGeometry(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr);
-    auto chunks = Split(g.src[0], pool);
-    ParallelFor(pool, chunks.size(), [&](int i) {
-      auto [begin, end] = chunks[i];
-      auto gi = WithBatch(g, end - begin);
-      auto c = Build(gi, 'f');
-      auto& eng = Engine();
-      std::vector<uint8_t> w_buf;
-      memory w_prim = InLayout(memory(c->wei_user, eng, w.typed_data()), c->wei_prim, w_buf);
-      memory::desc act_x(gi.src, dt::f32, tag::nhwc), act_y(gi.dst, dt::f32, tag::nhwc);
-      Execute(c, {{DNNL_ARG_SRC, memory(act_x, eng, x.typed_data() + begin * PerExample(g.src))},
-                  {DNNL_ARG_WEIGHTS, w_prim},
-                  {DNNL_ARG_DST, memory(act_y, eng, y->typed_data() + begin * PerExample(g.dst))}});
-    });
-    return ffi::Error::Success();
-  } catch (const std::exception& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_fwd: ") + e.what());
-  }
+    ActivationMap(pool, g, 'f', w.typed_data(), x.typed_data(), y->typed_data());
+  });
 }
 
 ffi::Error BwdData(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
                    ffi::ResultBuffer<ffi::F32> dx, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
                    int64_t pr) {
-  try {
+  return genjax::Guarded("genjax_conv_bwd_data", [&] {
     auto g = MakeGeometry(dx->dimensions(), w.dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
-    auto chunks = Split(g.src[0], pool);
-    ParallelFor(pool, chunks.size(), [&](int i) {
-      auto [begin, end] = chunks[i];
-      auto gi = WithBatch(g, end - begin);
-      auto c = Build(gi, 'd');
-      auto& eng = Engine();
-      std::vector<uint8_t> w_buf;
-      memory w_prim = InLayout(memory(c->wei_user, eng, w.typed_data()), c->wei_prim, w_buf);
-      memory::desc act_dy(gi.dst, dt::f32, tag::nhwc), act_dx(gi.src, dt::f32, tag::nhwc);
-      Execute(c, {{DNNL_ARG_DIFF_DST, memory(act_dy, eng, dy.typed_data() + begin * PerExample(g.dst))},
-                  {DNNL_ARG_WEIGHTS, w_prim},
-                  {DNNL_ARG_DIFF_SRC, memory(act_dx, eng, dx->typed_data() + begin * PerExample(g.src))}});
-    });
-    return ffi::Error::Success();
-  } catch (const std::exception& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_bwd_data: ") + e.what());
-  }
+    ActivationMap(pool, g, 'd', w.typed_data(), dy.typed_data(), dx->typed_data());
+  });
 }
 
 ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy,
                       ffi::ResultBuffer<ffi::F32> dw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
                       int64_t pr) {
-  try {
+  return genjax::Guarded("genjax_conv_bwd_weights", [&] {
     auto g = MakeGeometry(x.dimensions(), dw->dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
     auto chunks = Split(g.src[0], pool);
     const size_t count = dw->element_count();
@@ -210,10 +201,7 @@ ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
     float* out = dw->typed_data();
     for (size_t i = 0; i + 1 < chunks.size(); ++i)
       for (size_t j = 0; j < count; ++j) out[j] += partial[i * count + j];
-    return ffi::Error::Success();
-  } catch (const std::exception& e) {
-    return ffi::Error(ffi::ErrorCode::kInternal, std::string("genjax_conv_bwd_weights: ") + e.what());
-  }
+  });
 }
 
 }  // namespace

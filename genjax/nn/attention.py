@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.interpreters import ad, mlir
+from jax.interpreters import ad
 
-from genjax import native
-from genjax.nn.conv import _primitive, _single_device
+from genjax.native.primitives import reference_primitive, register_cpu_kernel
 
 Array = jax.Array
 
@@ -63,9 +62,9 @@ def _reference_bwd(q: Array, k: Array, v: Array, p: Array, do: Array) -> tuple[A
     return dq, dk, dv
 
 
-attention_p = _primitive("genjax_attention", _reference, multiple_results=True)
-attention_jvp_p = _primitive("genjax_attention_jvp", _reference_jvp)
-attention_bwd_p = _primitive("genjax_attention_bwd", _reference_bwd, multiple_results=True)
+attention_p = reference_primitive("genjax_attention", _reference, multiple_results=True)
+attention_jvp_p = reference_primitive("genjax_attention_jvp", _reference_jvp)
+attention_bwd_p = reference_primitive("genjax_attention_bwd", _reference_bwd, multiple_results=True)
 
 
 def _jvp_of(reference):
@@ -95,20 +94,8 @@ def _jvp_transpose(ct, q, k, v, p, dq, dk, dv):
 ad.primitive_transposes[attention_jvp_p] = _jvp_transpose
 
 
-def _cpu_lowering(target: str, reference):
-    fallback = mlir.lower_fun(reference, multiple_results=True)
-
-    def lower(ctx, *args):
-        f32 = all(a.dtype == jnp.float32 for a in ctx.avals_in)
-        if not (f32 and native.onednn() and _single_device(ctx)):
-            return fallback(ctx, *args)
-        return jax.ffi.ffi_lowering(target)(ctx, *args)
-
-    return lower
-
-
-mlir.register_lowering(attention_p, _cpu_lowering("genjax_attention_fwd", _reference), platform="cpu")
-mlir.register_lowering(attention_bwd_p, _cpu_lowering("genjax_attention_bwd", _reference_bwd), platform="cpu")
+register_cpu_kernel(attention_p, "genjax_attention_fwd", _reference)
+register_cpu_kernel(attention_bwd_p, "genjax_attention_bwd", _reference_bwd)
 
 
 @jax.custom_jvp

@@ -24,17 +24,15 @@ programs). Under `vmap` they fall back to `lax.conv_general_dilated`.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
-from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir
+from jax.interpreters import ad
 
 from genjax import native
+from genjax.native.primitives import reference_primitive, register_cpu_kernel
 
 Array = jax.Array
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
@@ -54,32 +52,9 @@ def _lax_conv_dw(x: Array, dy: Array, *, strides, padding, w_shape) -> Array:
     return jax.linear_transpose(lambda w: _lax_conv(x, w, strides=strides, padding=padding), w)(dy)[0]
 
 
-def _primitive(name: str, reference, multiple_results: bool = False) -> Primitive:
-    """A primitive computed by `reference` wherever no platform lowering says otherwise (also its
-    shapes, and under vmap)."""
-    p = Primitive(name)
-    p.multiple_results = multiple_results
-    p.def_impl(lambda *args, **kw: jax.jit(partial(p.bind, **kw))(*args))
-
-    def abstract(*args, **kw):
-        out = jax.eval_shape(partial(reference, **kw), *args)
-        as_aval = lambda s: jax.core.ShapedArray(s.shape, s.dtype)  # noqa: E731
-        return [as_aval(o) for o in out] if multiple_results else as_aval(out)
-
-    p.def_abstract_eval(abstract)
-    mlir.register_lowering(p, mlir.lower_fun(reference, multiple_results=multiple_results))
-
-    def batch(args, dims, **kw):  # vmap: the reference's batching rules
-        out = jax.vmap(partial(reference, **kw), in_axes=dims)(*args)
-        return out, ([0] * len(out) if multiple_results else 0)
-
-    batching.primitive_batchers[p] = batch
-    return p
-
-
-conv_p = _primitive("genjax_conv", _lax_conv)
-conv_dx_p = _primitive("genjax_conv_dx", _lax_conv_dx)
-conv_dw_p = _primitive("genjax_conv_dw", _lax_conv_dw)
+conv_p = reference_primitive("genjax_conv", _lax_conv)
+conv_dx_p = reference_primitive("genjax_conv_dx", _lax_conv_dx)
+conv_dw_p = reference_primitive("genjax_conv_dw", _lax_conv_dw)
 
 
 def _geometry(kw: dict) -> dict:
@@ -104,30 +79,14 @@ ad.defbilinear(
 )
 
 
-def _single_device(ctx) -> bool:
-    """True when the program being lowered runs unpartitioned, so a custom call sees whole arrays."""
-    axis_context = ctx.module_context.axis_context
-    if isinstance(axis_context, mlir.SPMDAxisContext):
-        return set(axis_context.manual_axes) == set(axis_context.mesh.axis_names)
-    return getattr(axis_context, "num_devices", 1) == 1
+def _attrs(*, strides, padding, **_) -> dict:
+    (pt, pb), (pl, pr) = padding
+    return dict(stride_h=strides[0], stride_w=strides[1], pad_t=pt, pad_b=pb, pad_l=pl, pad_r=pr)
 
 
-def _cpu_lowering(target: str, reference):
-    fallback = mlir.lower_fun(reference, multiple_results=False)
-
-    def lower(ctx, a, b, *, strides, padding, **kw):
-        if not (native.onednn() and _single_device(ctx)):
-            return fallback(ctx, a, b, strides=strides, padding=padding, **kw)
-        (pt, pb), (pl, pr) = padding
-        attrs = dict(stride_h=strides[0], stride_w=strides[1], pad_t=pt, pad_b=pb, pad_l=pl, pad_r=pr)
-        return jax.ffi.ffi_lowering(target)(ctx, a, b, **{k: np.int64(v) for k, v in attrs.items()})
-
-    return lower
-
-
-mlir.register_lowering(conv_p, _cpu_lowering("genjax_conv_fwd", _lax_conv), platform="cpu")
-mlir.register_lowering(conv_dx_p, _cpu_lowering("genjax_conv_bwd_data", _lax_conv_dx), platform="cpu")
-mlir.register_lowering(conv_dw_p, _cpu_lowering("genjax_conv_bwd_weights", _lax_conv_dw), platform="cpu")
+register_cpu_kernel(conv_p, "genjax_conv_fwd", _lax_conv, _attrs)
+register_cpu_kernel(conv_dx_p, "genjax_conv_bwd_data", _lax_conv_dx, _attrs)
+register_cpu_kernel(conv_dw_p, "genjax_conv_bwd_weights", _lax_conv_dw, _attrs)
 
 
 def conv_general_dilated(lhs: Array, rhs: Array, window_strides: Sequence[int], padding,

@@ -1,0 +1,62 @@
+"""JAX primitives backed by the native kernels: a jnp reference defines each one's shapes, its
+vmap rule and its lowering everywhere, and on CPU the lowering becomes an FFI call when it can.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import batching, mlir
+
+from genjax import native
+
+
+def reference_primitive(name: str, reference: Callable, multiple_results: bool = False) -> Primitive:
+    """A primitive computed by `reference` wherever no platform lowering says otherwise (also its
+    shapes, and under vmap)."""
+    p = Primitive(name)
+    p.multiple_results = multiple_results
+    p.def_impl(lambda *args, **kw: jax.jit(partial(p.bind, **kw))(*args))
+
+    def abstract(*args, **kw):
+        out = jax.eval_shape(partial(reference, **kw), *args)
+        as_aval = lambda s: jax.core.ShapedArray(s.shape, s.dtype)  # noqa: E731
+        return [as_aval(o) for o in out] if multiple_results else as_aval(out)
+
+    p.def_abstract_eval(abstract)
+    mlir.register_lowering(p, mlir.lower_fun(reference, multiple_results=multiple_results))
+
+    def batch(args, dims, **kw):  # vmap: the reference's batching rules
+        out = jax.vmap(partial(reference, **kw), in_axes=dims)(*args)
+        return out, ([0] * len(out) if multiple_results else 0)
+
+    batching.primitive_batchers[p] = batch
+    return p
+
+
+def _single_device(ctx) -> bool:
+    """True when the program being lowered runs unpartitioned, so a custom call sees whole arrays."""
+    axis_context = ctx.module_context.axis_context
+    if isinstance(axis_context, mlir.SPMDAxisContext):
+        return set(axis_context.manual_axes) == set(axis_context.mesh.axis_names)
+    return getattr(axis_context, "num_devices", 1) == 1
+
+
+def register_cpu_kernel(p: Primitive, target: str, reference: Callable,
+                        attrs: Callable[..., dict] = lambda **_: {}) -> None:
+    """On CPU, lowers `p` to the FFI `target` when the oneDNN kernels are available, the program is
+    unpartitioned and every operand is float32; to `reference` otherwise. `attrs(**params)` gives
+    the kernel's int64 attributes from the primitive's parameters."""
+    fallback = mlir.lower_fun(reference, multiple_results=p.multiple_results)
+
+    def lower(ctx, *args, **params):
+        f32 = all(a.dtype == np.float32 for a in ctx.avals_in)
+        if not (f32 and native.onednn() and _single_device(ctx)):
+            return fallback(ctx, *args, **params)
+        return jax.ffi.ffi_lowering(target)(ctx, *args, **{k: np.int64(v) for k, v in attrs(**params).items()})
+
+    mlir.register_lowering(p, lower, platform="cpu")
