@@ -47,8 +47,10 @@ PUBLISHED = {
 }
 
 
-def train_seeds(config, seeds: list[int], chunk: int = 500):
-    """Trains one run per seed (vmapped); returns (samples [S, num, 2], metadata, seconds)."""
+def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0):
+    """Trains one run per seed (vmapped); returns (samples [S, num, 2], metadata, seconds).
+
+    With `report_every`, also prints the protocol's numbers every that many steps."""
     meta = load_metadata(config.data)
     objective = make_objective(config, meta)
     data = load_examples(config.data, meta.num_examples, split=config.data.split)
@@ -79,13 +81,6 @@ def train_seeds(config, seeds: list[int], chunk: int = 500):
             return jax.vmap(one)(s, keys), None
         return jax.lax.scan(body, state, None, length=n)[0]
 
-    data_keys = jnp.stack([jax.random.PRNGKey(10_000 + s) for s in seeds])
-    t0 = time.time()
-    total = config.train.steps
-    for start in range(0, total, chunk):
-        state = run_chunk(state, data_keys, min(chunk, total - start))
-    jax.block_until_ready(state)
-    secs = time.time() - t0
     use_ema = config.eval.use_ema and bool(ema)
 
     def draw(s, key):
@@ -93,8 +88,21 @@ def train_seeds(config, seeds: list[int], chunk: int = 500):
         return objective.sample(params, s.model_state, key, config.eval.num)
 
     sample_keys = jnp.stack([jax.random.PRNGKey(20_000 + s) for s in seeds])
-    samples = jax.jit(jax.vmap(draw))(state, sample_keys)
-    return np.asarray(samples), meta, secs
+    draw_all = jax.jit(jax.vmap(draw))
+    data_keys = jnp.stack([jax.random.PRNGKey(10_000 + s) for s in seeds])
+    t0 = time.time()
+    total = config.train.steps
+    chunk = min(chunk, report_every) if report_every else chunk
+    for start in range(0, total, chunk):
+        state = run_chunk(state, data_keys, min(chunk, total - start))
+        done = min(start + chunk, total)
+        if report_every and done % report_every == 0 and done < total:
+            r = evaluate(np.asarray(draw_all(state, sample_keys)), meta)
+            print(f"  step {done}: modes={r['modes'][2]} "
+                  f"hq={[round(v, 4) for v in r['high_quality'][2]]}", flush=True)
+    jax.block_until_ready(state)
+    secs = time.time() - t0
+    return np.asarray(draw_all(state, sample_keys)), meta, secs
 
 
 def evaluate(samples, meta) -> dict[str, tuple[float, float, list[float]]]:
@@ -111,6 +119,7 @@ def main(argv=None):
     p.add_argument("--runs", default="ring8,grid25")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--which", default="recipe,baseline")
+    p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
     args = p.parse_args(argv)
     lines = ["| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
@@ -125,7 +134,7 @@ def main(argv=None):
             config = apply_overrides(load_config(spec), data_overrides)
             if which == "recipe":
                 config = apply_overrides(config, args.override)
-            samples, meta, secs = train_seeds(config, list(range(args.seeds)))
+            samples, meta, secs = train_seeds(config, list(range(args.seeds)), report_every=args.report_every)
             r = evaluate(samples, meta)
             m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
             line = (f"| {run} | {which} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "

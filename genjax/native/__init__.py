@@ -27,11 +27,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCES = [Path(__file__).with_name(name) for name in ("onednn_conv.cc", "onednn_attention.cc")]
+SOURCES = [Path(__file__).with_name(name) for name in ("onednn_conv.cc", "onednn_attention.cc", "group_norm.cc")]
 HEADER = Path(__file__).with_name("onednn_common.h")
 TARGETS = {"genjax_conv_fwd": "GenjaxConvFwd", "genjax_conv_bwd_data": "GenjaxConvBwdData",
            "genjax_conv_bwd_weights": "GenjaxConvBwdWeights", "genjax_attention_fwd": "GenjaxAttentionFwd",
-           "genjax_attention_bwd": "GenjaxAttentionBwd"}
+           "genjax_attention_bwd": "GenjaxAttentionBwd", "genjax_group_norm_fwd": "GenjaxGroupNormFwd",
+           "genjax_group_norm_bwd": "GenjaxGroupNormBwd"}
 
 
 def _onednn_prefix() -> Path | None:
@@ -60,7 +61,7 @@ def _build(prefix: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:  # build aside, then rename: safe for parallel builds
         tmp_out = Path(tmp) / out.name
-        cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", *map(str, SOURCES), f"-I{include}",
+        cmd = [cxx, "-O3", "-fno-trapping-math", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", *map(str, SOURCES), f"-I{include}",
                f"-I{prefix / 'include'}", f"-L{prefix / 'lib'}", "-l:" + lib.name,
                f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(tmp_out)]
         result = subprocess.run(cmd, capture_output=True, text=True)

@@ -10,7 +10,7 @@ from typing import Callable
 import jax
 import numpy as np
 from jax.extend.core import Primitive
-from jax.interpreters import batching, mlir
+from jax.interpreters import ad, batching, mlir
 
 from genjax import native
 
@@ -38,6 +38,31 @@ def reference_primitive(name: str, reference: Callable, multiple_results: bool =
     return p
 
 
+def jvp_from_reference(p: Primitive, reference: Callable) -> None:
+    """Differentiates `p` (to second and higher order) through its jnp reference."""
+
+    def jvp(primals, tangents, **kw):
+        tangents = tuple(ad.instantiate_zeros(t) for t in tangents)
+        return jax.jvp(partial(reference, **kw), tuple(primals), tangents)
+
+    ad.primitive_jvps[p] = jvp
+
+
+def transpose_by(jvp_p: Primitive, bwd_p: Primitive, num_residuals: int) -> None:
+    """Transposes `jvp_p(*residuals, *tangents)`, linear in its tangents, as
+    `bwd_p(*residuals, cotangent) -> one cotangent per tangent`."""
+
+    def transpose(ct, *args, **kw):
+        residuals, linear = args[:num_residuals], args[num_residuals:]
+        if type(ct) is ad.Zero:
+            grads = [ad.Zero(t.aval) for t in linear]
+        else:
+            grads = bwd_p.bind(*residuals, ad.instantiate_zeros(ct), **kw)
+        return [None] * num_residuals + [g if ad.is_undefined_primal(t) else None for g, t in zip(grads, linear)]
+
+    ad.primitive_transposes[jvp_p] = transpose
+
+
 def _single_device(ctx) -> bool:
     """True when the program being lowered runs unpartitioned, so a custom call sees whole arrays."""
     axis_context = ctx.module_context.axis_context
@@ -50,13 +75,14 @@ def register_cpu_kernel(p: Primitive, target: str, reference: Callable,
                         attrs: Callable[..., dict] = lambda **_: {}) -> None:
     """On CPU, lowers `p` to the FFI `target` when the oneDNN kernels are available, the program is
     unpartitioned and every operand is float32; to `reference` otherwise. `attrs(**params)` gives
-    the kernel's int64 attributes from the primitive's parameters."""
+    the kernel's attributes from the primitive's parameters (ints as int64, floats as float32)."""
     fallback = mlir.lower_fun(reference, multiple_results=p.multiple_results)
 
     def lower(ctx, *args, **params):
         f32 = all(a.dtype == np.float32 for a in ctx.avals_in)
         if not (f32 and native.onednn() and _single_device(ctx)):
             return fallback(ctx, *args, **params)
-        return jax.ffi.ffi_lowering(target)(ctx, *args, **{k: np.int64(v) for k, v in attrs(**params).items()})
+        typed = {k: np.float32(v) if isinstance(v, float) else np.int64(v) for k, v in attrs(**params).items()}
+        return jax.ffi.ffi_lowering(target)(ctx, *args, **typed)
 
     mlir.register_lowering(p, lower, platform="cpu")

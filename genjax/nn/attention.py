@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.interpreters import ad
-
-from genjax.native.primitives import reference_primitive, register_cpu_kernel
+from genjax.native.primitives import jvp_from_reference, reference_primitive, register_cpu_kernel, transpose_by
 
 Array = jax.Array
 
@@ -65,35 +63,10 @@ def _reference_bwd(q: Array, k: Array, v: Array, p: Array, do: Array) -> tuple[A
 attention_p = reference_primitive("genjax_attention", _reference, multiple_results=True)
 attention_jvp_p = reference_primitive("genjax_attention_jvp", _reference_jvp)
 attention_bwd_p = reference_primitive("genjax_attention_bwd", _reference_bwd, multiple_results=True)
-
-
-def _jvp_of(reference):
-    """Derivatives of the primitives themselves (second order), from their references."""
-
-    def jvp(primals, tangents, **_):
-        return jax.jvp(reference, tuple(primals), tuple(ad.instantiate_zeros(t) for t in tangents))
-
-    return jvp
-
-
-ad.primitive_jvps[attention_p] = _jvp_of(_reference)
-ad.primitive_jvps[attention_jvp_p] = _jvp_of(_reference_jvp)
-ad.primitive_jvps[attention_bwd_p] = _jvp_of(_reference_bwd)
-
-
-def _jvp_transpose(ct, q, k, v, p, dq, dk, dv):
-    """The transpose of (dQ, dK, dV) -> dO at fixed (Q, K, V, P): FlashAttention's backward."""
-    linear = (dq, dk, dv)
-    if type(ct) is ad.Zero:
-        grads = [ad.Zero(t.aval) for t in linear]
-    else:
-        grads = attention_bwd_p.bind(q, k, v, p, ad.instantiate_zeros(ct))
-    return [None] * 4 + [g if ad.is_undefined_primal(t) else None for g, t in zip(grads, linear)]
-
-
-ad.primitive_transposes[attention_jvp_p] = _jvp_transpose
-
-
+jvp_from_reference(attention_p, _reference)
+jvp_from_reference(attention_jvp_p, _reference_jvp)
+jvp_from_reference(attention_bwd_p, _reference_bwd)
+transpose_by(attention_jvp_p, attention_bwd_p, num_residuals=4)  # (Q, K, V, P)
 register_cpu_kernel(attention_p, "genjax_attention_fwd", _reference)
 register_cpu_kernel(attention_bwd_p, "genjax_attention_bwd", _reference_bwd)
 

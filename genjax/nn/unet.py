@@ -25,8 +25,8 @@ Array = jax.Array
 _zeros = nn.initializers.zeros
 
 
-def _norm(channels: int) -> GroupNorm:
-    return GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6)
+def _norm(channels: int, activation: str | None = None) -> GroupNorm:
+    return GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6, activation=activation)
 
 
 def _conv(features: int, zero: bool = False, **kw) -> nn.Conv:
@@ -44,15 +44,14 @@ class ResBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, emb: Array, train: bool) -> Array:
-        h = _conv(self.features)(nn.silu(_norm(x.shape[-1])(x)))
-        proj = nn.Dense(2 * self.features if self.scale_shift else self.features)(nn.silu(emb))
-        proj = proj[:, None, None, :]
+        h = _conv(self.features)(_norm(x.shape[-1], "silu")(x))
+        proj = nn.Dense(2 * self.features if self.scale_shift else self.features)(nn.silu(emb))  # [B, F | 2F]
         if self.scale_shift:
             scale, shift = jnp.split(proj, 2, axis=-1)
-            h = _norm(self.features)(h) * (1 + scale) + shift
+            h = _norm(self.features, "silu")(h, scale=scale, shift=shift)
         else:
-            h = _norm(self.features)(h + proj)
-        h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
+            h = _norm(self.features, "silu")(h, add=proj)
+        h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = _conv(self.features, zero=True)(h)
         if x.shape[-1] != self.features:
             x = nn.Conv(self.features, (1, 1), conv_general_dilated=conv_general_dilated, name="skip")(x)
@@ -128,5 +127,5 @@ class UNet(nn.Module):
                     h = Attention(self.num_heads)(h)
             if level != 0:
                 h = _conv(h.shape[-1], name=f"up_{level}")(upsample_nearest(h))
-        h = nn.silu(_norm(h.shape[-1])(h))
+        h = _norm(h.shape[-1], "silu")(h)
         return _conv(self.out_channels or x.shape[-1], zero=True, name="conv_out")(h)

@@ -47,3 +47,15 @@ def test_param_tree_equals_flax_and_bf16_keeps_dtype():
 def test_indivisible_channels_is_a_clear_error():
     with pytest.raises(ValueError, match="not divisible into 4 groups"):
         GroupNorm(4).init(jax.random.key(0), jnp.ones((1, 2, 2, 6)))
+
+
+def test_conditioning_and_activation_equal_the_unfused_composition():
+    """GroupNorm(activation="silu")(x, add, scale, shift) = silu(GN(x + add) (1 + scale) + shift)."""
+    x = jax.random.normal(jax.random.key(0), (2, 4, 4, 16))
+    add, scale, shift = (jax.random.normal(jax.random.key(i), (2, 16)) for i in (1, 2, 3))
+    variables = GroupNorm(8).init(jax.random.key(4), x)
+    variables = jax.tree.map(lambda p: p + jax.random.normal(jax.random.key(5), p.shape), variables)
+    ours = GroupNorm(8, activation="silu").apply(variables, x, add=add, scale=scale, shift=shift)
+    ref = nn.GroupNorm(num_groups=8, epsilon=1e-6).apply(variables, x + add[:, None, None, :])
+    ref = jax.nn.silu(ref * (1 + scale[:, None, None, :]) + shift[:, None, None, :])
+    np.testing.assert_allclose(ours, ref, atol=2e-5)
