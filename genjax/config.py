@@ -212,6 +212,9 @@ def apply_overrides(config: ConfigDict, overrides: Iterable[str]) -> ConfigDict:
             current = None
         else:
             current = node[leaf]
+        if isinstance(current, ConfigDict) and _is_free(path) and path not in FREE_SECTIONS:
+            # a mapping inside a free section, replaced whole: --config.objective.batch_sizes='{"4": 64}'
+            current = None
         value = parse_value(text, current, path)
         with node.ignore_type():
             node[leaf] = value

@@ -181,11 +181,20 @@ def cache_part(source: Source, start: int, stop: int, chunk: int = 4096) -> Arra
 
 
 def make_iterator(
-    data_cfg: Any, *, seed: int, process_index: int = 0, process_count: int = 1, split: str | None = None
+    data_cfg: Any, *, seed: int, process_index: int = 0, process_count: int = 1, split: str | None = None,
+    batch_size: int | None = None, start_example: int = 0,
 ) -> DataIterator:
-    """The infinite, shuffled, preprocessed training stream of this process."""
+    """The infinite, shuffled, preprocessed training stream of this process.
+
+    batch_size: the global batch (default data.batch_size). start_example: examples of this
+    process's shuffled, repeated stream to skip before the first batch (a growing objective's
+    stage continues the stream of the previous stages with its own batch size).
+    """
     check_data_config(data_cfg)
-    b_local = local_batch_size(data_cfg.batch_size, process_count)
+    batch_size = data_cfg.batch_size if batch_size is None else batch_size
+    if start_example < 0:
+        raise ValueError(f"start_example must be >= 0, got {start_example}")
+    b_local = local_batch_size(batch_size, process_count)
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index={process_index} must be in [0, process_count={process_count})")
     split = split or data_cfg.split
@@ -200,12 +209,17 @@ def make_iterator(
     ds = grain.MapDataset.range(start, stop)
     if data_cfg.shuffle:
         ds = ds.shuffle(seed=_seed(shuffle_seed, process_index, 0))
-    ds = ds.repeat(None).batch(b_local, drop_remainder=True, batch_fn=np.asarray)
-    ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), augment=True),
-                       seed=_seed(seed, process_index, 1))
-    fingerprint = dict(source=data_cfg.source, split=split, batch_size=data_cfg.batch_size,
+    ds = ds.repeat(None)
+    if start_example:
+        ds = ds[start_example:]
+    ds = ds.batch(b_local, drop_remainder=True, batch_fn=np.asarray)
+    augment_seed = _seed(seed, process_index, 1, *([start_example] if start_example else []))
+    ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), augment=True), seed=augment_seed)
+    fingerprint = dict(source=data_cfg.source, split=split, batch_size=batch_size,
                        process_index=process_index, process_count=process_count,
                        shuffle=bool(data_cfg.shuffle), shuffle_seed=int(shuffle_seed), seed=int(seed))
+    if start_example:
+        fingerprint["start_example"] = int(start_example)
     return DataIterator(ds, fingerprint, data_cfg.num_workers, data_cfg.prefetch)
 
 

@@ -12,6 +12,22 @@ in the middle of a stage compiles that stage; anything that varies within a stag
 coefficient) is computed in `loss` from its traced `step`. Every stage must share one set of
 param shapes (`init` builds them all), so one train state and checkpoint layout serves all stages.
 
+A growing objective may also schedule the training itself (ProGAN's per-resolution minibatch,
+learning rate and optimizer reset, after the reference code's TrainingSchedule):
+`batch_sizes: tuple[int | None, ...]`, the global batch size of each stage (None or an empty tuple:
+config.data.batch_size), for which it also defines `stage_start(stage: int) -> int`, the first
+train step of a stage. The loop checks every stage's size against the processes, the mesh's data
+shards and config.train.grad_accum when the run starts, compiles each stage's step for its
+batch, and cuts one stream of examples into the stages' batches (stage k continues where stage
+k - 1 stopped; `genjax.train.stages.StagedIterator`).
+`lr_scale(player: str) -> float` (of a stage's objective) multiplies the player's optimizer
+updates inside the compiled step, i.e. its learning rate (the updates of adam, adamw, sgd and
+lion are linear in it), so a resumed run continues with its stage's rate.
+`reset_optimizer_at(step: int) -> bool`: the loop re-initialises every player's optimizer state
+(`tx.init(params)`, with its shardings; learning-rate schedules keep their step count) right
+before train step `step` when True. A run resumed at such a step resets; one resumed after it
+does not, so resuming never changes the result.
+
 Shapes: a batch is a dict of arrays with a shared leading batch axis, `{"x": [B, ...]}` and
 optionally `{"y": [B]}` (int32 labels). Images are NHWC float32 in the data range of the
 dataset metadata (usually [-1, 1]).

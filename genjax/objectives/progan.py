@@ -25,12 +25,34 @@ The paper's loss (sec. 6, appendix A.1) is WGAN-GP with a drift term keeping D(x
 (`loss` may name any loss of `genjax.losses.gan`). The generator's state `progress` holds the
 number of train steps done (like the reference code's `lod` variable), so `sample` draws at the
 alpha of the next step; samples are upsampled (nearest) to the dataset's image size.
+
+Per-resolution settings of the reference code (tkarras/progressive_growing_of_gans, train.py,
+TrainingSchedule), keyed by a stage's resolution as a string, e.g. {"4": 128, "32": 64} (int keys
+work from Python; `--config.objective.batch_sizes.32=64` sets one entry and
+`--config.objective.batch_sizes='{"32": 64}'` replaces the whole mapping). The values of a
+resolution apply to its whole stage, from the first step of its fade-in, as in the reference:
+
+    batch_sizes    {res: global batch}   minibatch_dict; unset resolutions use data.batch_size
+                                         (minibatch_base).
+    lr_scales      {res: factor}, or {"generator": {res: factor}, "discriminator": {...}}:
+                   multiplies the player's optimizer updates, i.e. its learning rate
+                   (config.optim.lr / optim.players.<p>.lr with its schedule), at that stage:
+                   G_lrate_dict[res] = lr * factor. Unset: 1.
+    reset_optimizer  reset_opt_for_new_lod (default true): every optimizer state restarts
+                   (`tx.init`) when the reference's floor(lod) or ceil(lod) changes: before the
+                   first step of each stage k >= 1 (its fade-in, at alpha 0; the reference's floor
+                   moves one minibatch later, at alpha > 0) and before the first step at alpha = 1
+                   (the lod is an integer again). Not on resuming in between.
+
+The training loop reads them through the optional hooks of `genjax.objectives.base`
+(`batch_sizes`, `lr_scale`, `reset_optimizer_at`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+import math
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +69,8 @@ Array = jax.Array
 # The paper's schedule: 800k images per fade-in and per stabilisation at minibatch 16.
 FIELDS = dict(
     loss="wasserstein", z_dim=512, generator={}, discriminator={}, n_critic=1, gp_weight=10.0,
-    gp_target=1.0, drift=0.001, fade_steps=50_000, stable_steps=50_000,
+    gp_target=1.0, drift=0.001, fade_steps=50_000, stable_steps=50_000, batch_sizes={}, lr_scales={},
+    reset_optimizer=True,
 )
 PROGRESS = "progress"
 
@@ -66,6 +89,11 @@ class ProGAN:
     fade_steps: int = 50_000
     stable_steps: int = 50_000
     stage: int = 0
+    # per stage: global batch size (None: config.data.batch_size); () when none is set
+    batch_sizes: tuple[int | None, ...] = ()
+    # per stage: (generator, discriminator) learning-rate factors; () when all are 1
+    lr_scales: tuple[tuple[float, float], ...] = ()
+    reset_optimizer: bool = True
     players: tuple[str, ...] = ("generator", "discriminator")
 
     @property
@@ -89,6 +117,19 @@ class ProGAN:
         if not 0 <= stage <= self.final_stage:
             raise ValueError(f"ProGAN stage {stage} out of range 0..{self.final_stage}")
         return dataclasses.replace(self, stage=int(stage))
+
+    def lr_scale(self, player: str) -> float:
+        """Factor on `player`'s learning rate at this stage (`lr_scales`)."""
+        return self.lr_scales[self.stage][self.players.index(player)] if self.lr_scales else 1.0
+
+    def reset_optimizer_at(self, step: int) -> bool:
+        """Whether every optimizer state restarts before train step `step`: the first step of a
+        stage k >= 1 and its first step at alpha = 1 (see the module docstring)."""
+        k = self.stage_at(step)
+        if not self.reset_optimizer or k == 0:
+            return False
+        start = self.stage_start(k)
+        return step == start or (self.fade_steps > 0 and step == start + self.fade_steps)
 
     def alpha(self, step: Array | int) -> Array:
         """Fade-in coefficient of this stage at train step `step` (traced), float32 []."""
@@ -189,14 +230,69 @@ def make(cfg: Any, metadata: Any) -> ProGAN:
     for field in ("fade_steps", "gp_weight", "drift"):
         if c[field] < 0:
             raise ValueError(f"config.objective.{field} must be >= 0, got {c[field]}")
+    if not isinstance(c["reset_optimizer"], bool):
+        raise ValueError(f"config.objective.reset_optimizer must be true or false, got {c['reset_optimizer']!r}")
     g_kw = _module_kwargs(ProGANGenerator, dict(c["generator"]), "generator")
     d_kw = _module_kwargs(ProGANDiscriminator, dict(c["discriminator"]), "discriminator")
     if "in_shape" in d_kw:
         raise ValueError("config.objective.discriminator.in_shape comes from the data; remove it")
+    discriminator = ProGANDiscriminator(in_shape=shape, **d_kw)
+    resolutions = tuple(shape[0] >> (final_stage - k) for k in range(final_stage + 1))
+    batch_sizes = _per_stage(c["batch_sizes"], "batch_sizes", resolutions, _batch_size(discriminator.mbstd_group))
     return ProGAN(
-        generator=ProGANGenerator(out_shape=shape, **g_kw),
-        discriminator=ProGANDiscriminator(in_shape=shape, **d_kw),
+        generator=ProGANGenerator(out_shape=shape, **g_kw), discriminator=discriminator,
         loss_fn=get_gan_loss(c["loss"]), final_stage=final_stage, z_dim=int(c["z_dim"]),
         n_critic=int(c["n_critic"]), gp_weight=float(c["gp_weight"]), gp_target=float(c["gp_target"]),
         drift=float(c["drift"]), fade_steps=int(c["fade_steps"]), stable_steps=int(c["stable_steps"]),
+        batch_sizes=batch_sizes if any(b is not None for b in batch_sizes) else (),
+        lr_scales=_lr_scales(c["lr_scales"], resolutions), reset_optimizer=c["reset_optimizer"],
     )
+
+
+def _per_stage(mapping: Any, field: str, resolutions: tuple[int, ...],
+               check: Callable[[Any, str], Any], hint: str = "") -> tuple[Any, ...]:
+    """{resolution (str or int): value} -> one checked value per stage (None where unset)."""
+    if not hasattr(mapping, "items"):  # a dict or ConfigDict
+        raise ValueError(f"config.objective.{field} must map stage resolutions to values, e.g. "
+                         f"{{'{resolutions[0]}': ...}}; got {mapping!r}")
+    out: list[Any] = [None] * len(resolutions)
+    for key, value in mapping.items():
+        res = int(key) if isinstance(key, (int, str)) and str(key).isdigit() else None
+        if res not in resolutions:
+            raise ValueError(f"config.objective.{field} has key {key!r}, which is not a stage resolution; "
+                             f"the stages train at {', '.join(map(str, resolutions))}{hint}")
+        out[resolutions.index(res)] = check(value, f"config.objective.{field}['{res}']")
+    return tuple(out)
+
+
+def _batch_size(mbstd_group: int) -> Callable[[Any, str], int]:
+    def check(value: Any, name: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int (a global batch size), got {value!r}")
+        if mbstd_group > 0 and value % min(mbstd_group, value):
+            raise ValueError(f"{name}={value} is not divisible by the minibatch-std group size "
+                             f"{mbstd_group} (config.objective.discriminator.mbstd_group)")
+        return value
+    return check
+
+
+def _lr_scale(value: Any, name: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number (a learning-rate factor), got {value!r}")
+    return float(value)
+
+
+def _lr_scales(mapping: Any, resolutions: tuple[int, ...]) -> tuple[tuple[float, float], ...]:
+    """Shared {res: factor} or {player: {res: factor}} -> per stage (generator, discriminator)."""
+    players = ("generator", "discriminator")
+    keys = set(mapping.keys()) if hasattr(mapping, "keys") else set()
+    if keys & set(players):
+        if keys - set(players):
+            raise ValueError(f"config.objective.lr_scales mixes player names and resolutions {sorted(map(str, keys))}; "
+                             f"use either {{res: factor}} or {{player: {{res: factor}}}} with players {players}")
+        per = [_per_stage(mapping.get(p, {}), f"lr_scales.{p}", resolutions, _lr_scale) for p in players]
+    else:
+        hint = f" (or name a player: {', '.join(players)})"
+        per = [_per_stage(mapping, "lr_scales", resolutions, _lr_scale, hint)] * 2
+    scales = tuple((1.0 if g is None else g, 1.0 if d is None else d) for g, d in zip(*per))
+    return scales if any(s != (1.0, 1.0) for s in scales) else ()

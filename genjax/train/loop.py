@@ -27,6 +27,7 @@ from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_init
 from genjax.train.init import abstract_state, init_train_state
 from genjax.train.likelihood import evaluate_likelihood
 from genjax.train.optim import make_optimizers
+from genjax.train.stages import StagedIterator, check_batch_size, reset_opt_state, stage_batch_sizes
 from genjax.train.state import TrainState
 from genjax.train.step import make_train_step
 
@@ -50,10 +51,14 @@ class Run:
         if batch_size % config.train.grad_accum:
             raise ValueError(f"config.data.batch_size={batch_size} is not divisible by the "
                              f"config.train.grad_accum={config.train.grad_accum} micro-batches")
+        # a growing objective's per-stage batch sizes (the `batch_sizes` hook), () when none differ
+        self.stage_batch_sizes = stage_batch_sizes(self.base_objective, batch_size)
+        for k, b in enumerate(self.stage_batch_sizes):
+            check_batch_size(b, f"stage {k} of objective {config.objective.name!r} (its per-stage batch sizes)",
+                             process_count=jax.process_count(), num_shards=num_batch_shards(self.mesh),
+                             grad_accum=config.train.grad_accum)
         self.txs = make_optimizers(config, self.objective.players)
-        self.batch_spec = {"x": jax.ShapeDtypeStruct((batch_size, *self.metadata.shape), jnp.float32)}
-        if self.metadata.num_classes:
-            self.batch_spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+        self.batch_spec = self._batch_spec(batch_size)
         self.checkpointer = Checkpointer(
             self.workdir, keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoint,
             best_metric=config.train.best_metric, best_mode=config.train.best_mode)
@@ -62,33 +67,63 @@ class Run:
             self.objective, self.txs, jax.random.PRNGKey(config.seed), self.batch_spec, self.mesh,
             rules=tuple(tuple(r) for r in config.sharding.rules), min_fsdp_size=config.sharding.min_fsdp_size,
             ema_decays=tuple(config.train.ema_decays), abstract=resume)
-        self.data = (data_lib.make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
-                                            process_count=jax.process_count()) if data else None)
+        self.data = self._make_data() if data else None
         if resume:
             self.state, data_state, _ = self.checkpointer.restore(self.state, self.shardings)
             if self.data is not None and data_state is not None:
                 self.data.set_state(data_state)
             log.info("resumed from step %d", int(to_host(self.state.step)))
         self.batch_sharding = batch_sharding(self.mesh)
-        self.stage, self.step_fn = None, None
+        self.stage, self.step_fn, self._reset_fn = None, None, None
         self.set_stage(int(to_host(self.state.step)))
+
+    def _batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+        spec = {"x": jax.ShapeDtypeStruct((batch_size, *self.metadata.shape), jnp.float32)}
+        if self.metadata.num_classes:
+            spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+        return spec
+
+    def _make_data(self) -> data_lib.DataIterator | StagedIterator:
+        kw = dict(seed=self.config.seed, process_index=jax.process_index(), process_count=jax.process_count())
+        if not self.stage_batch_sizes:
+            return data_lib.make_iterator(self.config.data, **kw)
+        starts = [self.base_objective.stage_start(k) for k in range(len(self.stage_batch_sizes))]
+        return StagedIterator(self.config.data, self.stage_batch_sizes, starts, **kw)
 
     def set_stage(self, step: int) -> bool:
         """Builds the train step (and `self.objective`) for the stage of 0-based train step
         `step` when the objective grows (the optional `stage_at` / `at_stage` hook of
-        `genjax.objectives.base`): one step per stage, compiled on first use. Returns whether it
-        built a new step; other objectives get theirs once."""
+        `genjax.objectives.base`): one step per stage, compiled on first use, and switches the
+        batch spec and data stream to the stage's batch size (`batch_sizes` hook). Returns whether
+        it built a new step; other objectives get theirs once."""
         base = self.base_objective
         stage = base.stage_at(step) if hasattr(base, "stage_at") else None
         if self.step_fn is not None and stage == self.stage:
             return False
         self.stage, self.objective = stage, base if stage is None else base.at_stage(stage)
+        if self.stage_batch_sizes:
+            self.batch_spec = self._batch_spec(self.stage_batch_sizes[stage])
+            if self.data is not None:
+                self.data.set_stage(stage)
         cfg = self.config.train
         step_fn = make_train_step(self.objective, compute_dtype_name=cfg.compute_dtype,
                                   grad_accum=cfg.grad_accum, nonfinite_guard=cfg.nonfinite_guard)
         self.step_fn = jax.jit(step_fn, in_shardings=(self.shardings, self.batch_sharding),
                                out_shardings=(self.shardings, replicated(self.mesh)), donate_argnums=0)
         return True
+
+    def reset_optimizer_at(self, step: int) -> bool:
+        """Whether the objective restarts the optimizer states before 0-based train step `step`
+        (the optional `reset_optimizer_at` hook of `genjax.objectives.base`)."""
+        hook = getattr(self.base_objective, "reset_optimizer_at", None)
+        return bool(hook(step)) if hook is not None else False
+
+    def reset_optimizer(self) -> None:
+        """Re-initialises every player's optimizer state in place, with its shardings."""
+        if self._reset_fn is None:
+            self._reset_fn = jax.jit(reset_opt_state, in_shardings=(self.shardings,), out_shardings=self.shardings,
+                                     donate_argnums=0)
+        self.state = self._reset_fn(self.state)
 
     def compile(self) -> float:
         """Ahead-of-time compiles the step (fails early on shape errors); returns seconds."""
@@ -189,6 +224,9 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
         for step in range(start + 1, tc.steps + 1):
             if r.set_stage(step - 1) and tc.aot_compile:
                 log.info("compiled the train step of stage %d in %.1f s", r.stage, r.compile())
+            if r.reset_optimizer_at(step - 1):
+                r.reset_optimizer()
+                log.info("reset the optimizer states before train step %d (stage %s)", step - 1, r.stage)
             r.state, metrics = r.step_fn(r.state, r.next_batch())
             if step % tc.log_every == 0 or step == tc.steps:
                 host = {k: float(v) for k, v in to_host(metrics).items()}

@@ -5,6 +5,7 @@ For each player in `objective.schedule`, in order:
 
     g      = mean over micro-batches of  grad_{theta_p} mean_b loss_p(theta, batch_b)
     u, s'  = tx_p.update(g, s_p, theta_p)
+    u      = objective.lr_scale(p) * u   (when the objective defines it: a learning-rate factor)
     theta' = theta_p + u            (skipped, with s_p kept, when loss or g is not finite)
 
 and after all updates, for each EMA decay d of a player that updated without fault:
@@ -102,6 +103,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
     """One step of every update in `objective.schedule`; see the module docstring."""
     step_key = jax.random.fold_in(state.rng, state.step)
     params, opt_state, model_state = dict(state.params), dict(state.opt_state), dict(state.model_state)
+    lr_scale = getattr(objective, "lr_scale", None)  # static per compiled step (a stage's objective)
     player_ok = {p: jnp.array(True) for p in set(objective.schedule)}
     sums: dict[str, dict[str, jax.Array]] = {}
     counts: dict[str, int] = {}
@@ -111,6 +113,9 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
             objective, player, params, model_state, batch, key, state.step,
             dtype=dtype, grad_accum=grad_accum)
         updates, new_opt = state.tx(player).update(grads, opt_state[player], params[player])
+        scale = 1.0 if lr_scale is None else float(lr_scale(player))
+        if scale != 1.0:
+            updates = jax.tree.map(lambda u: u * jnp.asarray(scale, u.dtype), updates)
         new_params = optax.apply_updates(params[player], updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         if nonfinite_guard:

@@ -1,16 +1,21 @@
 """The ProGAN objective: growth schedule, real-image fading, the loss against its formula,
-samples across a stage boundary, config errors; and training runs through `run()` across a
-stage boundary, uninterrupted and resumed in the middle of a fade-in."""
+samples across a stage boundary, per-resolution batch sizes and learning rates, optimizer resets
+against the reference's lod rule, config errors; and training runs through `run()` across a stage
+boundary, uninterrupted, resumed in the middle of a fade-in and resumed right at the boundary."""
 
 import dataclasses
 import json
 import logging
+import math
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from genjax import config as config_lib
@@ -108,6 +113,44 @@ def test_samples_are_continuous_across_a_stage_boundary(variables):
     np.testing.assert_array_equal(low, upsample_nearest(low[:, ::4, ::4], 4))
 
 
+def test_per_resolution_batch_sizes_and_learning_rates():
+    """Keys are resolutions (str, or int from Python); a stage's values apply from its first
+    (fade-in) step: the lr factor at the steps on both sides of each boundary."""
+    obj = objective(fade_steps=3, stable_steps=2, batch_sizes={4: 16, 16: 8},
+                    lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}})
+    assert obj.batch_sizes == (16, None, 8)
+    lr = lambda p, s: obj.at_stage(obj.stage_at(s)).lr_scale(p)  # noqa: E731
+    # boundaries before steps 2 (8x8) and 7 (16x16)
+    assert [lr("generator", s) for s in (0, 1, 2, 6, 7, 20)] == [1, 1, 0.5, 0.5, 2, 2]
+    assert [lr("discriminator", s) for s in (0, 1, 2, 6, 7, 20)] == [1, 1, 1, 1, 0.25, 0.25]
+    shared = objective(fade_steps=3, stable_steps=2, lr_scales={"8": 0.5})
+    assert [shared.at_stage(k).lr_scale(p) for k in range(3) for p in shared.players] == [1, 1, .5, .5, 1, 1]
+    plain = objective()
+    assert plain.batch_sizes == () and plain.lr_scales == () and plain.at_stage(2).lr_scale("generator") == 1.0
+
+
+def _reference_lod(step, fade, stable, final_stage):
+    """The reference's TrainingSchedule lod (in steps instead of kimg): each phase stabilises,
+    then fades the next resolution in; lod = final_stage at the first resolution, 0 at the last."""
+    idx, t = divmod(step, fade + stable)
+    lod = final_stage - idx - (max(t - stable, 0) / fade if fade else 0)
+    return max(lod, 0.0)
+
+
+@pytest.mark.parametrize("fade,stable", [(3, 2), (0, 2), (1, 1)])
+def test_optimizer_resets_at_stage_starts_and_where_the_reference_lod_ceil_changes(fade, stable):
+    """train.py resets when floor(lod) or ceil(lod) changes: when a fade-in starts (stage k starts
+    here, at alpha 0, one step before floor(lod) moves) and when it ends (ceil(lod) moves)."""
+    obj = objective(fade_steps=fade, stable_steps=stable)
+    starts = {stable + (k - 1) * (fade + stable) for k in (1, 2)}
+    lods = [_reference_lod(s, fade, stable, obj.final_stage) for s in range(40)]
+    ceil_moves = {s for s in range(1, 40) if math.ceil(lods[s]) != math.ceil(lods[s - 1])}
+    assert [s for s in range(40) if obj.reset_optimizer_at(s)] == sorted(starts | ceil_moves)
+    assert sorted(starts | ceil_moves)[:2] == ([stable, stable + fade] if fade else [stable, 2 * stable])
+    off = objective(fade_steps=fade, stable_steps=stable, reset_optimizer=False)
+    assert not any(off.reset_optimizer_at(s) for s in range(40))
+
+
 @pytest.mark.parametrize("fields,meta,match", [
     (dict(fade_step=3), IMAGES, r"unknown field\(s\) \['fade_step'\]"),
     (dict(fade_steps=-1), IMAGES, "fade_steps must be >= 0"),
@@ -116,6 +159,19 @@ def test_samples_are_continuous_across_a_stage_boundary(variables):
     (dict(generator=dict(width=3)), IMAGES, r"generator has unknown field\(s\) \['width'\]"),
     ({}, DatasetMetadata("ring", "points", (2,), None, (-1.0, 1.0), 10), "needs square images"),
     ({}, DatasetMetadata("odd", "image", (9, 9, 1), None, (-1.0, 1.0), 10), "set data.image_size"),
+    (dict(batch_sizes={"32": 8}), IMAGES, r"batch_sizes has key '32', which is not a stage resolution; "
+                                          r"the stages train at 4, 8, 16$"),
+    (dict(batch_sizes={"six": 8}), IMAGES, "key 'six', which is not a stage resolution"),
+    (dict(batch_sizes={"8": 0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
+    (dict(batch_sizes={"8": 4.0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
+    (dict(batch_sizes={"8": 6}), IMAGES, r"batch_sizes\['8'\]=6 is not divisible by the minibatch-std group size 4"),
+    (dict(batch_sizes=64), IMAGES, "batch_sizes must map stage resolutions to values"),
+    (dict(lr_scales={"8": 0}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
+    (dict(lr_scales={"8": "x"}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
+    (dict(lr_scales={"gen": {"8": 2}}), IMAGES, r"key 'gen'.*or name a player: generator, discriminator"),
+    (dict(lr_scales={"generator": {"8": 2}, "8": 1}), IMAGES, "mixes player names and resolutions"),
+    (dict(lr_scales={"generator": {"7": 2}}), IMAGES, "lr_scales.generator has key '7'"),
+    (dict(reset_optimizer="yes"), IMAGES, "reset_optimizer must be true or false"),
 ])
 def test_config_errors_name_the_field(fields, meta, match):
     with pytest.raises(ValueError, match=match):
@@ -123,61 +179,98 @@ def test_config_errors_name_the_field(fields, meta, match):
 
 
 # ---- training through run() -------------------------------------------------------------------
+LR, B2, EPS = 1e-3, 0.99, 1e-8
+LR_SCALES = {"generator": {"4": 2.0, "8": 0.5}, "discriminator": {"8": 0.25}}  # 4x4: (2, 1), 8x8: (0.5, 0.25)
+
+
 def _config(aot_compile):
-    """5 steps on 8x8 digits: stage 0 (4x4) trains steps 0-1, stage 1 (8x8) fades in over steps
-    2-3; a checkpoint after step 3. No gradient penalty (it is tested above; compile time)."""
+    """5 steps on 8x8 digits: stage 0 (4x4, batch 8) trains steps 0-1, stage 1 (8x8, batch 4)
+    fades in over steps 2-3 and is stable from step 4; per-resolution learning-rate factors;
+    Adam(b1 = 0) restarts before steps 2 and 4; a checkpoint after every step. No gradient
+    penalty (it is tested above; compile time)."""
     c = config_lib.base_config()
     c.data.source = "builtin:digits"
     c.data.batch_size = 8
     c.objective = ml_collections.ConfigDict({"name": "progan", "z_dim": 4, **NETS, "fade_steps": 2,
-                                             "stable_steps": 2, "gp_weight": 0.0})
+                                             "stable_steps": 2, "gp_weight": 0.0, "batch_sizes": {"8": 4},
+                                             "lr_scales": LR_SCALES})
     c.objective.discriminator.mbstd_group = 4
-    c.optim.lr = 1e-3
+    c.optim.lr = LR
     c.optim.b1 = 0.0
-    c.optim.b2 = 0.99
-    c.train.update(steps=5, log_every=1, sample_every=0, checkpoint_every=3, progress=False,
+    c.optim.b2 = B2
+    c.optim.eps = EPS
+    c.train.update(steps=5, log_every=1, sample_every=0, checkpoint_every=1, keep_checkpoints=5, progress=False,
                    async_checkpoint=False, ema_decays=(0.9,), aot_compile=aot_compile)
     c.sample.num = 4
     return c
 
 
+def test_run_checks_every_stage_batch_before_training(tmp_path):
+    c = _config(False)
+    c.train.grad_accum = 8  # data.batch_size 8 splits; stage 1's batch 4 does not
+    with pytest.raises(ValueError, match=r"stage 1 of objective 'progan' \(its per-stage batch sizes\): the global "
+                                         r"batch 4 is not divisible by the 8 micro-batches of config.train.grad_accum"):
+        loop.Run(c, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def _resume_from(root, src, dst, step):
+    """A copy of run `src` stopped after `step`, as if preempted right after that checkpoint."""
+    shutil.copytree(root / src, root / dst)
+    for later in range(step + 1, 6):
+        shutil.rmtree(root / dst / "checkpoints" / str(later))
+    rows = (root / dst / "metrics.jsonl").read_text().splitlines()[:step]
+    (root / dst / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """An uninterrupted 5-step run (compiled ahead of time) that checkpoints at step 3, in the
-    middle of the fade-in; and that run stopped after step 3 (its later checkpoint and metrics
-    removed) and resumed to 5 (jit compiling on first use). Records the stage each train step
-    was built and traced for, and the log."""
-    built, traced, logged = [], [], []
-    original = loop.make_train_step
+    """An uninterrupted 5-step run (compiled ahead of time); that run stopped after step 3 (in the
+    middle of the fade-in) and resumed to 5, and stopped after step 2 (right at the stage
+    boundary) and resumed (jit compiling on first use). Records the stage each train step was
+    built and traced for, the log, and per train step the params, optimizer states and batch
+    size it got (`seen`) and the optimizer states before a reset (`pre_reset`)."""
+    rec = dict(built=[], traced=[], logged=[], seen={}, pre_reset={})
+    original, next_batch, reset = loop.make_train_step, loop.Run.next_batch, loop.Run.reset_optimizer
 
     def counting(objective, **kw):
         fn = original(objective, **kw)
-        built.append(objective.stage)
+        rec["built"].append(objective.stage)
 
         def step(*args):
-            traced.append(objective.stage)
+            rec["traced"].append(objective.stage)
             return fn(*args)
         return step
 
+    def recording_next_batch(self):  # run() calls it right before the step, after any reset
+        batch = next_batch(self)
+        state = jax.device_get((self.state.params, self.state.opt_state))
+        rec["seen"][int(self.state.step)] = (*state, batch["x"].shape[0])
+        return batch
+
+    def recording_reset(self):
+        rec["pre_reset"][int(self.state.step)] = jax.device_get(self.state.opt_state)
+        reset(self)
+
     mp = pytest.MonkeyPatch()
     mp.setattr(loop, "make_train_step", counting)
+    mp.setattr(loop.Run, "next_batch", recording_next_batch)
+    mp.setattr(loop.Run, "reset_optimizer", recording_reset)
     logger, handler = logging.getLogger("genjax"), logging.Handler(logging.INFO)
-    handler.emit = lambda record: logged.append(record.getMessage())
+    handler.emit = lambda record: rec["logged"].append(record.getMessage())
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     root = tmp_path_factory.mktemp("progan")
     out = {}
     try:
-        for name, aot in (("straight", True), ("resumed", False)):
-            if name == "resumed":  # stop after step 3: as if preempted right after that checkpoint
-                shutil.copytree(root / "a", root / "b")
-                shutil.rmtree(root / "b" / "checkpoints" / "5")
-                rows = (root / "b" / "metrics.jsonl").read_text().splitlines()[:3]
-                (root / "b" / "metrics.jsonl").write_text("\n".join(rows) + "\n")
-            built.clear(), traced.clear(), logged.clear()
-            state = run(_config(aot), root / ("a" if name == "straight" else "b"))
-            out[name] = (jax.device_get(state), list(built), list(traced), list(logged))
+        for name, aot, src, stop in (("a", True, None, None), ("b", False, "a", 3), ("c", False, "a", 2)):
+            if src:
+                _resume_from(root, src, name, stop)
+            for v in rec.values():
+                v.clear()
+            state = run(_config(aot), root / name)
+            out[name] = SimpleNamespace(state=jax.device_get(state), **{k: type(v)(v) for k, v in rec.items()})
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -189,12 +282,25 @@ def _metrics(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.slow  # two short runs: ~30 s of compilation on 2 CPU cores
+def _leaves(s):
+    return jax.tree.leaves((s.params, s.opt_state, s.ema, s.model_state, s.rng, s.step))
+
+
+def _adam(opt_state):
+    """The ScaleByAdamState and the ScaleByScheduleState of one player's optax.adam state."""
+    nodes = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, (optax.ScaleByAdamState,
+                                                                          optax.ScaleByScheduleState)))
+    (adam,) = [n for n in nodes if isinstance(n, optax.ScaleByAdamState)]
+    (schedule,) = [n for n in nodes if isinstance(n, optax.ScaleByScheduleState)]
+    return adam, schedule
+
+
+@pytest.mark.slow  # three short runs: ~45 s of compilation on 2 CPU cores
 def test_run_recompiles_exactly_at_the_stage_boundary(runs):
     root, out = runs
-    _, built, traced, logged = out["straight"]
-    assert built == traced == [0, 1]  # one train step per stage
-    compiled = [m for m in logged if m.startswith("compiled the train step")]
+    a = out["a"]
+    assert a.built == a.traced == [0, 1]  # one train step per stage
+    compiled = [m for m in a.logged if m.startswith("compiled the train step")]
     assert len(compiled) == 2 and "stage 1" in compiled[1]
     rows = _metrics(root / "a" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
@@ -205,18 +311,98 @@ def test_run_recompiles_exactly_at_the_stage_boundary(runs):
     assert (root / "a" / "samples" / "step_00000005.png").exists()
 
 
-@pytest.mark.slow  # two short runs: ~30 s of compilation on 2 CPU cores
-def test_resume_mid_fade_in_is_exact(runs):
+@pytest.mark.slow
+def test_each_stage_trains_on_its_batch_size(runs):
+    _, out = runs
+    assert [out["a"].seen[s][2] for s in range(5)] == [8, 8, 4, 4, 4]  # {"8": 4}; 4x4: data.batch_size
+    assert [out["b"].seen[s][2] for s in (3, 4)] == [4, 4]
+    assert [out["c"].seen[s][2] for s in (2, 3, 4)] == [4, 4, 4]
+
+
+@pytest.mark.slow
+def test_adam_restarts_at_the_boundary_and_the_lr_follows_the_stage(runs):
+    """Adam (b1 = 0) from the recorded states alone: before steps 2 and 4 the moments and the
+    count are zero; after step s the count is the number of updates since the last reset, and
+    the param change is -lr f_k mu / (sqrt(nu / (1 - b2^count)) + eps), with stage k's factor f_k
+    on both sides of the boundary. The learning-rate schedule's count never restarts."""
+    _, out = runs
+    a = out["a"]
+    assert sorted(a.pre_reset) == [2, 4]
+    assert [m for m in a.logged if m.startswith("reset the optimizer")] == [
+        "reset the optimizer states before train step 2 (stage 1)",
+        "reset the optimizer states before train step 4 (stage 1)"]
+    final = (a.state.params, a.state.opt_state)
+    factor = {0: {"generator": 2.0, "discriminator": 1.0}, 1: {"generator": 0.5, "discriminator": 0.25}}
+    for s, count in zip(range(5), [1, 2, 1, 2, 1]):
+        params, opt_state, _ = a.seen[s]
+        new_params = a.seen[s + 1][0] if s < 4 else final[0]
+        after = a.pre_reset.get(s + 1, a.seen[s + 1][1] if s < 4 else final[1])  # before a reset
+        for p in ("generator", "discriminator"):
+            adam, schedule = _adam(opt_state[p])
+            if s in (0, 2, 4):  # fresh; right after the boundary and after the fade-in: zero
+                assert int(adam.count) == 0
+                assert all(not np.any(x) for x in jax.tree.leaves((adam.mu, adam.nu)))
+            else:
+                assert int(adam.count) > 0 and any(np.any(x) for x in jax.tree.leaves(adam.nu))
+            assert int(schedule.count) == s
+            adam, _ = _adam(after[p])
+            assert int(adam.count) == count
+            f = factor[0 if s < 2 else 1][p]
+            expected = jax.tree.map(lambda m, v: -LR * f * m / (np.sqrt(v / (1 - B2 ** count)) + EPS), adam.mu, adam.nu)
+            delta = jax.tree.map(lambda x, y: x - y, new_params[p], params[p])
+            for d, e in zip(jax.tree.leaves(delta), jax.tree.leaves(expected), strict=True):
+                np.testing.assert_allclose(d, e, rtol=1e-3, atol=5e-7)  # float32 param differences
+            assert max(np.abs(d).max() for d in jax.tree.leaves(delta)) > 0.5 * LR * f
+
+
+@pytest.mark.slow
+def test_resume_mid_fade_in_is_exact_and_does_not_reset(runs):
     root, out = runs
+    b = out["b"]
     # resumed straight into stage 1; jit traced it once for its two steps (no retrace)
-    assert out["resumed"][1] == out["resumed"][2] == [1]
-    assert "resumed from step 3" in out["resumed"][3]
-    straight, resumed = out["straight"][0], out["resumed"][0]
-    assert int(resumed.step) == 5
-    leaves = lambda s: jax.tree.leaves((s.params, s.opt_state, s.ema, s.model_state, s.rng, s.step))  # noqa: E731
-    for x, y in zip(leaves(resumed), leaves(straight), strict=True):
+    assert b.built == b.traced == [1]
+    assert "resumed from step 3" in b.logged
+    assert sorted(b.pre_reset) == [4]  # the end of the fade-in, not the resume at step 3
+    assert [int(_adam(b.seen[3][1][p])[0].count) for p in ("generator", "discriminator")] == [1, 1]
+    assert int(b.state.step) == 5
+    for x, y in zip(_leaves(b.state), _leaves(out["a"].state), strict=True):
         np.testing.assert_array_equal(x, y)
     rows = _metrics(root / "b" / "metrics.jsonl")
     assert [(r["step"], r["generator/alpha"]) for r in rows] == [(1, 1), (2, 1), (3, 0), (4, 0.5), (5, 1)]
-    assert int(resumed.model_state["generator"][PROGRESS]["step"]) == 5
+    assert int(b.state.model_state["generator"][PROGRESS]["step"]) == 5
 
+
+@pytest.mark.slow
+def test_resume_at_the_stage_boundary_resets_and_is_exact(runs):
+    """Checkpoint 2 comes after stage 0's last train step, with stage 0's data state; the resumed run
+    switches to stage 1's batches and resets Adam before step 2, like the uninterrupted run."""
+    _, out = runs
+    c = out["c"]
+    assert "resumed from step 2" in c.logged
+    assert sorted(c.pre_reset) == [2, 4]
+    for x, y in zip(_leaves(c.state), _leaves(out["a"].state), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow  # two subprocess runs of three stages each: ~1-2 min on 2 CPU cores
+def test_per_stage_batches_sharded_over_4_devices_equal_1(tmp_path, sub):
+    """configs/mnist_progan.py:runlocal on digits resized to 32x32 through stages 0-2 (batches 16,
+    16, 8; lr factor 0.5 at 16x16; optimizer resets before steps 1, 3 and 4): a (data 2, fsdp 2)
+    mesh on 4 devices trains the same params as 1 device. SGD with momentum (reset like Adam's
+    moments): the config's Adam(b1 = 0) steps lr g / |g| amplify the reduction-order noise of tiny
+    gradients to a good part of lr on any two meshes, with or without per-stage settings."""
+    config = str(Path(__file__).resolve().parents[2] / "configs/mnist_progan.py:runlocal")
+    common = [config, "--config.data.source=builtin:digits", "--config.objective.lr_scales.16=0.5",
+              "--config.optim.name=sgd", "--config.optim.b1=0.9", "--config.train.steps=6",
+              "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.checkpoint_every=0",
+              "--config.train.async_checkpoint=false", "--config.sharding.min_fsdp_size=1"]
+    sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)
+    sub.run_worker(["train", tmp_path / "four.npz", tmp_path / "four", *common, "--config.mesh.data=2",
+                    "--config.mesh.fsdp=2"], devices=4)
+    one, four = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "four.npz")
+    assert any("fsdp" in s for s in four["specs"])
+    for key in one:
+        if key != "specs":  # params move by up to ~1e-2 in these 6 steps
+            np.testing.assert_allclose(four[key], one[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    rows = _metrics(tmp_path / "four" / "metrics.jsonl")
+    assert [r["generator/stage"] for r in rows] == [2, 2]  # logged at steps 5 and 6 (runlocal's log_every)
