@@ -71,12 +71,11 @@ struct Shape {
 };
 
 // The primitives of one shape: forward S = Q K^T / sqrt(D) (into P), softmax in place, O = P V;
-// backward dV, dP, softmax backward in place (dP -> dS), dQ, dK.
+// backward dV, dP, dQ, dK (the softmax backward, dP -> dS in place, is `SoftmaxBackward`).
 struct Prims {
   Matmul s, o, dv, dp, dq, dk;
   dnnl::softmax_forward softmax;
-  dnnl::softmax_backward softmax_bwd;
-  memory::desc p, p_scratch, bwd_scratch;
+  memory::desc p, p_scratch;
 };
 
 std::mutex cache_mutex;
@@ -107,10 +106,6 @@ std::shared_ptr<Prims> Build(const Shape& g) {
                                                       dnnl::algorithm::softmax_accurate, p, p, 1, attr);
   c->softmax = dnnl::softmax_forward(fwd_pd);
   c->p_scratch = fwd_pd.scratchpad_desc();
-  auto bwd_pd = dnnl::softmax_backward::primitive_desc(eng, dnnl::algorithm::softmax_accurate, p, p, p, 1, fwd_pd,
-                                                       attr);
-  c->softmax_bwd = dnnl::softmax_backward(bwd_pd);
-  c->bwd_scratch = bwd_pd.scratchpad_desc();
   std::lock_guard<std::mutex> lock(cache_mutex);
   cache.emplace(g.Key(), c);
   return c;
@@ -142,6 +137,21 @@ void ForEachItem(ffi::ThreadPool& pool, const Shape& g, F item) {
     Work work;
     for (int64_t i = chunks[c].first; i < chunks[c].second; ++i) item(i, work);
   });
+}
+
+// dS = P * (dP - rowsum(P * dP)) in place of dP, for [rows, cols] row-major P and dP. Written out
+// rather than oneDNN's softmax backward, which has only its scalar reference kernel on AVX2 CPUs.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void SoftmaxBackward(const float* p, float* dp, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* pr = p + r * cols;
+    float* dr = dp + r * cols;
+    float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < cols; ++j) dot += pr[j] * dr[j];
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) dr[j] = pr[j] * (dr[j] - dot);
+  }
 }
 
 void Softmax(const dnnl::primitive& prim, const memory::desc& scratch_desc, std::unordered_map<int, memory> args,
@@ -186,12 +196,7 @@ ffi::Error Bwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F
       const float* doi = d_o.typed_data() + at.q;
       Run(c->dv, pi, doi, dv->typed_data() + at.kv, scratch);
       Run(c->dp, doi, v.typed_data() + at.kv, ds.data(), scratch);
-      auto& eng = genjax::Engine();
-      memory dsm(c->p, eng, ds.data());
-      Softmax(c->softmax_bwd, c->bwd_scratch,
-              {{DNNL_ARG_DST, memory(c->p, eng, const_cast<float*>(pi))}, {DNNL_ARG_DIFF_DST, dsm},
-               {DNNL_ARG_DIFF_SRC, dsm}},
-              scratch);
+      SoftmaxBackward(pi, ds.data(), g.tq, g.tk);
       Run(c->dq, ds.data(), k.typed_data() + at.kv, dq->typed_data() + at.q, scratch);
       Run(c->dk, ds.data(), q.typed_data() + at.q, dk->typed_data() + at.kv, scratch);
     });
