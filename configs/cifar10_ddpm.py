@@ -4,7 +4,7 @@ betas 1e-4 .. 0.02, eps-prediction with L_simple, Adam lr 2e-4 with 5000 warmup 
 random horizontal flips, EMA 0.9999, 800k steps. For GPU/TPU users.
 
     genjax train --config configs/cifar10_ddpm.py --workdir runs/cifar10_ddpm
-    genjax sample --workdir runs/cifar10_ddpm --sampler ddpm --steps 1000
+    genjax sample --workdir runs/cifar10_ddpm --sampler ddpm --steps 1000 --out samples.png
 """
 
 from genjax.config import base_config

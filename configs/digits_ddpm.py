@@ -2,7 +2,7 @@
 minutes on 2 CPU cores (compilation and sampling included) to recognisable digits.
 
     genjax train --config configs/digits_ddpm.py --workdir runs/digits_ddpm
-    genjax sample --workdir runs/digits_ddpm --sampler ddim --steps 50
+    genjax sample --workdir runs/digits_ddpm --sampler ddim --steps 50 --out samples.png
     genjax train --config configs/digits_ddpm.py:runlocal --workdir runs/digits_ddpm_local   # a few steps
 
 v-prediction (Salimans & Ho 2022) rather than eps: with this little training, eps-prediction's

@@ -5,7 +5,7 @@ configs/digits_vae.py (the same data settings) into `objective.autoencoder_workd
 
     genjax train --config configs/digits_vae.py --workdir runs/digits_vae
     genjax train --config configs/digits_latent_diffusion.py --workdir runs/digits_latent_diffusion
-    genjax sample --workdir runs/digits_latent_diffusion --guidance_scale 2 --label 3
+    genjax sample --workdir runs/digits_latent_diffusion --guidance-scale 2 --label 3 --out threes.png
 
 Another VAE run: --config.objective.autoencoder_workdir=PATH. The `runlocal` variant trains a few
 steps on top of any VAE run, e.g. one of configs/digits_vae.py:runlocal.

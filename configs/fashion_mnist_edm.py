@@ -3,7 +3,7 @@ preconditioning, log-normal training sigmas (P_mean -1.2, P_std 1.2), lambda(sig
 Heun sampling on the rho = 7 grid (18 steps, 35 network evaluations, as for CIFAR-10).
 
     genjax train --config configs/fashion_mnist_edm.py --workdir runs/fmnist_edm
-    genjax sample --workdir runs/fmnist_edm --sampler heun --steps 18
+    genjax sample --workdir runs/fmnist_edm --sampler heun --steps 18 --out samples.png
 """
 
 from genjax.config import base_config, runlocal

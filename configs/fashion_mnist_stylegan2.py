@@ -5,7 +5,7 @@ non-saturating loss, lazy R1 (gamma 0.1 every 16 steps), lazy path-length regula
 (weight 2 every 4 steps), Adam(2.5e-3, 0.0, 0.99), generator EMA, DiffAugment.
 
     genjax train --config configs/fashion_mnist_stylegan2.py --workdir runs/fmnist_sg2
-    genjax sample --workdir runs/fmnist_sg2 --truncation_psi 0.7
+    genjax sample --workdir runs/fmnist_sg2 --option truncation_psi=0.7 --out samples.png
 """
 
 from genjax.config import base_config

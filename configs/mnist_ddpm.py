@@ -2,7 +2,7 @@
 channels (64, 128, 128), attention at 7x7, eps-prediction on the linear schedule.
 
     genjax train --config configs/mnist_ddpm.py --workdir runs/mnist_ddpm
-    genjax sample --workdir runs/mnist_ddpm --sampler ddim --steps 50 --guidance_scale 2 --label 3
+    genjax sample --workdir runs/mnist_ddpm --sampler ddim --steps 50 --guidance-scale 2 --label 3 --out threes.png
 """
 
 from genjax.config import base_config, runlocal

@@ -3,7 +3,7 @@
 carry logical axis names: set config.mesh.fsdp / config.mesh.tensor to shard them.
 
     genjax train --config configs/mnist_dit.py --workdir runs/mnist_dit
-    genjax sample --workdir runs/mnist_dit --sampler dpmpp_2m --steps 20 --guidance_scale 1.5
+    genjax sample --workdir runs/mnist_dit --sampler dpmpp_2m --steps 20 --guidance-scale 1.5 --out samples.png
 """
 
 from genjax.config import base_config, runlocal

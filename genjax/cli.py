@@ -32,9 +32,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _sample_kwargs(args: argparse.Namespace) -> dict:
-    kwargs = {}
-    for name in ("sampler", "steps", "guidance_scale", "label"):
-        value = getattr(args, name, None)
+    kwargs = dict(args.option)
+    for name in ("sampler", "steps", "timesteps", "guidance_scale", "label"):
+        value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
     return kwargs
@@ -70,7 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
         raise SystemExit("no metrics: pass --metrics a,b or set config.eval.metrics")
-    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=None if args.no_ema else 0,
+    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=None if args.no_ema else args.ema_index,
                          **_sample_kwargs(args))
     step = int(to_host(r.state.step))
     record = {"step": step, **results}
@@ -123,12 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=64)
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (array x)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-ema", action="store_true", help="sample from the raw params, not the EMA")
-    p.add_argument("--ema-index", type=int, default=0, help="which of config.train.ema_decays to use")
-    p.add_argument("--sampler", help="sampler of the model family (e.g. ddpm, ddim, dpmpp_2m, euler, heun)")
-    p.add_argument("--steps", type=int, help="sampling steps")
-    p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
-    p.add_argument("--label", type=int, help="class label for conditional models")
+    _add_sampling_args(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a trained workdir; appends to eval.jsonl")
@@ -136,9 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default config.eval.metrics)")
     p.add_argument("--num", type=int, default=0, help="samples (default config.eval.num)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-ema", action="store_true")
-    p.add_argument("--sampler")
-    p.add_argument("--steps", type=int)
+    _add_sampling_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="devices, mesh and versions")
@@ -147,6 +140,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_optional(sub)
     return parser
+
+
+def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The sampling options of `sample` and `eval`: which params, and the family's sampler kwargs."""
+    p.add_argument("--no-ema", action="store_true", help="sample from the raw params, not the EMA")
+    p.add_argument("--ema-index", type=int, default=0, help="which of config.train.ema_decays to use")
+    p.add_argument("--sampler", help="sampler of the model family (e.g. ddpm, ddim, dpmpp_2m, euler, heun)")
+    p.add_argument("--steps", type=int, help="sampling steps")
+    p.add_argument("--timesteps", type=_floats, help="explicit sampling times, noisiest first (e.g. 999,600,300,0)")
+    p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
+    p.add_argument("--label", type=int, help="class label for conditional models")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=_option,
+                   help="another keyword of the family's sampler, e.g. eta=0.5, s_churn=40, truncation_psi=0.7")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a keyword name, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _register_optional(sub) -> None:

@@ -66,13 +66,17 @@ def test_default_config_is_valid():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["ddim", "heun"])
-def test_sampling_sharded_over_8_devices_equals_1(tmp_path, sub, sampler):
-    """Diffusion samplers constrain their batch to (data, fsdp): same samples on 8 devices as on 1."""
-    args = [str(ROOT / "configs/digits_ddpm.py:runlocal"), f"--config.objective.sampler={sampler}",
-            "--config.objective.sample_steps=4"]
+def test_sampling_sharded_over_8_devices_equals_1(tmp_path, sub, monkeypatch):
+    """Every diffusion sampler constrains its batch to (data, fsdp): the same samples on 8
+    devices as on 1."""
+    from genjax.diffusion import SAMPLERS
+
+    monkeypatch.setenv("GENJAX_TEST_SAMPLERS", ",".join(SAMPLERS))
+    args = [str(ROOT / "configs/digits_ddpm.py:runlocal"), "--config.objective.sample_steps=4"]
     sub.run_worker(["sample", tmp_path / "one.npz", *args, "--config.mesh.data=1"], devices=1)
     sub.run_worker(["sample", tmp_path / "eight.npz", *args, "--config.mesh.data=8"], devices=8)
-    one, eight = sub.load(tmp_path / "one.npz")["x"], sub.load(tmp_path / "eight.npz")["x"]
-    assert one.shape == (8, 16, 16, 1) and np.all(np.isfinite(one))
-    np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-4)
+    one, eight = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "eight.npz")
+    assert sorted(one) == sorted(eight) == sorted(SAMPLERS)
+    for name in SAMPLERS:
+        assert one[name].shape == (8, 16, 16, 1) and np.all(np.isfinite(one[name])), name
+        np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, atol=1e-4, err_msg=name)

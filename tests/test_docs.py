@@ -31,3 +31,46 @@ def test_notebook_executes(notebook, tmp_path):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """Every `genjax <command> ...` line of the README's and docs/' code blocks and of the
+    docstrings of configs/ and benchmarks/ (indented example lines), continuation lines joined,
+    without its trailing comment."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "configs").glob("*.py")),
+             *sorted((ROOT / "benchmarks").glob("*.py"))]
+    found = []
+    for path in files:
+        lines, fenced, pending = path.read_text().splitlines(), False, ""
+        for line in lines:
+            if line.startswith("```"):
+                fenced = not fenced
+                continue
+            code = fenced if path.suffix == ".md" else line.startswith("    ")
+            text = pending + line.strip() if pending else line.strip()
+            head = text.split(" genjax ")[0].split() if " genjax " in text else []
+            env_prefixed = bool(head) and all("=" in word for word in head)  # XLA_FLAGS=... genjax train
+            if pending or (code and (text.startswith("genjax ") or env_prefixed)):
+                if text.endswith("\\"):
+                    pending = text[:-1]
+                    continue
+                pending = ""
+                command = text[text.index("genjax "):].split(" #")[0].strip()
+                found.append((f"{path.relative_to(ROOT)}: {command}", command))
+    return found
+
+
+@pytest.mark.parametrize("where,command", _documented_commands(), ids=lambda v: v if " " not in v else None)
+def test_documented_commands_parse(where, command):
+    """Each documented command line is accepted by the CLI's parser (flags, values, overrides)."""
+    import shlex
+
+    from genjax.cli import build_parser
+
+    if "..." in command or "[--" in command:
+        pytest.skip("an elided example or usage notation")
+    parser = build_parser()
+    parser.exit = lambda status=0, message=None: pytest.fail(f"{where}\n{message}")
+    args, rest = parser.parse_known_args(shlex.split(command)[1:])
+    bad = [a for a in rest if not (a.startswith("--config.") and getattr(args, "takes_overrides", False))]
+    assert not bad, f"{where}: unrecognized {bad}"

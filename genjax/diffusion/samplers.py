@@ -4,7 +4,9 @@ All samplers work in the EDM view of the process (Karras et al. 2022, sec. 2 and
 is y = x_t / alpha(t), whose noise level is sigma_e(t) = sigma(t) / alpha(t), and the model
 enters only through its denoiser D(y, t) = E[x0 | x_t = alpha(t) y]. For a variance-preserving
 process every step below equals the original paper's step in x-space (scaled by alpha).
-The grid is the process's `sampling_times(steps)` (noisiest first) followed by sigma = 0.
+The grid is the process's `sampling_times(steps)` (noisiest first), or any strictly decreasing
+`timesteps` the caller chooses (DDIM's "any subsequence" of the training steps, Song et al. 2021,
+sec. 4.2), followed by sigma = 0.
 
   ddpm      ancestral sampling from the posterior q(x_s | x_t, x0 = D) (Ho et al. 2020, eq. 6-7;
             on a sub-grid: Nichol & Dhariwal 2021, sec. 4)
@@ -18,10 +20,11 @@ The grid is the process's `sampling_times(steps)` (noisiest first) followed by s
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Array = jax.Array
@@ -33,9 +36,34 @@ class Grid(NamedTuple):
     sigma: Array  # [N + 1] sigma_e(t), then 0
 
 
-def make_grid(process, steps: int) -> Grid:
-    t = jnp.asarray(process.sampling_times(steps))
+def make_grid(process, steps: int | None = None, timesteps: Sequence[float] | None = None) -> Grid:
+    """The grid of `steps` default times of `process`, or of the given `timesteps` [N]."""
+    if timesteps is None:
+        t = jnp.asarray(process.sampling_times(steps))
+    else:
+        t = jnp.asarray(check_timesteps(process, timesteps, steps))
     return Grid(t=t, sigma=jnp.concatenate([process.sigma_e(t), jnp.zeros((1,), t.dtype)]))
+
+
+def check_timesteps(process, timesteps: Sequence[float], steps: int | None = None) -> np.ndarray:
+    """`timesteps` as float32 [N] after checking that they are strictly decreasing process times
+    with a positive noise level (DDPM: integer timesteps in [0, num_steps)); raises ValueError."""
+    t = np.asarray(timesteps, np.float64)
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)):
+        raise ValueError(f"timesteps must be a non-empty list of finite numbers, got {list(timesteps)}")
+    if steps is not None and int(steps) != t.size:
+        raise ValueError(f"steps={steps} but {t.size} timesteps were given; pass one of the two")
+    if np.any(np.diff(t) >= 0):
+        raise ValueError(f"timesteps must be strictly decreasing (noisiest first), got {t.tolist()}")
+    num_steps = getattr(process, "num_steps", None)
+    if num_steps is not None and (np.any(t != np.round(t)) or t[0] > num_steps - 1 or t[-1] < 0):
+        raise ValueError(f"timesteps of a {num_steps}-step DDPM must be integers in [0, {num_steps - 1}], "
+                         f"got {t.tolist()}")
+    with jax.ensure_compile_time_eval():  # concrete even inside a jit-traced sampler
+        sigma = np.asarray(process.sigma_e(jnp.asarray(t, jnp.float32)))
+    if not np.all(np.isfinite(sigma) & (sigma > 0)):
+        raise ValueError(f"timesteps {t.tolist()} leave the process's range: noise levels {sigma.tolist()}")
+    return t.astype(np.float32)
 
 
 def ddpm_step(y: Array, x0: Array, s: Array, s_next: Array, z: Array) -> Array:
@@ -191,13 +219,16 @@ def check_sampler(name: str, steps: int, options: dict) -> None:
 
 
 def sample(name: str, denoise: Denoiser, process, rng: Array, shape: tuple[int, ...],
-           steps: int, **options) -> Array:
-    """Draws y_T ~ N(0, prior_std^2 I) at the first grid time and runs sampler `name`.
+           steps: int | None = None, *, timesteps: Sequence[float] | None = None, **options) -> Array:
+    """Draws y_T ~ N(0, prior_std^2 I) at the first grid time and runs sampler `name` over
+    `steps` default times or the given `timesteps` (static Python numbers, noisiest first).
 
     Returns x0 samples [shape] (at sigma = 0, y is x0). Pure and traceable: jit it whole.
     """
+    if timesteps is not None:
+        steps = len(check_timesteps(process, timesteps, steps))
     check_sampler(name, steps, options)
-    grid = make_grid(process, steps)
+    grid = make_grid(process, steps, timesteps)
     rng_init, rng_loop = jax.random.split(rng)
     y = jax.random.normal(rng_init, shape) * process.prior_std(grid.t[0])
     return SAMPLERS[name](denoise, y, grid, rng_loop, t_of_sigma=process.t_of_sigma, **options)

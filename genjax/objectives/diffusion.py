@@ -18,7 +18,7 @@ config.objective fields:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -122,11 +122,15 @@ class Diffusion:
                                          exact_trace)
 
     def sample(self, params, state, rng, num, *, sampler: str | None = None, steps: int | None = None,
-               guidance_scale: float | None = None, label: int | None = None, **options) -> jax.Array:
+               timesteps: Sequence[float] | None = None, guidance_scale: float | None = None,
+               label: int | None = None, **options) -> jax.Array:
         """`num` samples; label=None draws labels uniformly (class-conditional models) and
-        guidance_scale=1 is the plain conditional model. The batch is sharded over the mesh's
-        batch axes when a mesh is set (`jax.set_mesh`)."""
+        guidance_scale=1 is the plain conditional model. `timesteps` (noisiest first) replaces the
+        `steps` default times. The batch is sharded over the mesh's batch axes when a mesh is set
+        (`jax.set_mesh`)."""
         sampler = sampler or self.sampler
+        if timesteps is not None:
+            steps = len(samplers.check_timesteps(self.process, timesteps, steps))
         steps = int(steps or self.sample_steps)
         options = {**dict(self.sampler_options), **options}
         if sampler != "ddim":
@@ -142,7 +146,8 @@ class Diffusion:
                       else jax.random.randint(rng_labels, (num,), 0, self.num_classes))
         denoise = self.denoiser(params, labels, scale)
         denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))
-        x = samplers.sample(sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps, **options)
+        x = samplers.sample(sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps,
+                            timesteps=timesteps, **options)
         return self.latent.decode(x) if self.latent is not None else x
 
 

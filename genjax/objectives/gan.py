@@ -210,14 +210,22 @@ class GAN:
         return jax.lax.cond(step % self.pl_every == 0, compute, skip)
 
     def sample(self, params, state, rng, num: int, labels: Array | None = None,
-               truncation_psi: float = 1.0, **kwargs: Any) -> Array:
-        """`num` samples from G in eval mode; labels default to 0, 1, ..., cycling the classes."""
+               truncation_psi: float = 1.0, label: int | None = None, **kwargs: Any) -> Array:
+        """`num` samples from G in eval mode; labels [num] default to 0, 1, ..., cycling the
+        classes, and `label` gives every sample that class (`genjax sample --label`)."""
         if kwargs:
-            raise ValueError(f"GAN.sample got unknown keyword(s) {sorted(kwargs)}; known: labels, truncation_psi")
+            raise ValueError(f"GAN.sample got unknown keyword(s) {sorted(kwargs)}; "
+                             f"known: labels, label, truncation_psi")
+        if label is not None and (not self.conditional or labels is not None):
+            raise ValueError("label= needs a class-conditional GAN and no labels= array")
+        if label is not None and not 0 <= int(label) < self.num_classes:
+            raise ValueError(f"label={label} is outside [0, {self.num_classes})")
         k_z, k_n = jax.random.split(rng)
         z = jax.random.normal(k_z, (num, self.z_dim))
         y = None
         if self.conditional:
+            if label is not None:
+                labels = jnp.full((num,), int(label), jnp.int32)
             y = jnp.arange(num) % self.num_classes if labels is None else jnp.asarray(labels)
         cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
         kw = {"truncation_psi": truncation_psi} if isinstance(self.generator, StyleGAN2Generator) else {}

@@ -101,3 +101,53 @@ def test_bad_sampler_arguments_raise():
         samplers.sample("ddpm", None, process, jax.random.key(0), (2, 2), 10, eta=0.5)
     with pytest.raises(ValueError, match="steps"):
         samplers.sample("ddim", None, process, jax.random.key(0), (2, 2), 0)
+
+
+UNEVEN = [999, 950, 800, 520, 300, 120, 45, 10, 0]  # a DDPM sub-sequence with uneven gaps
+
+
+def test_ddim_over_any_subset_of_steps_is_the_papers_recursion(gaussian):
+    """DDIM (Song et al. 2021, eq. 12, eta = 0) over an uneven subsequence of the training
+    timesteps, written in x-space with the closed-form eps-prediction of Gaussian data."""
+    p = schedules.DDPM("linear", 1000)
+    ab = p.alpha_bar.astype(np.float64)
+    d = gaussian.denoiser(p)
+    x_T = np.asarray(jax.random.normal(jax.random.key(0), (16, 2)), np.float64)
+    x = x_T
+    for i, t in enumerate(UNEVEN):
+        x0 = np.asarray(d(jnp.asarray(x / np.sqrt(ab[t]), jnp.float32), float(t)), np.float64)
+        eps = (x - np.sqrt(ab[t]) * x0) / np.sqrt(1 - ab[t])
+        a_next = ab[UNEVEN[i + 1]] if i + 1 < len(UNEVEN) else 1.0
+        x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * eps
+    grid = samplers.make_grid(p, timesteps=UNEVEN)
+    y_T = jnp.asarray(x_T / np.sqrt(ab[UNEVEN[0]]), jnp.float32)
+    ours = samplers.ddim(d, y_T, grid, jax.random.key(1), eta=0.0)
+    np.testing.assert_allclose(ours, x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name,n", [("ddpm", 200), ("ddim", 50), ("dpmpp_2m", 25)])
+def test_gaussian_moments_on_uneven_timesteps(name, n, gaussian):
+    """DDIM's "quadratic" subsequence (Song et al. 2021, appendix D.2): t_i = 999 (i / n)^2."""
+    process = schedules.DDPM("linear", 1000)
+    times = sorted({round(999 * (i / n) ** 2) for i in range(n + 1)}, reverse=True)
+    x = _run(gaussian, name, process, None, jax.random.key(0), timesteps=times)
+    np.testing.assert_allclose(x.mean(0), gaussian.MU, atol=0.04)
+    np.testing.assert_allclose(np.cov(x.T), gaussian.COV, atol=0.035)
+
+
+@pytest.mark.parametrize("proc,times,match", [
+    ("ddpm", [500, 600, 0], "strictly decreasing"),
+    ("ddpm", [999.5, 10], "must be integers in \\[0, 999\\]"),
+    ("ddpm", [1000, 10], "must be integers in \\[0, 999\\]"),
+    ("ddpm", [], "non-empty"),
+    ("edm", [80.0, float("nan")], "finite"),
+    ("edm", [80.0, 1.0, 0.0], "leave the process's range"),
+])
+def test_bad_timesteps_raise(proc, times, match):
+    with pytest.raises(ValueError, match=match):
+        samplers.sample("ddim", None, schedules.make_process(proc), jax.random.key(0), (2, 2), timesteps=times)
+
+
+def test_steps_and_timesteps_must_agree():
+    with pytest.raises(ValueError, match="steps=3 but 2 timesteps"):
+        samplers.sample("ddim", None, schedules.DDPM(), jax.random.key(0), (2, 2), 3, timesteps=[999, 0])

@@ -77,6 +77,21 @@ def test_every_architecture(arch):
     check_objective(make_objective(config, meta), meta)
 
 
+def test_sample_label_gives_every_sample_that_class():
+    config = ml_collections.ConfigDict({"objective": cfg(arch="dcgan", **TINY["dcgan"], conditional=True)})
+    obj = make_objective(config, IMAGES)
+    variables = obj.init(jax.random.key(1), batch_for(IMAGES))
+    params = {p: v.params for p, v in variables.items()}
+    state = {p: dict(v.state) for p, v in variables.items()}
+    twos = obj.sample(params, state, jax.random.key(0), 4, label=2)
+    np.testing.assert_array_equal(twos, obj.sample(params, state, jax.random.key(0), 4, labels=jnp.full((4,), 2)))
+    assert np.abs(twos - obj.sample(params, state, jax.random.key(0), 4, label=1)).max() > 0
+    with pytest.raises(ValueError, match="outside"):
+        obj.sample(params, state, jax.random.key(0), 4, label=IMAGES.num_classes)
+    with pytest.raises(ValueError, match="no labels= array"):
+        obj.sample(params, state, jax.random.key(0), 4, label=1, labels=jnp.zeros((4,), jnp.int32))
+
+
 @pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
 def test_every_loss(loss):
     obj = G.make(cfg(loss=loss, **TINY["mlp"]), POINTS)

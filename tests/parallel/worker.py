@@ -3,7 +3,8 @@
     python worker.py train OUT.npz WORKDIR [CONFIG.py[:arg]] [overrides...]
         # genjax.train.run (default config digits_vae.py), dump final params
     python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
-    python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run
+    python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
+        # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion)
     python worker.py core OUT.npz MESH [process_id num_processes port]
         # the core alone on synthetic global batches; with a process id, a multi-process job
 """
@@ -107,7 +108,11 @@ def sample(out: str, spec: str, overrides: list[str]) -> None:
     from genjax.train.loop import Run
 
     r = Run(config_lib.load_config(spec, overrides), tempfile.mkdtemp(), restore=False, data=False)
-    np.savez(out, x=r.sample(8, seed=0, ema_index=None))
+    names = [n for n in os.environ.get("GENJAX_TEST_SAMPLERS", "").split(",") if n]
+    if not names:
+        np.savez(out, x=r.sample(8, seed=0, ema_index=None))
+    else:
+        np.savez(out, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def test_alternating_updates_match_manual_loop(n_critic):
     objective = ToyGAN(n_critic=n_critic)
     txs = {"generator": optax.adam(1e-2), "discriminator": optax.sgd(5e-2, momentum=0.9)}
     batch = _gan_batch()
-    state = _init(objective, txs, batch, ema_decays=(0.5,))
+    decays = (0.5, 0.9)  # every EMA follows its own decay
+    state = _init(objective, txs, batch, ema_decays=decays)
     chex.clear_trace_counter()
     train_step = make_train_step(objective)
 
@@ -45,7 +46,7 @@ def test_alternating_updates_match_manual_loop(n_critic):
 
     params = jax.tree.map(jnp.copy, state.params)
     opt = {p: txs[p].init(params[p]) for p in objective.players}
-    ema = jax.tree.map(jnp.copy, params)
+    emas = [jax.tree.map(jnp.copy, params) for _ in decays]
     for s in range(4):
         state, metrics = step(state, batch)
         key = jax.random.fold_in(jax.random.PRNGKey(0), s)
@@ -56,9 +57,11 @@ def test_alternating_updates_match_manual_loop(n_critic):
             g = jax.grad(loss)(params[player])
             u, opt[player] = txs[player].update(g, opt[player], params[player])
             params[player] = optax.apply_updates(params[player], u)
-        ema = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, ema, params)
+        emas = [jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema, params) for d, ema in zip(decays, emas)]
     chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)
-    chex.assert_trees_all_close(state.ema[0], ema, rtol=1e-5, atol=1e-6)
+    assert len(state.ema) == len(decays)
+    for ours, ema in zip(state.ema, emas):
+        chex.assert_trees_all_close(ours, ema, rtol=1e-5, atol=1e-6)
     assert int(state.step) == 4
     assert set(metrics) >= {"loss/generator", "loss/discriminator", "discriminator/d_real",
                             "grad_norm/generator", "param_norm/discriminator", "update_norm/generator",
