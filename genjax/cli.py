@@ -70,8 +70,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
         raise SystemExit("no metrics: pass --metrics a,b or set config.eval.metrics")
-    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=None if args.no_ema else args.ema_index,
-                         **_sample_kwargs(args))
+    ema_index = None if args.no_ema else args.ema_index
+    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=ema_index, **_sample_kwargs(args))
     step = int(to_host(r.state.step))
     record = {"step": step, **results}
     print(json.dumps(record))

@@ -67,8 +67,8 @@ def test_default_config_is_valid():
 
 @pytest.mark.slow
 def test_sampling_sharded_over_8_devices_equals_1(tmp_path, sub, monkeypatch):
-    """Every diffusion sampler constrains its batch to (data, fsdp): the same samples on 8
-    devices as on 1."""
+    """Every diffusion sampler, and the likelihood ODE, constrain their batch to (data, fsdp): the
+    same samples and bits/dim on 8 devices as on 1."""
     from genjax.diffusion import SAMPLERS
 
     monkeypatch.setenv("GENJAX_TEST_SAMPLERS", ",".join(SAMPLERS))
@@ -76,7 +76,9 @@ def test_sampling_sharded_over_8_devices_equals_1(tmp_path, sub, monkeypatch):
     sub.run_worker(["sample", tmp_path / "one.npz", *args, "--config.mesh.data=1"], devices=1)
     sub.run_worker(["sample", tmp_path / "eight.npz", *args, "--config.mesh.data=8"], devices=8)
     one, eight = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "eight.npz")
-    assert sorted(one) == sorted(eight) == sorted(SAMPLERS)
+    assert sorted(one) == sorted(eight) == sorted([*SAMPLERS, "bits_per_dim"])
+    assert np.isfinite(one["bits_per_dim"])
+    np.testing.assert_allclose(eight["bits_per_dim"], one["bits_per_dim"], rtol=1e-4)
     for name in SAMPLERS:
         assert one[name].shape == (8, 16, 16, 1) and np.all(np.isfinite(one[name])), name
         np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, atol=1e-4, err_msg=name)

@@ -112,14 +112,15 @@ class Diffusion:
                        exact_trace: bool = False) -> jax.Array:
         """log p(x) [B] in nats of the batch's images under the probability-flow ODE
         (`genjax.diffusion.likelihood`, `steps` noise levels; Hutchinson's trace unless
-        exact_trace), conditioned on batch["y"] for class-conditional models. Not defined for
-        latent diffusion, whose density is over latents."""
+        exact_trace), conditioned on batch["y"] for class-conditional models; the batch is sharded
+        like `sample`'s. Not defined for latent diffusion, whose density is over latents."""
         if self.latent is not None:
             raise ValueError("bits/dim of a latent diffusion model would be over latents, not images; "
                              "evaluate the pixel-space model instead")
         labels = batch["y"] if self.num_classes else None
-        return likelihood.log_likelihood(self.denoiser(params, labels), self.process, batch["x"], rng, steps,
-                                         exact_trace)
+        denoise = self.denoiser(params, labels)
+        denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))  # noqa: E731
+        return likelihood.log_likelihood(denoise_sharded, self.process, batch["x"], rng, steps, exact_trace)
 
     def sample(self, params, state, rng, num, *, sampler: str | None = None, steps: int | None = None,
                timesteps: Sequence[float] | None = None, guidance_scale: float | None = None,

@@ -44,7 +44,8 @@ def evaluate_likelihood(run: Any, num: int, seed: int, *, ema_index: int | None 
         key_noise, key_ll = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
         if images:
             batch["x"] = batch["x"] + (jax.random.uniform(key_noise, batch["x"].shape) - 0.5) * (hi - lo) / 256
-        log_px.append(np.asarray(fn(params, run.state.model_state, batch, key_ll), np.float64))
+        with jax.set_mesh(run.mesh):  # the objective may shard the batch over (data, fsdp)
+            log_px.append(np.asarray(fn(params, run.state.model_state, batch, key_ll), np.float64))
     nll = -np.concatenate(log_px)
     values = bits_per_dim(nll, meta.shape, value_range=(lo, hi)) if images else nll
     name = "bits_per_dim" if images else "nll"

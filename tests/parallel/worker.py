@@ -4,7 +4,8 @@
         # genjax.train.run (default config digits_vae.py), dump final params
     python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
     python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
-        # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion)
+        # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion),
+        # and the bits/dim of 16 eval images
     python worker.py core OUT.npz MESH [process_id num_processes port]
         # the core alone on synthetic global batches; with a process id, a multi-process job
 """
@@ -112,7 +113,10 @@ def sample(out: str, spec: str, overrides: list[str]) -> None:
     if not names:
         np.savez(out, x=r.sample(8, seed=0, ema_index=None))
     else:
-        np.savez(out, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})
+        from genjax.train.likelihood import evaluate_likelihood
+
+        bpd = evaluate_likelihood(r, 16, seed=0, ema_index=None, steps=8)["bits_per_dim"]
+        np.savez(out, bits_per_dim=bpd, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})
 
 
 if __name__ == "__main__":
