@@ -13,6 +13,7 @@ from jax.scipy.stats import norm
 from genjax import data as data_lib
 from genjax.cli import main
 from genjax.config import load_config
+from genjax.parallel import make_mesh
 from genjax.testing import tiny
 from genjax.train import run
 from genjax.train.likelihood import evaluate_likelihood
@@ -22,7 +23,7 @@ def _fake_run(config, log_likelihood):
     objective = types.SimpleNamespace(log_likelihood=log_likelihood)
     state = types.SimpleNamespace(sampling_params=lambda ema_index: {}, model_state={})
     return types.SimpleNamespace(objective=objective, config=config, metadata=data_lib.load_metadata(config.data),
-                                 state=state)
+                                 state=state, mesh=make_mesh(config.mesh))
 
 
 def test_bits_per_dim_of_a_standard_normal_density():
