@@ -67,5 +67,11 @@ def test_errors_are_reported(tmp_path, capsys):
     assert "unknown config key 'train.stepz'" in capsys.readouterr().err
     assert main(["sample", "--workdir", str(tmp_path / "nothing"), "--out", "x.png"]) == 2
     assert "no config.json" in capsys.readouterr().err
+    assert main(["train", "--config", "digits_vae:runlocal", "--workdir", str(tmp_path / "accum"),
+                 "--config.data.batch_size=6", "--config.train.grad_accum=4"]) == 2
+    err = capsys.readouterr().err
+    assert ("config.data.batch_size=6: the global batch 6 is not divisible by the 4 micro-batches of "
+            "config.train.grad_accum; use a multiple of 4") in err
+    assert not (tmp_path / "accum" / "checkpoints").exists()
     with pytest.raises(SystemExit):
         main(["sample", "--workdir", str(tmp_path), "--out", "x.png", "--config.train.steps=3"])

@@ -8,7 +8,7 @@
     state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
 """
 
-from genjax.data.config import check_data_config, default_data_config, local_batch_size
+from genjax.data.config import check_batch_size, check_data_config, default_data_config, local_batch_size
 from genjax.data.metadata import DatasetMetadata
 from genjax.data.pipeline import (
     DataIterator,
@@ -28,6 +28,7 @@ __all__ = [
     "iterate_split",
     "load_examples",
     "load_metadata",
+    "check_batch_size",
     "local_batch_size",
     "make_iterator",
 ]

@@ -132,3 +132,22 @@ def get_gan_loss(name: str):
             f"config.objective.loss={name!r} is not a GAN loss; choose one of {sorted(GAN_LOSSES)}"
         )
     return GAN_LOSSES[name]()
+
+
+def top_k_fraction(step: Array, gamma: float, minimum: float, every: int) -> Array:
+    """The share of the batch that trains the generator in top-k training (Sinha et al. 2020,
+    "Top-k Training of GANs", sec. 3): k / B = max(gamma^(step / every), minimum), `every` steps
+    standing for the paper's epoch."""
+    return jnp.maximum(gamma ** (jnp.asarray(step, jnp.float32) // every), minimum)
+
+
+def top_k_weights(scores: Array, fraction: Array) -> Array:
+    """scores [N] (the discriminator's outputs on fakes) -> weights [N]: N / k on the k =
+    ceil(fraction N) highest scores, 0 elsewhere, so that the mean of weights * loss is the mean
+    loss over the top k (Sinha et al. 2020: the generator's gradient comes from its most realistic
+    samples only). Ties at the k-th score are all kept. k may be traced."""
+    n = scores.shape[0]
+    k = jnp.clip(jnp.ceil(fraction * n), 1, n).astype(jnp.int32)
+    threshold = jnp.sort(scores)[n - k]  # the k-th highest
+    keep = jax.lax.stop_gradient(scores >= threshold)
+    return keep * (n / jnp.sum(keep))

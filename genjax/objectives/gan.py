@@ -9,6 +9,10 @@ discriminator updates, then one generator update (WGAN's schedule, Arjovsky et a
     L_G = loss.generator(D(pack(A(G(z)))), D(pack(A(x))))
           + pl_weight * (||J_w^T y|| - a)^2                                     (path length, lazy)
 
+With `topk_gamma` < 1 the generator's adversarial term comes from the top k of its (packed)
+samples by D's score only, k / B = max(topk_gamma^(step / topk_every), topk_min) (top-k
+training, Sinha et al. 2020).
+
 A is DiffAugment (Zhao et al. 2020) when `diffaugment` names a policy; `pack` concatenates m
 samples for the discriminator (PacGAN, Lin et al. 2018). Lazy terms run every `r1_every` /
 `pl_every` steps, scaled by that interval (Karras et al. 2020). Separate learning rates (TTUR,
@@ -27,7 +31,7 @@ import jax.numpy as jnp
 
 from genjax.losses import regularizers as reg
 from genjax.losses.diffaugment import POLICIES, diff_augment
-from genjax.losses.gan import RelativisticAverage, get_gan_loss
+from genjax.losses.gan import RelativisticAverage, get_gan_loss, top_k_fraction, top_k_weights
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
 from genjax.nn.sngan import SNGANDiscriminator, SNGANGenerator
@@ -46,7 +50,7 @@ FIELDS = dict(
     loss="non_saturating", arch="mlp", z_dim=64, generator={}, discriminator={}, n_critic=1,
     pack=1, gp_weight=0.0, gp_target=1.0, r1_gamma=0.0, r2_gamma=0.0, r1_every=1,
     pl_weight=0.0, pl_every=4, pl_decay=0.01, diffaugment="", mixing_prob=0.0, conditional=False,
-    rescale=False,
+    rescale=False, topk_gamma=1.0, topk_min=0.5, topk_every=1000,
 )
 PL_COLLECTION = "path_length"
 
@@ -80,6 +84,9 @@ class GAN:
     pl_decay: float = 0.01
     diffaugment: tuple[str, ...] = ()
     mixing_prob: float = 0.0
+    topk_gamma: float = 1.0
+    topk_min: float = 0.5
+    topk_every: int = 1000
     conditional: bool = False
     num_classes: int | None = None
     # Affine map of the data to what the networks see, x_net = (x - shift) / scale: with
@@ -181,8 +188,12 @@ class GAN:
         d_real = None
         if isinstance(self.loss_fn, RelativisticAverage):
             d_real, _ = self.discriminate(params, state, self._augment(x, k_ar), y, train=True)
-        loss = self._unpack_loss(self.loss_fn.generator(d_fake, d_real))
-        metrics = {"d_fake": d_fake, "adv": loss}
+        adv = self.loss_fn.generator(d_fake, d_real)
+        metrics = {"d_fake": d_fake}
+        if self.topk_gamma < 1:
+            metrics["topk_fraction"] = top_k_fraction(step, self.topk_gamma, self.topk_min, self.topk_every)
+            adv = adv * top_k_weights(d_fake, metrics["topk_fraction"])
+        loss = metrics["adv"] = self._unpack_loss(adv)
         new_state = dict(g_state)
         if self.pl_weight > 0:
             pl_mean = state["generator"][PL_COLLECTION]["pl_mean"]
@@ -253,7 +264,10 @@ def make(cfg: Any, metadata: Any) -> GAN:
     if c["arch"] != "mlp" and metadata.kind != "image":
         raise ValueError(f"config.objective.arch={c['arch']!r} needs images; {metadata.name} has "
                          f"{metadata.kind}: use arch='mlp'")
-    for field in ("n_critic", "pack", "r1_every", "pl_every", "z_dim"):
+    if not (0 < c["topk_gamma"] <= 1 and 0 < c["topk_min"] <= 1):
+        raise ValueError(f"config.objective.topk_gamma={c['topk_gamma']} and topk_min={c['topk_min']} must lie "
+                         "in (0, 1] (topk_gamma=1 turns top-k training off)")
+    for field in ("n_critic", "pack", "r1_every", "pl_every", "z_dim", "topk_every"):
         if int(c[field]) < 1:
             raise ValueError(f"config.objective.{field} must be >= 1, got {c[field]}")
     policy = tuple(p.strip() for p in c["diffaugment"].split(",") if p.strip())
@@ -284,7 +298,8 @@ def make(cfg: Any, metadata: Any) -> GAN:
         gp_weight=float(c["gp_weight"]), gp_target=float(c["gp_target"]),
         r1_gamma=float(c["r1_gamma"]), r2_gamma=float(c["r2_gamma"]), r1_every=int(c["r1_every"]),
         pl_weight=float(c["pl_weight"]), pl_every=int(c["pl_every"]), pl_decay=float(c["pl_decay"]),
-        diffaugment=policy, mixing_prob=float(c["mixing_prob"]), conditional=bool(c["conditional"]),
+        diffaugment=policy, mixing_prob=float(c["mixing_prob"]), topk_gamma=float(c["topk_gamma"]),
+        topk_min=float(c["topk_min"]), topk_every=int(c["topk_every"]), conditional=bool(c["conditional"]),
         num_classes=num_classes,
         shift=(lo + hi) / 2 if c["rescale"] else 0.0,
         scale=(hi - lo) / 2 if c["rescale"] else 1.0,

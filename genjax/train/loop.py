@@ -27,7 +27,7 @@ from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_init
 from genjax.train.init import abstract_state, init_train_state
 from genjax.train.likelihood import evaluate_likelihood
 from genjax.train.optim import make_optimizers
-from genjax.train.stages import StagedIterator, check_batch_size, reset_opt_state, stage_batch_sizes
+from genjax.train.stages import StagedIterator, reset_opt_state, stage_batch_sizes
 from genjax.train.state import TrainState
 from genjax.train.step import make_train_step
 
@@ -47,16 +47,13 @@ class Run:
         self.mesh = make_mesh(config.mesh)
         self.is_chief = jax.process_index() == 0
         batch_size = config.data.batch_size
-        data_lib.local_batch_size(batch_size, jax.process_count(), num_batch_shards(self.mesh))
-        if batch_size % config.train.grad_accum:
-            raise ValueError(f"config.data.batch_size={batch_size} is not divisible by the "
-                             f"config.train.grad_accum={config.train.grad_accum} micro-batches")
         # a growing objective's per-stage batch sizes (the `batch_sizes` hook), () when none differ
         self.stage_batch_sizes = stage_batch_sizes(self.base_objective, batch_size)
-        for k, b in enumerate(self.stage_batch_sizes):
-            check_batch_size(b, f"stage {k} of objective {config.objective.name!r} (its per-stage batch sizes)",
-                             process_count=jax.process_count(), num_shards=num_batch_shards(self.mesh),
-                             grad_accum=config.train.grad_accum)
+        stages = [(f"stage {k} of objective {config.objective.name!r} (its per-stage batch sizes)", b)
+                  for k, b in enumerate(self.stage_batch_sizes)]
+        for what, b in [(f"config.data.batch_size={batch_size}", batch_size), *stages]:
+            data_lib.check_batch_size(b, what, process_count=jax.process_count(),
+                                      num_shards=num_batch_shards(self.mesh), grad_accum=config.train.grad_accum)
         self.txs = make_optimizers(config, self.objective.players)
         self.batch_spec = self._batch_spec(batch_size)
         self.checkpointer = Checkpointer(

@@ -32,16 +32,6 @@ def stage_batch_sizes(objective: Any, default: int) -> tuple[int, ...]:
     return sizes if any(b != default for b in sizes) else ()
 
 
-def check_batch_size(batch_size: int, what: str, *, process_count: int, num_shards: int, grad_accum: int) -> None:
-    """Raises a ValueError naming `what` unless the global batch splits evenly over the
-    processes, the mesh's data shards and the gradient-accumulation micro-batches."""
-    for n, name in ((process_count, "processes"), (num_shards, "data shards (mesh data x fsdp devices)"),
-                    (grad_accum, "micro-batches of config.train.grad_accum")):
-        if batch_size % n:
-            raise ValueError(f"{what}: the global batch {batch_size} is not divisible by the {n} {name}; "
-                             f"use a multiple of {n}")
-
-
 class StagedIterator(Iterator[dict]):
     """The training stream of a growing objective whose stages have their own batch sizes.
 

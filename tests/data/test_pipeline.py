@@ -110,7 +110,7 @@ def test_cache_gives_the_same_stream(cfg, tiny_mnist):
 
 def test_batch_not_divisible(cfg):
     cfg.batch_size = 10
-    with pytest.raises(ValueError, match="batch_size=10 .* not divisible by the 4 processes"):
+    with pytest.raises(ValueError, match="data.batch_size=10: the global batch 10 is not divisible by the 4 processes"):
         make_iterator(cfg, seed=0, process_count=4)
     with pytest.raises(ValueError, match="not divisible by the 4 data shards"):
         local_batch_size(10, 2, num_data_shards=4)

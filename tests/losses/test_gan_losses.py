@@ -90,3 +90,26 @@ def test_discriminator_optimum_of_minimax_is_density_ratio():
     l_star = jnp.array([math.log(p_data / p_g)])
     assert abs(float(jax.grad(lambda l: expected(l).sum())(l_star)[0])) < 1e-6
     assert abs(float(jax.grad(lambda l: expected(l).sum())(l_star + 0.5)[0])) > 1e-2
+
+
+def test_top_k_fraction_follows_the_papers_schedule():
+    """Sinha et al. 2020: k / B = max(gamma^epoch, nu), one epoch per `every` steps."""
+    for step in (0, 999, 1000, 5500, 200_000):
+        expect = max(0.9 ** (step // 1000), 0.6)
+        np.testing.assert_allclose(gan.top_k_fraction(jnp.int32(step), 0.9, 0.6, 1000), expect, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5, 0.3, 0.01])
+def test_top_k_weights_keep_the_k_highest_scores(fraction):
+    scores = jax.random.normal(jax.random.key(0), (40,))
+    loss = jax.random.uniform(jax.random.key(1), (40,))
+    w = jax.jit(gan.top_k_weights)(scores, fraction)
+    k = max(1, math.ceil(fraction * 40))
+    top = np.argsort(-np.asarray(scores))[:k]  # brute force: the k most realistic samples
+    expect = np.zeros(40)
+    expect[top] = 40 / k
+    np.testing.assert_allclose(w, expect, rtol=1e-6)
+    np.testing.assert_allclose(jnp.mean(w * loss), np.mean(np.asarray(loss)[top]), rtol=1e-5)
+    # the weights are constants: the gradient reaches only the kept samples' losses
+    g = jax.grad(lambda s: jnp.mean(gan.top_k_weights(s, fraction) * -s))(scores)
+    np.testing.assert_allclose(g, -expect / 40, rtol=1e-6)

@@ -135,6 +135,27 @@ def test_packed_discriminator_and_lazy_r1_match_brute_force():
                                rtol=1e-4, atol=1e-6)
 
 
+def test_top_k_training_takes_the_generator_loss_of_the_most_realistic_packs():
+    """Sinha et al. 2020 with PacGAN packs: at step 2000 (gamma 0.5 per 1000 steps, floor 0.5) the
+    adversarial term is the mean over the top half of the packs by D's score, each pack's loss
+    carried by its samples; the step-0 loss (k = B) is the plain one."""
+    obj = G.make(cfg(pack=2, topk_gamma=0.5, topk_min=0.5, topk_every=1000, **TINY["mlp"]), POINTS)
+    plain = G.make(cfg(pack=2, **TINY["mlp"]), POINTS)
+    params, state = check_objective(obj, POINTS)
+    batch, key = batch_for(POINTS), jax.random.key(4)
+    ref = plain.loss("generator", params, state, batch, key, jnp.int32(0))
+    np.testing.assert_allclose(obj.loss("generator", params, state, batch, key, jnp.int32(0)).loss, ref.loss,
+                               rtol=1e-6)
+    out = obj.loss("generator", params, state, batch, key, jnp.int32(2000))
+    np.testing.assert_allclose(out.metrics["topk_fraction"], 0.5)
+    per_pack = np.asarray(ref.loss)[::2]  # [4] packs
+    top = np.argsort(-np.asarray(ref.metrics["d_fake"]))[:2]
+    expect = np.zeros(4)
+    expect[top] = 2 * per_pack[top]
+    np.testing.assert_allclose(out.loss, np.repeat(expect, 2), rtol=1e-5)
+    np.testing.assert_allclose(jnp.mean(out.loss), per_pack[top].mean(), rtol=1e-5)
+
+
 def test_gradient_penalty_term():
     obj = G.make(cfg(loss="wasserstein", gp_weight=10.0, n_critic=3, **TINY["mlp"]), POINTS)
     assert obj.schedule == ("discriminator",) * 3 + ("generator",)
@@ -153,6 +174,8 @@ def test_gradient_penalty_term():
     (dict(generator=dict(widht=3)), "generator"),
     (dict(pl_weight=1.0), "stylegan2"),
     (dict(conditional=True, pack=2), "pack"),
+    (dict(topk_gamma=1.5), "topk_gamma=1.5 and topk_min=0.5 must lie in"),
+    (dict(topk_every=0), "topk_every"),
 ])
 def test_bad_config_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -11,11 +11,11 @@ import optax
 import pytest
 from ml_collections import ConfigDict
 
-from genjax.data import default_data_config, make_iterator
+from genjax.data import check_batch_size, default_data_config, make_iterator
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
-from genjax.train.stages import StagedIterator, check_batch_size, reset_opt_state, stage_batch_sizes
+from genjax.train.stages import StagedIterator, reset_opt_state, stage_batch_sizes
 
 
 @pytest.fixture
