@@ -136,8 +136,8 @@ def get_gan_loss(name: str):
 
 def top_k_fraction(step: Array, gamma: float, minimum: float, every: int) -> Array:
     """The share of the batch that trains the generator in top-k training (Sinha et al. 2020,
-    "Top-k Training of GANs", sec. 3): k / B = max(gamma^(step / every), minimum), `every` steps
-    standing for the paper's epoch."""
+    "Top-k Training of GANs", sec. 3): k / B = max(gamma^floor(step / every), minimum), `every`
+    steps standing for the paper's epoch."""
     return jnp.maximum(gamma ** (jnp.asarray(step, jnp.float32) // every), minimum)
 
 

@@ -10,7 +10,7 @@ discriminator updates, then one generator update (WGAN's schedule, Arjovsky et a
           + pl_weight * (||J_w^T y|| - a)^2                                     (path length, lazy)
 
 With `topk_gamma` < 1 the generator's adversarial term comes from the top k of its (packed)
-samples by D's score only, k / B = max(topk_gamma^(step / topk_every), topk_min) (top-k
+samples by D's score only, k / B = max(topk_gamma^floor(step / topk_every), topk_min) (top-k
 training, Sinha et al. 2020).
 
 A is DiffAugment (Zhao et al. 2020) when `diffaugment` names a policy; `pack` concatenates m
