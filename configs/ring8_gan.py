@@ -26,7 +26,7 @@ def gan_recipe(c, source: str):
     c.objective.discriminator = dict(width=256, depth=3, act="leaky_relu")
     c.objective.pack = 2
     c.objective.r1_gamma = 0.01
-    c.objective.rescale = True
+    c.objective.rescale = "range"
     c.optim.name = "adam"
     c.optim.lr = 2e-3
     c.optim.b1 = 0.5
@@ -50,7 +50,7 @@ def plain_baseline(c):
     c.objective.discriminator = dict(width=200, depth=3, act="leaky_relu")
     c.objective.pack = 1
     c.objective.r1_gamma = 0.0
-    c.objective.rescale = False
+    c.objective.rescale = "none"
     c.optim.lr = 1e-4
     c.optim.b1 = 0.5
     c.optim.b2 = 0.999

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from genjax.data.sources import ArraySource, SourceInfo, array_source, select_split
+from genjax.data.sources import ArraySource, SourceInfo, array_source, point_stats, select_split
 
 _DEFAULTS = {
     "ring": dict(modes=8, std=0.01, radius=1.0),
@@ -109,5 +109,5 @@ def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) 
         modes, mode_std = tuple(tuple(float(v) for v in c) for c in centres), float(p["std"])
     num_classes = p["modes"] if base in ("ring", "grid") else (2 if base == "moons" else None)
     info = SourceInfo("points", (2,), num_classes, x.shape[0], splits=("train", "test"), modes=modes,
-                      mode_std=mode_std, point_range=(float(x.min()), float(x.max())))
+                      mode_std=mode_std, **point_stats(x))
     return ArraySource(info, x, y)

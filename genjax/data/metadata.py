@@ -22,6 +22,8 @@ class DatasetMetadata:
       class_names:  names of the classes when the source has them (folder, TFDS), else None.
       bits:         bits per colour channel of the raw data (8 for uint8 images), else None; the
                     discretisation bits-per-dimension metrics need.
+      point_moments: (mean, std) of the split's coordinates for points (see
+                    `genjax.data.sources.point_stats`), else None.
     """
 
     name: str
@@ -34,6 +36,7 @@ class DatasetMetadata:
     mode_std: float | None = None
     class_names: tuple[str, ...] | None = None
     bits: int | None = None
+    point_moments: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.kind not in ("image", "points"):

@@ -55,7 +55,7 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
     return DatasetMetadata(
         name=data_cfg.source, kind=info.kind, shape=shape, num_classes=info.num_classes,
         value_range=value_range, num_examples=info.num_examples, modes=info.modes,
-        mode_std=info.mode_std, class_names=info.class_names, bits=bits,
+        mode_std=info.mode_std, class_names=info.class_names, bits=bits, point_moments=info.point_moments,
     )
 
 

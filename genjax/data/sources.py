@@ -4,6 +4,7 @@
     tfds:NAME[/CONFIG][:VERSION]   a prepared TFDS dataset, read through `tfds.data_source`
     npz:PATH                       a NumPy .npz file with arrays `x` and optional `y`
     folder:PATH                    an image folder, one sub-folder per class
+    unpaired:SRC_A|SRC_B           two image sources as unpaired domains (`genjax.data.unpaired`)
 
 A source yields raw examples: images as uint8 [N, H, W, C] (or float in [0, 1]), points as
 float32 [N, D], labels as int32 [N]. Preprocessing (value range, dequantization, resizing,
@@ -23,7 +24,7 @@ import numpy as np
 
 from genjax.data.splits import resolve_split
 
-SCHEMES = ("builtin", "tfds", "npz", "folder")
+SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -40,6 +41,7 @@ class SourceInfo:
     modes: tuple[tuple[float, ...], ...] | None = None
     mode_std: float | None = None
     point_range: tuple[float, float] | None = None  # bounding box of points sources
+    point_moments: tuple[float, float] | None = None  # (mean, std) of points sources, see point_stats
     uint8: bool = True  # images stored as 8-bit integers (else float in [0, 1])
 
 
@@ -78,7 +80,7 @@ def parse_source(source: str) -> tuple[str, str, dict[str, str]]:
         raise ValueError(
             f"data.source {source!r} is not a known source; use builtin:NAME (digits, ring8, grid25, "
             "moons, swissroll, ring?modes=K&std=S, grid?modes=K&std=S), tfds:NAME[:VERSION], "
-            "npz:PATH or folder:PATH"
+            "npz:PATH, folder:PATH or unpaired:SRC_A|SRC_B"
         )
     params: dict[str, str] = {}
     if scheme == "builtin":
@@ -101,6 +103,11 @@ def open_source(data_cfg: Any, split: str) -> Source:
         return tfds_source.TfdsSource(rest, split, data_cfg.data_dir, data_cfg.image_size)
     if scheme == "npz":
         return _open_npz(rest, split)
+    if scheme == "unpaired":
+        from genjax.data import unpaired
+
+        cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
+        return unpaired.UnpairedSource(open_source(cfg_a, split), open_source(cfg_b, split), data_cfg.source)
     return _open_folder(rest, split, data_cfg.image_size)
 
 
@@ -111,7 +118,22 @@ def source_info(data_cfg: Any, split: str) -> SourceInfo:
         from genjax.data import tfds_source
 
         return tfds_source.tfds_info(rest, split, data_cfg.data_dir)
+    if scheme == "unpaired":
+        from genjax.data import unpaired
+
+        cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
+        return unpaired.unpaired_info(source_info(cfg_a, split), source_info(cfg_b, split), data_cfg.source)
     return open_source(data_cfg, split).info
+
+
+def point_stats(x: np.ndarray) -> dict[str, tuple[float, float]]:
+    """`SourceInfo` fields of points x [N, D]: the bounding box (min, max) over all coordinates,
+    and the moments (mean, std): the mean over all coordinates and the root mean square of the
+    per-axis standard deviations, sqrt(mean_d Var[x_d]). One scalar scale keeps distances
+    isotropic."""
+    x = np.asarray(x, np.float64)
+    return dict(point_range=(float(x.min()), float(x.max())),
+                point_moments=(float(x.mean()), float(np.sqrt(x.var(axis=0).mean()))))
 
 
 def select_split(x: np.ndarray, y: np.ndarray | None, split: str, sizes: dict[str, int], offsets: dict[str, int]):
@@ -135,8 +157,7 @@ def array_source(
     x, y = select_split(x, y, split, {"train": x.shape[0]}, {"train": 0})
     if x.ndim == 2:  # points
         x = x.astype(np.float32)
-        info = SourceInfo("points", x.shape[1:], num_classes, x.shape[0],
-                          point_range=(float(x.min()), float(x.max())), **info_kw)
+        info = SourceInfo("points", x.shape[1:], num_classes, x.shape[0], **point_stats(x), **info_kw)
         return ArraySource(info, x, y)
     if x.ndim == 3:
         x = x[..., None]

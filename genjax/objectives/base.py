@@ -4,6 +4,10 @@ An objective names its networks ("players"), initialises their variables, gives 
 loss, says in which order players update inside one train step, and draws samples. The core
 (`genjax.train.step.make_train_step`) knows nothing else about the family.
 
+An objective whose samples imitate something other than the examples themselves (CycleGAN's
+G(a) imitates domain B) may define `eval_reference(x) -> x_ref`: the loop's `evaluate` compares
+samples with `eval_reference` of the eval split's examples instead of the examples.
+
 Growing objectives (ProGAN) may add two methods, which the training loop uses when present:
 `stage_at(step: int) -> int`, the static stage of a 0-based train step, and
 `at_stage(stage: int) -> Objective`, a frozen copy of the objective at that stage. The loop

@@ -15,6 +15,9 @@ and replaced by the new one. The pool lives in the discriminator's state (collec
 
 Domains: `domain_b = "invert"` makes B the colour-inverted images of the same dataset
 (x_B = lo + hi - x), drawn from another part of the batch so that pairs are unpaired.
+`domain_b = "unpaired"` reads two datasets from `data.source = "unpaired:SRC_A|SRC_B"`, whose
+examples hold an A image and an unrelated B image on the channel axis (`genjax.data.unpaired`);
+every example then gives one image of each domain.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from genjax.objectives.base import LossOutput, PlayerVariables
 Array = jax.Array
 FIELDS = dict(ch=32, n_blocks=2, d_ch=32, d_layers=2, lambda_cyc=10.0, lambda_id=5.0,
               pool_size=50, domain_b="invert")
+DOMAINS = ("invert", "unpaired")
 
 
 def _norm(x: Array) -> Array:  # instance norm
@@ -115,16 +119,28 @@ class CycleGAN:
     lambda_cyc: float = 10.0
     lambda_id: float = 5.0
     pool_size: int = 50
+    domain_b: str = "invert"
     players: tuple[str, ...] = ("generator", "discriminator")
     schedule: tuple[str, ...] = ("discriminator", "generator")
     adv: LeastSquares = LeastSquares()
 
     def domains(self, batch) -> tuple[Array, Array]:
-        """a = x[:B/2], b = inverted x[B/2:] (unpaired halves of the batch)."""
+        """(a, b) images of the batch: "invert": a = x[:B/2], b = inverted x[B/2:] (unpaired
+        halves of the batch); "unpaired": a = x[..., :C], b = x[..., C:] of x [B, H, W, 2C]."""
         x = batch["x"]
+        if self.domain_b == "unpaired":
+            c = x.shape[-1] // 2
+            return x[..., :c], x[..., c:]
         half = x.shape[0] // 2
         lo, hi = self.value_range
         return x[:half], lo + hi - x[half:2 * half]
+
+    def eval_reference(self, x: Array) -> Array:
+        """The real images samples (G(a)) are compared with: domain B of examples x."""
+        if self.domain_b == "unpaired":
+            return self.domains({"x": x})[1]
+        lo, hi = self.value_range
+        return lo + hi - x
 
     def init(self, rng, batch):
         a, _ = self.domains(batch)
@@ -188,13 +204,18 @@ def make(cfg: Any, metadata: Any) -> CycleGAN:
     c = {k: cfg.get(k, v) for k, v in FIELDS.items()}
     if metadata.kind != "image":
         raise ValueError(f"objective cyclegan needs images; {metadata.name} has {metadata.kind}")
-    if c["domain_b"] != "invert":
-        raise ValueError(f"config.objective.domain_b={c['domain_b']!r}; only 'invert' is available")
+    if c["domain_b"] not in DOMAINS:
+        raise ValueError(f"config.objective.domain_b={c['domain_b']!r}; choose one of {DOMAINS}")
+    unpaired = str(metadata.name).startswith("unpaired:")
+    if (c["domain_b"] == "unpaired") != unpaired:
+        raise ValueError(f"config.objective.domain_b={c['domain_b']!r} with data.source={metadata.name!r}: "
+                         "domain_b='unpaired' goes with data.source='unpaired:SRC_A|SRC_B' (two datasets), "
+                         "domain_b='invert' with a single dataset")
     ch, nb, dch, dl = int(c["ch"]), int(c["n_blocks"]), int(c["d_ch"]), int(c["d_layers"])
     return CycleGAN(
         generator=Pair(lambda: ResnetGenerator(ch, nb), ("ab", "ba")),
         discriminator=Pair(lambda: PatchDiscriminator(dch, dl), ("a", "b")),
         value_range=tuple(float(v) for v in metadata.value_range),
         lambda_cyc=float(c["lambda_cyc"]), lambda_id=float(c["lambda_id"]),
-        pool_size=int(c["pool_size"]),
+        pool_size=int(c["pool_size"]), domain_b=c["domain_b"],
     )

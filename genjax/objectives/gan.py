@@ -50,7 +50,7 @@ FIELDS = dict(
     loss="non_saturating", arch="mlp", z_dim=64, generator={}, discriminator={}, n_critic=1,
     pack=1, gp_weight=0.0, gp_target=1.0, r1_gamma=0.0, r2_gamma=0.0, r1_every=1,
     pl_weight=0.0, pl_every=4, pl_decay=0.01, diffaugment="", mixing_prob=0.0, conditional=False,
-    rescale=False, topk_gamma=1.0, topk_min=0.5, topk_every=1000,
+    rescale="none", topk_gamma=1.0, topk_min=0.5, topk_every=1000,
 )
 PL_COLLECTION = "path_length"
 
@@ -89,9 +89,8 @@ class GAN:
     topk_every: int = 1000
     conditional: bool = False
     num_classes: int | None = None
-    # Affine map of the data to what the networks see, x_net = (x - shift) / scale: with
-    # rescale=True the dataset's value_range is mapped to [-1, 1] (useful for points, whose
-    # coordinates may have any scale); samples are mapped back.
+    # Affine map of the data to what the networks see, x_net = (x - shift) / scale (see
+    # `rescale_affine`); samples are mapped back.
     shift: float = 0.0
     scale: float = 1.0
     players: tuple[str, ...] = ("generator", "discriminator")
@@ -254,6 +253,34 @@ def _module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str) -> dict[s
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 
 
+RESCALE = ("none", "range", "std")
+
+
+def rescale_affine(rescale: str | bool, metadata: Any) -> tuple[float, float]:
+    """(shift, scale) of x_net = (x - shift) / scale for `config.objective.rescale`, which lets
+    points of any scale reach the networks at one scale:
+
+      "none"  (or False): x as it is.
+      "range" (or True):  the data's value_range (bounding box) onto [-1, 1].
+      "std":              zero mean and unit variance, with the mean and the root mean square of
+                          the per-axis stds over all coordinates (metadata.point_moments), so that
+                          distances stay isotropic.
+    """
+    name = {False: "none", True: "range"}.get(rescale, rescale)
+    if name not in RESCALE:
+        raise ValueError(f"config.objective.rescale={rescale!r}; choose one of {RESCALE}")
+    if name == "range":
+        lo, hi = (float(v) for v in metadata.value_range)
+        return (lo + hi) / 2, (hi - lo) / 2
+    if name == "std":
+        moments = getattr(metadata, "point_moments", None)
+        if moments is None or not moments[1] > 0:
+            raise ValueError(f"config.objective.rescale='std' needs the mean and std of points data; {metadata.name} "
+                             f"has {moments!r} ({metadata.kind}): use rescale='range' or 'none'")
+        return float(moments[0]), float(moments[1])
+    return 0.0, 1.0
+
+
 @register("gan")
 def make(cfg: Any, metadata: Any) -> GAN:
     """Builds the GAN objective from `config.objective` (fields: see FIELDS) and the data."""
@@ -286,7 +313,7 @@ def make(cfg: Any, metadata: Any) -> GAN:
         if c["pack"] > 1:
             raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
         num_classes = metadata.num_classes
-    lo, hi = (float(v) for v in metadata.value_range)
+    shift, scale = rescale_affine(c["rescale"], metadata)
     g_cls, d_cls = ARCHITECTURES[c["arch"]]
     g_kw = _module_kwargs(g_cls, dict(c["generator"]), "generator")
     d_kw = _module_kwargs(d_cls, dict(c["discriminator"]), "discriminator")
@@ -301,6 +328,5 @@ def make(cfg: Any, metadata: Any) -> GAN:
         diffaugment=policy, mixing_prob=float(c["mixing_prob"]), topk_gamma=float(c["topk_gamma"]),
         topk_min=float(c["topk_min"]), topk_every=int(c["topk_every"]), conditional=bool(c["conditional"]),
         num_classes=num_classes,
-        shift=(lo + hi) / 2 if c["rescale"] else 0.0,
-        scale=(hi - lo) / 2 if c["rescale"] else 1.0,
+        shift=shift, scale=scale,
     )

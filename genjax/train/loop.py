@@ -158,6 +158,8 @@ class Run:
         if names:
             fake = self.sample(num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
             real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+            if hasattr(self.objective, "eval_reference"):  # e.g. CycleGAN: domain B
+                real = np.asarray(self.objective.eval_reference(real))
             results |= metrics_lib.compute(names, fake, real, metadata=self.metadata,
                                            rng_seed=seed if metric_seed is None else metric_seed,
                                            **dict(cfg.eval.kwargs))

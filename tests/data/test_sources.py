@@ -56,6 +56,24 @@ def test_gaussian_mixtures(cfg, source, centres, std):
     assert counts.min() > 0.8 * 20_000 / len(centres)  # components are equally likely
 
 
+@pytest.mark.parametrize("source", ["builtin:grid?modes=9&std=0.1&spacing=1", "npz"])
+def test_point_moments_and_range(cfg, source, tmp_path):
+    """metadata.point_moments = (mean of all coordinates, sqrt of the mean per-axis variance) and
+    value_range = the bounding box, against NumPy on the whole split."""
+    if source == "npz":
+        x = np.random.default_rng(0).normal([1.0, -3.0, 0.5], [0.5, 2.0, 1.0], (400, 3))
+        np.savez(tmp_path / "pts.npz", x=x)
+        source = f"npz:{tmp_path / 'pts.npz'}"
+    cfg.source = source
+    meta = load_metadata(cfg)
+    x = np.asarray(load_examples(cfg, meta.num_examples, split=cfg.split)["x"], np.float64)
+    mean, std = meta.point_moments
+    np.testing.assert_allclose(mean, x.mean(), rtol=1e-6, atol=1e-7)
+    per_axis_var = ((x - x.mean(axis=0)) ** 2).sum(axis=0) / len(x)
+    np.testing.assert_allclose(std, np.sqrt(per_axis_var.mean()), rtol=1e-6)
+    np.testing.assert_allclose(meta.value_range, (x.min(), x.max()), rtol=1e-6)
+
+
 def test_synthetic_train_and_test_differ(cfg):
     cfg.source = "builtin:moons"
     train, test = load_examples(cfg, 100, split="train"), load_examples(cfg, 100, split="test")

@@ -1,6 +1,8 @@
 """The GAN objective: registry, every architecture and loss at tiny size, penalties, packing,
 the n_critic schedule, and core train steps with the EMA generator."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -220,6 +222,32 @@ def test_rescale_maps_value_range_to_unit_box():
     state = {p: dict(v.state) for p, v in variables.items()}
     raw = G.make(cfg(**TINY["mlp"]), meta).sample(params, state, jax.random.key(1), 5)
     np.testing.assert_allclose(obj.sample(params, state, jax.random.key(1), 5), raw * 5.0 + 1.0, rtol=1e-5)
+
+
+def test_rescale_std_gives_zero_mean_unit_variance():
+    """rescale='std': x_net = (x - mean) / std with the metadata's point moments; on points drawn
+    with those moments the networks see mean 0 and per-axis variances averaging 1."""
+    x = np.random.default_rng(0).normal([2.0, -1.0], [3.0, 1.0], (20_000, 2))
+    per_axis_var = x.var(axis=0)
+    meta = dataclasses.replace(POINTS, point_moments=(float(x.mean()), float(np.sqrt(per_axis_var.mean()))))
+    obj = G.make(cfg(rescale="std", **TINY["mlp"]), meta)
+    net = np.asarray(obj._to_net(jnp.asarray(x, jnp.float32)), np.float64)
+    np.testing.assert_allclose(net.mean(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(net.var(axis=0).mean(), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(net.var(axis=0) / net.var(axis=0).mean(), per_axis_var / per_axis_var.mean(),
+                               rtol=1e-4)  # one scale for all axes: the shape is kept
+    assert (G.make(cfg(rescale=False, **TINY["mlp"]), meta).shift, G.make(cfg(**TINY["mlp"]), meta).scale) == (0, 1)
+    assert G.make(cfg(rescale=True, **TINY["mlp"]), meta).scale == G.make(cfg(rescale="range", **TINY["mlp"]), meta).scale
+
+
+@pytest.mark.parametrize("rescale, meta, match", [
+    ("unit", POINTS, "choose one of"),
+    ("std", POINTS, "needs the mean and std of points data"),
+    ("std", IMAGES, "use rescale='range' or 'none'"),
+])
+def test_rescale_errors(rescale, meta, match):
+    with pytest.raises(ValueError, match=match):
+        G.make(cfg(rescale=rescale, **TINY["mlp" if meta is POINTS else "dcgan"]), meta)
 
 
 @pytest.mark.slow
