@@ -69,4 +69,3 @@ def domain_configs(data_cfg: Any, rest: str) -> tuple[Any, Any]:
         c.source = src
         out.append(c)
     return out[0], out[1]
-
