@@ -119,6 +119,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="ring8,grid25")
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed, ..., first_seed + seeds - 1")
     p.add_argument("--which", default="recipe,baseline")
     p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
@@ -135,7 +136,8 @@ def main(argv=None):
             config = apply_overrides(load_config(spec), data_overrides)
             if which == "recipe":
                 config = apply_overrides(config, args.override)
-            samples, meta, secs = train_seeds(config, list(range(args.seeds)), report_every=args.report_every)
+            samples, meta, secs = train_seeds(config, list(range(args.first_seed, args.first_seed + args.seeds)),
+                                              report_every=args.report_every)
             r = evaluate(samples, meta)
             m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
             line = (f"| {run} | {which} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "
