@@ -47,9 +47,11 @@ PUBLISHED = {
 }
 
 
-def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0):
+def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0,
+                jacobian_keep: float = 1.0):
     """Trains one run per seed, one after another with one compiled program; returns
-    (samples [S, num, 2], metadata, seconds of training).
+    (samples [S, num, 2], metadata, seconds of training), and with `jacobian_keep` < 1 also the
+    samples of Jacobian-based truncation (GAN.sample's jacobian_keep) [S, num, 2], else None.
 
     (Seeds run in sequence, not under `jax.vmap`: on the CPU the vmapped step's batched matmuls
     were several times slower than the seeds one by one.) With `report_every`, also prints the
@@ -79,14 +81,17 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
 
     use_ema = config.eval.use_ema and bool(ema)
 
-    @jax.jit
-    def draw(s, key):
+    @partial(jax.jit, static_argnums=2)
+    def sample(s, key, keep):
         params = s.ema[0] if use_ema else s.params
-        return objective.sample(params, s.model_state, key, config.eval.num)
+        return objective.sample(params, s.model_state, key, config.eval.num, jacobian_keep=keep)
+
+    def draw(s, key, keep=1.0):
+        return np.asarray(sample(s, key, keep))
 
     total = config.train.steps
     chunk = min(chunk, report_every) if report_every else chunk
-    samples, secs = [], 0.0
+    samples, truncated, secs = [], [], 0.0
     for seed in seeds:
         state = init_train_state(objective, txs, jax.random.PRNGKey(seed), spec, mesh,
                                  rules=tuple(tuple(r) for r in config.sharding.rules),
@@ -97,13 +102,18 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
             state = run_chunk(state, data_key, min(chunk, total - start))
             done = min(start + chunk, total)
             if report_every and done % report_every == 0 and done < total:
-                r = evaluate(np.asarray(draw(state, sample_key))[None], meta)
-                print(f"  seed {seed} step {done}: modes={r['modes'][0]:.0f} "
-                      f"hq={r['high_quality'][0]:.4f}", flush=True)
+                r = evaluate(draw(state, sample_key)[None], meta)
+                line = f"  seed {seed} step {done}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
+                if jacobian_keep < 1:
+                    r = evaluate(draw(state, sample_key, jacobian_keep)[None], meta)
+                    line += f"; jacobian_keep={jacobian_keep}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
+                print(line, flush=True)
         jax.block_until_ready(state)
         secs += time.time() - t0
-        samples.append(np.asarray(draw(state, sample_key)))
-    return np.stack(samples), meta, secs
+        samples.append(draw(state, sample_key))
+        if jacobian_keep < 1:
+            truncated.append(draw(state, sample_key, jacobian_keep))
+    return np.stack(samples), meta, secs, (np.stack(truncated) if truncated else None)
 
 
 def evaluate(samples, meta) -> dict[str, tuple[float, float, list[float]]]:
@@ -122,6 +132,8 @@ def main(argv=None):
     p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed, ..., first_seed + seeds - 1")
     p.add_argument("--which", default="recipe,baseline")
     p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
+    p.add_argument("--jacobian_keep", type=float, default=1.0,
+                   help="also evaluate Jacobian-based truncation keeping this fraction (recipe rows)")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
     args = p.parse_args(argv)
     lines = ["| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
@@ -136,15 +148,20 @@ def main(argv=None):
             config = apply_overrides(load_config(spec), data_overrides)
             if which == "recipe":
                 config = apply_overrides(config, args.override)
-            samples, meta, secs = train_seeds(config, list(range(args.first_seed, args.first_seed + args.seeds)),
-                                              report_every=args.report_every)
-            r = evaluate(samples, meta)
-            m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
-            line = (f"| {run} | {which} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "
-                    f"| {kl[0]:.3f} +- {kl[1]:.3f} | {min(m[2]):.0f} / {100 * min(hq[2]):.1f} | {secs:.0f} |")
-            print(line, flush=True)
-            print(f"  per seed modes={m[2]} hq={[round(v, 4) for v in hq[2]]}", flush=True)
-            lines.append(line)
+            keep = args.jacobian_keep if which == "recipe" else 1.0
+            samples, meta, secs, truncated = train_seeds(
+                config, list(range(args.first_seed, args.first_seed + args.seeds)),
+                report_every=args.report_every, jacobian_keep=keep)
+            rows = [(which, samples)] + ([(f"{which} + Jacobian truncation (keep {keep})", truncated)]
+                                         if truncated is not None else [])
+            for name, s in rows:
+                r = evaluate(s, meta)
+                m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
+                line = (f"| {run} | {name} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "
+                        f"| {kl[0]:.3f} +- {kl[1]:.3f} | {min(m[2]):.0f} / {100 * min(hq[2]):.1f} | {secs:.0f} |")
+                print(line, flush=True)
+                print(f"  per seed modes={m[2]} hq={[round(v, 4) for v in hq[2]]}", flush=True)
+                lines.append(line)
         for name, *vals in PUBLISHED.get(run, []):
             lines.append(f"| {run} | {name} | {vals[0]} | {vals[1]} | {vals[2]} | | |")
     print("\n".join(lines))

@@ -23,7 +23,8 @@ Heusel et al. 2017) come from `config.optim.players.<player>`; the generator EMA
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+import math
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 import jax
@@ -220,18 +221,28 @@ class GAN:
         return jax.lax.cond(step % self.pl_every == 0, compute, skip)
 
     def sample(self, params, state, rng, num: int, labels: Array | None = None,
-               truncation_psi: float = 1.0, label: int | None = None, **kwargs: Any) -> Array:
+               truncation_psi: float = 1.0, label: int | None = None, jacobian_keep: float = 1.0,
+               **kwargs: Any) -> Array:
         """`num` samples from G in eval mode; labels [num] default to 0, 1, ..., cycling the
-        classes, and `label` gives every sample that class (`genjax sample --label`)."""
+        classes, and `label` gives every sample that class (`genjax sample --label`).
+
+        `jacobian_keep` < 1 is Jacobian-based truncation (JBT; Tanielian et al. 2020, "Learning
+        disconnected manifolds: a no GAN's land", sec. 4): ceil(num / jacobian_keep) latents are
+        drawn and the `num` with the smallest ||dG(z)/dz||_F are kept, dropping the samples where
+        the generator stretches its latent space to cross between disconnected modes."""
         if kwargs:
             raise ValueError(f"GAN.sample got unknown keyword(s) {sorted(kwargs)}; "
-                             f"known: labels, label, truncation_psi")
+                             f"known: labels, label, truncation_psi, jacobian_keep")
+        if not 0 < jacobian_keep <= 1:
+            raise ValueError(f"jacobian_keep={jacobian_keep} must lie in (0, 1] (1 keeps every sample)")
+        if jacobian_keep < 1 and self.conditional:
+            raise ValueError("jacobian_keep < 1 needs an unconditional GAN (it would change the labels' mix)")
         if label is not None and (not self.conditional or labels is not None):
             raise ValueError("label= needs a class-conditional GAN and no labels= array")
         if label is not None and not 0 <= int(label) < self.num_classes:
             raise ValueError(f"label={label} is outside [0, {self.num_classes})")
         k_z, k_n = jax.random.split(rng)
-        z = jax.random.normal(k_z, (num, self.z_dim))
+        z = jax.random.normal(k_z, (math.ceil(num / jacobian_keep) if jacobian_keep < 1 else num, self.z_dim))
         y = None
         if self.conditional:
             if label is not None:
@@ -239,9 +250,22 @@ class GAN:
             y = jnp.arange(num) % self.num_classes if labels is None else jnp.asarray(labels)
         cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
         kw = {"truncation_psi": truncation_psi} if isinstance(self.generator, StyleGAN2Generator) else {}
-        x = self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
-                                 rngs={"noise": k_n}, **kw)
+        g = lambda z: self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,  # noqa: E731
+                                           rngs={"noise": k_n}, **kw)
+        x = g(z)
+        if jacobian_keep < 1:
+            x = x[jnp.sort(jnp.argsort(jacobian_norms(g, z))[:num])]
         return x * self.scale + self.shift
+
+
+def jacobian_norms(g: Callable[[Array], Array], z: Array) -> Array:
+    """||dg(z)_i / dz_i||_F per sample, exactly, for g mapping latents z [N, Z] to samples
+    [N, ...] independently (eval mode): sum_k ||J_i e_k||^2 from one jvp per latent axis k. -> [N]"""
+    def add(total, k):
+        column = jax.jvp(g, (z,), (jnp.zeros_like(z).at[:, k].set(1.0),))[1]
+        return total + jnp.sum(column.reshape(z.shape[0], -1).astype(jnp.float32) ** 2, axis=1), None
+
+    return jnp.sqrt(jax.lax.scan(add, jnp.zeros(z.shape[0], jnp.float32), jnp.arange(z.shape[1]))[0])
 
 
 def _module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str) -> dict[str, Any]:

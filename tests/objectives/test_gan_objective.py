@@ -240,6 +240,37 @@ def test_rescale_std_gives_zero_mean_unit_variance():
     assert G.make(cfg(rescale=True, **TINY["mlp"]), meta).scale == G.make(cfg(rescale="range", **TINY["mlp"]), meta).scale
 
 
+def test_jacobian_norms_against_per_sample_jacobians():
+    """jacobian_norms = the Frobenius norm of each sample's own Jacobian (jax.jacfwd of one
+    sample at a time), for a nonlinear map of z [N, 3] to images [N, 2, 2]."""
+    w = jax.random.normal(jax.random.key(0), (3, 4))
+    g = lambda z: jnp.tanh(z @ w).reshape(-1, 2, 2) * jnp.sum(z ** 2, axis=1)[:, None, None]  # noqa: E731
+    z = jax.random.normal(jax.random.key(1), (5, 3))
+    brute = [np.linalg.norm(np.asarray(jax.jacfwd(lambda zi: g(zi[None])[0])(zi))) for zi in z]
+    np.testing.assert_allclose(G.jacobian_norms(g, z), brute, rtol=1e-5)
+
+
+def test_jacobian_truncation_keeps_the_smallest_jacobians():
+    """sample(jacobian_keep=0.5) of 6 = the 6 of the 12 candidates (the same latents as a plain
+    draw of 12) whose generator Jacobians, computed one sample at a time, are smallest."""
+    obj = G.make(cfg(**TINY["mlp"]), POINTS)
+    v = obj.init(jax.random.key(0), batch_for(POINTS))
+    params = {p: w.params for p, w in v.items()}
+    state = {p: dict(w.state) for p, w in v.items()}
+    kept = obj.sample(params, state, jax.random.key(1), 6, jacobian_keep=0.5)
+    candidates = obj.sample(params, state, jax.random.key(1), 12)
+    z = jax.random.normal(jax.random.split(jax.random.key(1))[0], (12, obj.z_dim))
+    g1 = lambda zi: obj.generator.apply({"params": params["generator"]}, zi[None], None, train=False)[0]  # noqa: E731
+    norms = [np.linalg.norm(np.asarray(jax.jacfwd(g1)(zi))) for zi in z]
+    np.testing.assert_allclose(kept, np.asarray(candidates)[np.sort(np.argsort(norms)[:6])], rtol=1e-5)
+    np.testing.assert_allclose(obj.sample(params, state, jax.random.key(1), 12, jacobian_keep=1.0), candidates)
+    with pytest.raises(ValueError, match="must lie in"):
+        obj.sample(params, state, jax.random.key(1), 6, jacobian_keep=0.0)
+    conditional = G.make(cfg(conditional=True, **TINY["mlp"]), POINTS)
+    with pytest.raises(ValueError, match="needs an unconditional GAN"):
+        conditional.sample(params, state, jax.random.key(1), 6, jacobian_keep=0.5)
+
+
 @pytest.mark.parametrize("rescale, meta, match", [
     ("unit", POINTS, "choose one of"),
     ("std", POINTS, "needs the mean and std of points data"),
