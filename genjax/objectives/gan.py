@@ -242,7 +242,7 @@ class GAN:
         if label is not None and not 0 <= int(label) < self.num_classes:
             raise ValueError(f"label={label} is outside [0, {self.num_classes})")
         k_z, k_n = jax.random.split(rng)
-        z = jax.random.normal(k_z, (math.ceil(num / jacobian_keep) if jacobian_keep < 1 else num, self.z_dim))
+        z = jax.random.normal(k_z, (math.ceil(num / jacobian_keep), self.z_dim))
         y = None
         if self.conditional:
             if label is not None:
@@ -260,9 +260,12 @@ class GAN:
 
 def jacobian_norms(g: Callable[[Array], Array], z: Array) -> Array:
     """||dg(z)_i / dz_i||_F per sample, exactly, for g mapping latents z [N, Z] to samples
-    [N, ...] independently (eval mode): sum_k ||J_i e_k||^2 from one jvp per latent axis k. -> [N]"""
+    [N, ...] independently (eval mode): sum_k ||J_i e_k||^2, g linearised once and its linear
+    map applied to each latent axis k. -> [N]"""
+    _, jvp = jax.linearize(g, z)
+
     def add(total, k):
-        column = jax.jvp(g, (z,), (jnp.zeros_like(z).at[:, k].set(1.0),))[1]
+        column = jvp(jnp.zeros_like(z).at[:, k].set(1.0))
         return total + jnp.sum(column.reshape(z.shape[0], -1).astype(jnp.float32) ** 2, axis=1), None
 
     return jnp.sqrt(jax.lax.scan(add, jnp.zeros(z.shape[0], jnp.float32), jnp.arange(z.shape[1]))[0])
