@@ -48,10 +48,11 @@ PUBLISHED = {
 
 
 def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0,
-                jacobian_keep: float = 1.0):
+                jacobian_keeps: tuple[float, ...] = ()):
     """Trains one run per seed, one after another with one compiled program; returns
-    (samples [S, num, 2], metadata, seconds of training), and with `jacobian_keep` < 1 also the
-    samples of Jacobian-based truncation (GAN.sample's jacobian_keep) [S, num, 2], else None.
+    (samples [S, num, 2], metadata, seconds of training, {keep: samples [S, num, 2]}), the last
+    the samples of Jacobian-based truncation (GAN.sample's jacobian_keep) for each of
+    `jacobian_keeps`, from the same trained generators.
 
     (Seeds run in sequence, not under `jax.vmap`: on the CPU the vmapped step's batched matmuls
     were several times slower than the seeds one by one.) With `report_every`, also prints the
@@ -91,7 +92,7 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
 
     total = config.train.steps
     chunk = min(chunk, report_every) if report_every else chunk
-    samples, truncated, secs = [], [], 0.0
+    samples, truncated, secs = [], {keep: [] for keep in jacobian_keeps}, 0.0
     for seed in seeds:
         state = init_train_state(objective, txs, jax.random.PRNGKey(seed), spec, mesh,
                                  rules=tuple(tuple(r) for r in config.sharding.rules),
@@ -104,16 +105,16 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
             if report_every and done % report_every == 0 and done < total:
                 r = evaluate(draw(state, sample_key)[None], meta)
                 line = f"  seed {seed} step {done}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
-                if jacobian_keep < 1:
-                    r = evaluate(draw(state, sample_key, jacobian_keep)[None], meta)
-                    line += f"; jacobian_keep={jacobian_keep}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
+                for keep in jacobian_keeps:
+                    r = evaluate(draw(state, sample_key, keep)[None], meta)
+                    line += f"; jacobian_keep={keep}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
                 print(line, flush=True)
         jax.block_until_ready(state)
         secs += time.time() - t0
         samples.append(draw(state, sample_key))
-        if jacobian_keep < 1:
-            truncated.append(draw(state, sample_key, jacobian_keep))
-    return np.stack(samples), meta, secs, (np.stack(truncated) if truncated else None)
+        for keep in jacobian_keeps:
+            truncated[keep].append(draw(state, sample_key, keep))
+    return np.stack(samples), meta, secs, {keep: np.stack(t) for keep, t in truncated.items()}
 
 
 def evaluate(samples, meta) -> dict[str, tuple[float, float, list[float]]]:
@@ -132,8 +133,9 @@ def main(argv=None):
     p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed, ..., first_seed + seeds - 1")
     p.add_argument("--which", default="recipe,baseline")
     p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
-    p.add_argument("--jacobian_keep", type=float, default=1.0,
-                   help="also evaluate Jacobian-based truncation keeping this fraction (recipe rows)")
+    p.add_argument("--jacobian_keep", default="",
+                   help="also evaluate Jacobian-based truncation keeping these fractions, comma-separated "
+                        "(recipe rows; e.g. 0.9,0.8)")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
     args = p.parse_args(argv)
     lines = ["| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
@@ -148,12 +150,12 @@ def main(argv=None):
             config = apply_overrides(load_config(spec), data_overrides)
             if which == "recipe":
                 config = apply_overrides(config, args.override)
-            keep = args.jacobian_keep if which == "recipe" else 1.0
+            keeps = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
             samples, meta, secs, truncated = train_seeds(
                 config, list(range(args.first_seed, args.first_seed + args.seeds)),
-                report_every=args.report_every, jacobian_keep=keep)
-            rows = [(which, samples)] + ([(f"{which} + Jacobian truncation (keep {keep})", truncated)]
-                                         if truncated is not None else [])
+                report_every=args.report_every, jacobian_keeps=keeps)
+            rows = [(which, samples)] + [(f"{which} + Jacobian truncation (keep {keep})", s)
+                                         for keep, s in truncated.items()]
             for name, s in rows:
                 r = evaluate(s, meta)
                 m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
