@@ -48,11 +48,11 @@ PUBLISHED = {
 
 
 def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0,
-                jacobian_keeps: tuple[float, ...] = ()):
+                keeps: tuple[float, ...] = (1.0,)):
     """Trains one run per seed, one after another with one compiled program; returns
-    (samples [S, num, 2], metadata, seconds of training, {keep: samples [S, num, 2]}), the last
-    the samples of Jacobian-based truncation (GAN.sample's jacobian_keep) for each of
-    `jacobian_keeps`, from the same trained generators.
+    ({keep: samples [S, num, 2]}, metadata, seconds of training): for each of `keeps` the samples
+    of Jacobian-based truncation (GAN.sample's jacobian_keep; 1.0 = none) from the same trained
+    generators, with the same sampling key.
 
     (Seeds run in sequence, not under `jax.vmap`: on the CPU the vmapped step's batched matmuls
     were several times slower than the seeds one by one.) With `report_every`, also prints the
@@ -92,7 +92,7 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
 
     total = config.train.steps
     chunk = min(chunk, report_every) if report_every else chunk
-    samples, truncated, secs = [], {keep: [] for keep in jacobian_keeps}, 0.0
+    samples, secs = {keep: [] for keep in keeps}, 0.0
     for seed in seeds:
         state = init_train_state(objective, txs, jax.random.PRNGKey(seed), spec, mesh,
                                  rules=tuple(tuple(r) for r in config.sharding.rules),
@@ -103,18 +103,16 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
             state = run_chunk(state, data_key, min(chunk, total - start))
             done = min(start + chunk, total)
             if report_every and done % report_every == 0 and done < total:
-                r = evaluate(draw(state, sample_key)[None], meta)
-                line = f"  seed {seed} step {done}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
-                for keep in jacobian_keeps:
+                line = f"  seed {seed} step {done}"
+                for keep in keeps:
                     r = evaluate(draw(state, sample_key, keep)[None], meta)
                     line += f"; jacobian_keep={keep}: modes={r['modes'][0]:.0f} hq={r['high_quality'][0]:.4f}"
                 print(line, flush=True)
         jax.block_until_ready(state)
         secs += time.time() - t0
-        samples.append(draw(state, sample_key))
-        for keep in jacobian_keeps:
-            truncated[keep].append(draw(state, sample_key, keep))
-    return np.stack(samples), meta, secs, {keep: np.stack(t) for keep, t in truncated.items()}
+        for keep in keeps:
+            samples[keep].append(draw(state, sample_key, keep))
+    return {keep: np.stack(s) for keep, s in samples.items()}, meta, secs
 
 
 def evaluate(samples, meta) -> dict[str, tuple[float, float, list[float]]]:
@@ -135,7 +133,8 @@ def main(argv=None):
     p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
     p.add_argument("--jacobian_keep", default="",
                    help="also evaluate Jacobian-based truncation keeping these fractions, comma-separated "
-                        "(recipe rows; e.g. 0.9,0.8)")
+                        "(recipe rows; e.g. 0.9,0.8); the configs' own sample.kwargs.jacobian_keep and no "
+                        "truncation are always evaluated")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
     args = p.parse_args(argv)
     lines = ["| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
@@ -150,13 +149,14 @@ def main(argv=None):
             config = apply_overrides(load_config(spec), data_overrides)
             if which == "recipe":
                 config = apply_overrides(config, args.override)
-            keeps = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
-            samples, meta, secs, truncated = train_seeds(
+            own = float(config.sample.kwargs.get("jacobian_keep", 1.0))
+            extra = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
+            samples, meta, secs = train_seeds(
                 config, list(range(args.first_seed, args.first_seed + args.seeds)),
-                report_every=args.report_every, jacobian_keeps=keeps)
-            rows = [(which, samples)] + [(f"{which} + Jacobian truncation (keep {keep})", s)
-                                         for keep, s in truncated.items()]
-            for name, s in rows:
+                report_every=args.report_every, keeps=tuple(dict.fromkeys((own, 1.0, *extra))))
+            for keep, s in samples.items():
+                name = (which if keep == own else f"{which}, Jacobian truncation keep {keep}" if keep < 1
+                        else f"{which}, without truncation")
                 r = evaluate(s, meta)
                 m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
                 line = (f"| {run} | {name} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "

@@ -312,3 +312,36 @@ def test_eval_reports_fid_and_kid_of_an_image_gan_run(tmp_path, capsys):
     for k in ("fid", "kid"):
         np.testing.assert_allclose(printed[k], direct[k], rtol=1e-4, atol=1e-6)
     assert printed["fid"] > 0  # a 2-step generator is far from the data
+
+
+def test_eval_of_a_mode_coverage_run_samples_with_the_configs_truncation(tmp_path, capsys):
+    """The ring8 recipe samples with Jacobian-based truncation (sample.kwargs.jacobian_keep):
+    `genjax eval --metrics mode_coverage` gives the metrics of Run.sample with that keep, and
+    `--option jacobian_keep=1.0` those of the untruncated samples."""
+    import json
+    from pathlib import Path
+
+    from genjax import metrics
+    from genjax.cli import main
+    from genjax.data import load_examples
+    from genjax.train.loop import load_run
+
+    config = Path(__file__).resolve().parents[2] / "configs/ring8_gan.py:runlocal"
+    assert main(["train", "--config", str(config), "--workdir", str(tmp_path), "--config.train.progress=false"]) == 0
+    capsys.readouterr()
+    r = load_run(str(tmp_path))
+    keep = r.config.sample.kwargs.jacobian_keep
+    assert 0 < keep < 1
+    real = load_examples(r.config.data, 256, split=r.config.data.eval_split)["x"]
+    printed = []
+    for option in ([], ["--option", "jacobian_keep=1.0"]):
+        assert main(["eval", "--workdir", str(tmp_path), "--metrics", "mode_coverage", "--num", "256",
+                     "--seed", "3", *option]) == 0
+        printed.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    for out, k in zip(printed, (keep, 1.0)):
+        direct = metrics.compute(["mode_coverage"], r.sample(256, 3, ema_index=0, jacobian_keep=k), real,
+                                 metadata=r.metadata, rng_seed=3)
+        assert set(direct) <= set(out)
+        for name, value in direct.items():
+            np.testing.assert_allclose(out[name], value, rtol=1e-6, atol=1e-9)
+    assert printed[0] != printed[1]
