@@ -2,7 +2,8 @@
 benchmark. The recipe is general (nothing depends on where the modes are):
 
   data rescaled to [-1, 1] by its bounding box + non-saturating loss + R1 penalty + PacGAN
-  packing (m=2) + MLP G/D + large batches (1024) + Adam(2e-3, 0.5, 0.9) + generator EMA (0.998).
+  packing (m=2) + MLP G/D + large batches (1024) + Adam(2e-3, 0.5, 0.9) + generator EMA (0.998)
+  + Jacobian-based truncation when sampling (keep 0.9).
 
     genjax train --config configs/ring8_gan.py --workdir runs/ring8_gan
     genjax eval --workdir runs/ring8_gan --metrics mode_coverage
