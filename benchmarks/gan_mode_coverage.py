@@ -87,7 +87,7 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
         params = s.ema[0] if use_ema else s.params
         return objective.sample(params, s.model_state, key, config.eval.num, jacobian_keep=keep)
 
-    def draw(s, key, keep=1.0):
+    def draw(s, key, keep):
         return np.asarray(sample(s, key, keep))
 
     total = config.train.steps

@@ -38,8 +38,8 @@ def gan_recipe(c, source: str):
     c.train.sample_every = 2000
     c.train.checkpoint_every = 2000
     c.sample.num = 2500
-    # Jacobian-based truncation (Tanielian et al. 2020): of 2778 latents, sample the 2500 where the
-    # generator is smoothest, dropping most samples on the paths between modes.
+    # Jacobian-based truncation (Tanielian et al. 2020): of num / 0.9 latents, sample the num where
+    # the generator is smoothest, dropping most samples on the paths between modes.
     c.sample.kwargs.jacobian_keep = 0.9
     c.eval.metrics = ("mode_coverage",)
     c.eval.num = 2500
