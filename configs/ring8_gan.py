@@ -1,9 +1,9 @@
 """GAN on the 8-Gaussian ring (PacGAN's 2D-ring: radius 1, std 0.01), the mode-collapse
 benchmark. The recipe is general (nothing depends on where the modes are):
 
-  data rescaled to [-1, 1] by its bounding box + non-saturating loss + R1 penalty + PacGAN
-  packing (m=2) + MLP G/D + large batches (1024) + Adam(2e-3, 0.5, 0.9) + generator EMA (0.998)
-  + Jacobian-based truncation when sampling (keep 0.9).
+  data rescaled to [-1, 1] by its bounding box + non-saturating loss + a light R1 penalty
+  (gamma 0.001) + PacGAN packing (m=2) + MLP G/D + large batches (1024) + Adam(2e-3, 0.5, 0.9)
+  + generator EMA (0.998) + Jacobian-based truncation when sampling (keep 0.9).
 
     genjax train --config configs/ring8_gan.py --workdir runs/ring8_gan
     genjax eval --workdir runs/ring8_gan --metrics mode_coverage
@@ -26,7 +26,10 @@ def gan_recipe(c, source: str):
     c.objective.generator = dict(width=256, depth=3, act="relu")
     c.objective.discriminator = dict(width=256, depth=3, act="leaky_relu")
     c.objective.pack = 2
-    c.objective.r1_gamma = 0.01
+    # R1 (gamma / 2 ||grad D||^2 on real points) keeps D flat around the modes, so a strong one
+    # hides the samples just beside them from D: with 0.01, 17-25 % of grid49's samples lay off
+    # its modes after 20000 steps; with 0.001, 5-7 %.
+    c.objective.r1_gamma = 0.001
     c.objective.rescale = "range"
     c.optim.name = "adam"
     c.optim.lr = 2e-3
