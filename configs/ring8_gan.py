@@ -28,7 +28,7 @@ def gan_recipe(c, source: str):
     c.objective.pack = 2
     # R1 (gamma / 2 ||grad D||^2 on real points) keeps D flat around the modes, so a strong one
     # hides the samples just beside them from D: with 0.01, 17-25 % of grid49's samples lay off
-    # its modes after 20000 steps; with 0.001, 5-7 %.
+    # its modes after 20000 steps; with 0.001, 5-8 %.
     c.objective.r1_gamma = 0.001
     c.objective.rescale = "range"
     c.optim.name = "adam"
