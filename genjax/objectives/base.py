@@ -1,36 +1,26 @@
-"""The objective protocol: what a model family tells the training core.
+"""The capabilities a model family offers the training core, as typed protocols.
 
-An objective names its networks ("players"), initialises their variables, gives each player's
-loss, says in which order players update inside one train step, and draws samples. The core
-(`genjax.train.step.make_train_step`) knows nothing else about the family.
+Every family is an `Objective` (players, init, per-example loss, sample). What it offers beyond
+that is declared by implementing one of the protocols below; the core asks with `isinstance`
+(they are `runtime_checkable`), never with `hasattr`:
 
-An objective whose samples imitate something other than the examples themselves (CycleGAN's
-G(a) imitates domain B) may define `eval_reference(x) -> x_ref`: the loop's `evaluate` compares
-samples with `eval_reference` of the eval split's examples instead of the examples.
-
-Growing objectives (ProGAN) may add two methods, which the training loop uses when present:
-`stage_at(step: int) -> int`, the static stage of a 0-based train step, and
-`at_stage(stage: int) -> Objective`, a frozen copy of the objective at that stage. The loop
-builds one compiled train step per stage from `at_stage(stage_at(state.step))`, so a run resumed
-in the middle of a stage compiles that stage; anything that varies within a stage (a fade-in
-coefficient) is computed in `loss` from its traced `step`. Every stage must share one set of
-param shapes (`init` builds them all), so one train state and checkpoint layout serves all stages.
-
-A growing objective may also schedule the training itself (ProGAN's per-resolution minibatch,
-learning rate and optimizer reset, after the reference code's TrainingSchedule):
-`batch_sizes: tuple[int | None, ...]`, the global batch size of each stage (None or an empty tuple:
-config.data.batch_size), for which it also defines `stage_start(stage: int) -> int`, the first
-train step of a stage. The loop checks every stage's size against the processes, the mesh's data
-shards and config.train.grad_accum when the run starts, compiles each stage's step for its
-batch, and cuts one stream of examples into the stages' batches (stage k continues where stage
-k - 1 stopped; `genjax.train.stages.StagedIterator`).
-`lr_scale(player: str) -> float` (of a stage's objective) multiplies the player's optimizer
-updates inside the compiled step, i.e. its learning rate (the updates of adam, adamw, sgd and
-lion are linear in it), so a resumed run continues with its stage's rate.
-`reset_optimizer_at(step: int) -> bool`: the loop re-initialises every player's optimizer state
-(`tx.init(params)`, with its shardings; learning-rate schedules keep their step count) right
-before train step `step` when True. A run resumed at such a step resets; one resumed after it
-does not, so resuming never changes the result.
+- `Planned`: the family schedules its own training as a `TrainingPlan` of stages (ProGAN's
+  resolutions): each stage has a step range, a frozen objective, a global batch size, per-player
+  learning-rate factors and the steps before which every optimizer state restarts. The loop
+  executes a plan and knows nothing of the family; every other objective trains as a one-stage
+  plan (`single_stage_plan`).
+- `LikelihoodModel`: log-likelihood per example in nats, and whether it is exact, a bound or an
+  estimate, over a continuous density or the data's discrete values; bits/dim is computed from it
+  in one place (`genjax.metrics.likelihood`).
+- `Autoencoder`: encode to a latent and decode its mean (VAEs; the frozen autoencoder of latent
+  diffusion).
+- `Conditional`: class-conditional families (number of classes, label sampling, guidance).
+- `PairedDomains`: families whose samples imitate a transformed example (CycleGAN's G(a) imitates
+  domain B): evaluation compares samples with `eval_reference` of the eval examples.
+- `UsesComponents`: families that use frozen, pretrained networks of other runs (latent
+  diffusion's autoencoder). The run builder loads each named component, holds its variables in
+  the train state as non-trainable sharded params, and passes them to `loss` and `sample` inside
+  `state` under the component's name.
 
 Shapes: a batch is a dict of arrays with a shared leading batch axis, `{"x": [B, ...]}` and
 optionally `{"y": [B]}` (int32 labels). Images are NHWC float32 in the data range of the
@@ -39,7 +29,8 @@ dataset metadata (usually [-1, 1]).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Protocol, runtime_checkable
+import dataclasses
+from typing import Any, Literal, Mapping, NamedTuple, Protocol, runtime_checkable
 
 import jax
 
@@ -115,3 +106,147 @@ class Objective(Protocol):
     ) -> Array:
         """`num` samples, [num, ...] in the data range of the dataset (images NHWC)."""
         ...
+
+
+# ---- training plans ------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """Train steps [start, end) of a plan (0-based; end=None: to the end of training).
+
+    objective:       the objective trained in this stage (static: one compiled step per stage).
+    batch_size:      the stage's global batch size.
+    lr_scale:        {player: factor} on the player's optimizer updates, i.e. its learning rate;
+                     players not named keep 1.
+    reset_optimizer: 0-based train steps of this stage before which every player's optimizer
+                     state restarts (`tx.init`; learning-rate schedules keep their count).
+    """
+
+    start: int
+    end: int | None
+    objective: Objective
+    batch_size: int
+    lr_scale: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    reset_optimizer: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPlan:
+    """Stages that tile the train steps: stages[0].start == 0, each stage ends where the next
+    starts, the last one has end=None. All stages share one param layout (`init` of the first
+    stage's objective builds them all), so one train state and checkpoint serve the whole run."""
+
+    stages: tuple[Stage, ...]
+
+    def __post_init__(self):
+        if not self.stages or self.stages[0].start != 0 or self.stages[-1].end is not None:
+            raise ValueError("a TrainingPlan's stages must start at step 0 and the last must have end=None")
+        for a, b in zip(self.stages, self.stages[1:]):
+            if a.end != b.start or not a.start < a.end:
+                raise ValueError(f"TrainingPlan stages must tile the steps: [{a.start}, {a.end}) then "
+                                 f"[{b.start}, {b.end})")
+
+    def stage_at(self, step: int) -> int:
+        """Index of the stage that trains at 0-based train step `step`."""
+        for k, s in enumerate(self.stages):
+            if s.end is None or step < s.end:
+                return k
+        raise AssertionError("unreachable: the last stage has end=None")
+
+
+@runtime_checkable
+class Planned(Protocol):
+    """A family that schedules its own training (ProGAN)."""
+
+    def plan(self, batch_size: int) -> TrainingPlan:
+        """The plan, given config.data.batch_size (the batch of stages that set none)."""
+        ...
+
+
+def single_stage_plan(objective: Objective, batch_size: int) -> TrainingPlan:
+    """The plan of every objective that does not schedule its training: one stage."""
+    return TrainingPlan((Stage(0, None, objective, batch_size),))
+
+
+def training_plan(objective: Objective, batch_size: int) -> TrainingPlan:
+    """`objective.plan(batch_size)` for a `Planned` objective, else one stage."""
+    if isinstance(objective, Planned):
+        return objective.plan(batch_size)
+    return single_stage_plan(objective, batch_size)
+
+
+# ---- likelihoods, autoencoders, conditioning, domains -------------------------------------
+LikelihoodKind = Literal["exact", "bound", "estimate"]
+
+
+@runtime_checkable
+class LikelihoodModel(Protocol):
+    """A family that scores examples.
+
+    likelihood_kind:  "exact" (autoregressive, flows), "bound" (an ELBO: a lower bound on
+                      log p) or "estimate" (a stochastic estimate, e.g. the probability-flow
+                      ODE with Hutchinson's trace).
+    discrete:         True when `log_likelihood` is a log-probability of the data's discrete
+                      values (8-bit pixels, binary pixels); False when it is a log-density of x
+                      in the data range, which the evaluation dequantizes for 8-bit data.
+    """
+
+    likelihood_kind: LikelihoodKind
+    discrete: bool
+
+    def log_likelihood(self, params: Mapping[str, PyTree], state: Mapping[str, Collections],
+                       batch: Mapping[str, Array], rng: Array, **options: Any) -> Array:
+        """log p(x) [B] in nats for the batch's examples (conditioned on batch["y"] when the
+        family is conditional)."""
+        ...
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    """A family with an encoder and a decoder (params are {player: params})."""
+
+    def encode(self, params: Mapping[str, PyTree], x: Array) -> Array:
+        """x [B, *data shape] -> z [B, *latent shape]: the posterior mean (or the code)."""
+        ...
+
+    def decode(self, params: Mapping[str, PyTree], z: Array) -> Array:
+        """z [B, *latent shape] -> x [B, *data shape]: the mean of p(x|z), in the data range."""
+        ...
+
+
+@runtime_checkable
+class Conditional(Protocol):
+    """A class-conditional family; `sample(..., label=k)` draws class k, `guidance_scale`
+    (when `guidance` is True) applies classifier-free guidance (Ho and Salimans 2022)."""
+
+    num_classes: int | None  # None when the model was built without labels
+    guidance: bool
+
+    def sample_labels(self, rng: Array, num: int) -> Array:
+        """[num] int32 labels drawn as `sample` draws them when no label is given."""
+        ...
+
+
+@runtime_checkable
+class PairedDomains(Protocol):
+    """A translation family: samples imitate `eval_reference` of the eval examples."""
+
+    def eval_reference(self, x: Array) -> Array:
+        """Examples x [B, ...] -> the reference images samples are compared with."""
+        ...
+
+
+# ---- frozen components --------------------------------------------------------------------
+class ComponentVariables(NamedTuple):
+    """A frozen network of another run: its sampling params and non-trainable state,
+    {player: ...} each, as that run's objective takes them."""
+
+    params: PyTree
+    state: Mapping[str, Collections]
+
+
+@runtime_checkable
+class UsesComponents(Protocol):
+    """A family that uses frozen networks of other runs (named in config.components); it
+    reads `state[name]`, a `ComponentVariables`, in `loss` and `sample`."""
+
+    components: tuple[str, ...]
