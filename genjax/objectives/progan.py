@@ -62,7 +62,7 @@ from genjax.losses.gan import RelativisticAverage, get_gan_loss
 from genjax.nn.gan_layers import avg_pool, upsample_nearest
 from genjax.nn.progan import ProGANDiscriminator, ProGANGenerator, fade, num_stages
 from genjax.objectives import check_fields, register
-from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.base import LossOutput, PlayerVariables, Stage, TrainingPlan
 from genjax.objectives.gan import _module_kwargs
 
 Array = jax.Array
@@ -130,6 +130,19 @@ class ProGAN:
             return False
         start = self.stage_start(k)
         return step == start or (self.fade_steps > 0 and step == start + self.fade_steps)
+
+    def plan(self, batch_size: int) -> TrainingPlan:
+        """One stage per resolution (the `Planned` capability): its steps, batch size (`batch_sizes`,
+        else `batch_size`), learning-rate factors and optimizer resets."""
+        stages = []
+        for k in range(self.final_stage + 1):
+            start = self.stage_start(k)
+            end = self.stage_start(k + 1) if k < self.final_stage else None
+            size = self.batch_sizes[k] if self.batch_sizes and self.batch_sizes[k] is not None else batch_size
+            lr = dict(zip(self.players, self.lr_scales[k])) if self.lr_scales else {}
+            resets = tuple(s for s in (start, start + self.fade_steps) if self.reset_optimizer_at(s)) if k else ()
+            stages.append(Stage(start, end, self.at_stage(k), size, lr, resets))
+        return TrainingPlan(tuple(stages))
 
     def alpha(self, step: Array | int) -> Array:
         """Fade-in coefficient of this stage at train step `step` (traced), float32 []."""
