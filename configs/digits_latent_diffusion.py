@@ -1,13 +1,13 @@
 """Latent diffusion on scikit-learn's 8x8 digits resized to 16x16: a class-conditional MLP
 denoiser diffuses the 16-dimensional posterior means of a trained VAE run and its samples are
 decoded by the VAE (Rombach et al. 2022). It needs that VAE run first, trained with
-configs/digits_vae.py (the same data settings) into `objective.autoencoder_workdir`:
+configs/digits_vae.py (the same data settings) into `components.autoencoder.workdir`:
 
     genjax train --config configs/digits_vae.py --workdir runs/digits_vae
     genjax train --config configs/digits_latent_diffusion.py --workdir runs/digits_latent_diffusion
     genjax sample --workdir runs/digits_latent_diffusion --guidance-scale 2 --label 3 --out threes.png
 
-Another VAE run: --config.objective.autoencoder_workdir=PATH. The `runlocal` variant trains a few
+Another VAE run: --config.components.autoencoder.workdir=PATH. The `runlocal` variant trains a few
 steps on top of any VAE run, e.g. one of configs/digits_vae.py:runlocal.
 """
 
@@ -21,7 +21,7 @@ def get_config(arg=None):
     c.data.value_range = (-1.0, 1.0)
     c.data.batch_size = 128
     c.objective.name = "diffusion"
-    c.objective.autoencoder_workdir = "runs/digits_vae"
+    c.components.autoencoder = dict(workdir="runs/digits_vae", ema_index=0)
     c.objective.latent_scale = 1.0
     c.objective.process = "ddpm"
     c.objective.schedule = "cosine"

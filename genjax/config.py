@@ -23,7 +23,7 @@ ConfigDict = ml_collections.ConfigDict
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 # Sections whose keys belong to a model family, a sampler or a player and are checked there.
-FREE_SECTIONS = ("objective", "sample.kwargs", "optim.players", "eval.kwargs")
+FREE_SECTIONS = ("objective", "components", "sample.kwargs", "optim.players", "eval.kwargs")
 
 
 def optim_config() -> ConfigDict:
@@ -51,6 +51,8 @@ def base_config() -> ConfigDict:
     c.seed = 0
     c.data = default_data_config()
     c.objective = ConfigDict({"name": "vae"})
+    # frozen networks of other runs: {name: {workdir, ema_index}} (genjax.train.components)
+    c.components = ConfigDict()
     c.optim = optim_config()
     c.optim.players = ConfigDict()
     c.train = ConfigDict(

@@ -45,8 +45,8 @@ def fake_tfds(tmp_path_factory):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_trains_one_step(name, tmp_path, fake_tfds):
     config = config_lib.load_config(_spec(name))
-    if "autoencoder_workdir" in config.objective:  # latent diffusion: needs a trained autoencoder run
-        config.objective.autoencoder_workdir = str(tmp_path / "autoencoder")
+    if "autoencoder" in config.components:  # latent diffusion: needs a trained autoencoder run
+        config.components.autoencoder.workdir = str(tmp_path / "autoencoder")
         run(tiny(config_lib.load_config(_spec("digits_vae"))), tmp_path / "autoencoder")
     source = config.data.source
     datasets = re.findall(r"tfds:([^|:/]+)", source)  # one, or two for unpaired:SRC_A|SRC_B

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from genjax.objectives.base import LossOutput, Objective, PlayerVariables
 
 _REGISTRY: dict[str, Callable[..., Objective]] = {}
+_COMPONENTS: dict[str, tuple[str, ...]] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., Objective]], Callable[..., Objective]]:
-    """Decorator: `@register("vae") def make(cfg, metadata) -> Objective`."""
+def register(name: str, components: tuple[str, ...] = ()) -> Callable[[Callable[..., Objective]],
+                                                                      Callable[..., Objective]]:
+    """Decorator: `@register("vae") def make(cfg, metadata) -> Objective`. `components` names the
+    frozen networks of other runs the family may use (config.components.<name>); the factory
+    receives each one that the config names as a keyword argument, the component run's Objective."""
 
     def wrap(factory: Callable[..., Objective]) -> Callable[..., Objective]:
         if name in _REGISTRY:
             raise ValueError(f"objective {name!r} is registered twice")
         _REGISTRY[name] = factory
+        _COMPONENTS[name] = tuple(components)
         return factory
 
     return wrap
@@ -25,15 +30,21 @@ def registered() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def make_objective(config: Any, metadata: Any) -> Objective:
-    """Builds the objective named by `config.objective.name` for a dataset's metadata."""
+def make_objective(config: Any, metadata: Any, components: Mapping[str, Objective] | None = None) -> Objective:
+    """Builds the objective named by `config.objective.name` for a dataset's metadata, with the
+    objectives of the frozen components the config names (`genjax.train.components`)."""
     name = config.objective.get("name")
     if name not in _REGISTRY:
         raise ValueError(
             f"config.objective.name={name!r} is not a known objective; "
             f"choose one of {', '.join(registered())}"
         )
-    return _REGISTRY[name](config.objective, metadata)
+    components = dict(components or {})
+    unknown = sorted(set(components) - set(_COMPONENTS[name]))
+    if unknown:
+        raise ValueError(f"config.components names {unknown}, which objective {name!r} does not use; it takes "
+                         f"{list(_COMPONENTS[name]) or 'no components'}")
+    return _REGISTRY[name](config.objective, metadata, **components)
 
 
 def check_fields(cfg: Any, allowed: set[str], family: str) -> None:

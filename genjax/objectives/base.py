@@ -17,10 +17,12 @@ that is declared by implementing one of the protocols below; the core asks with 
 - `Conditional`: class-conditional families (number of classes, label sampling, guidance).
 - `PairedDomains`: families whose samples imitate a transformed example (CycleGAN's G(a) imitates
   domain B): evaluation compares samples with `eval_reference` of the eval examples.
-- `UsesComponents`: families that use frozen, pretrained networks of other runs (latent
-  diffusion's autoencoder). The run builder loads each named component, holds its variables in
-  the train state as non-trainable sharded params, and passes them to `loss` and `sample` inside
-  `state` under the component's name.
+
+Families that use frozen, pretrained networks of other runs (latent diffusion's autoencoder)
+declare them when they register (`register("diffusion", components=("autoencoder",))`); the run
+builder (`genjax.train.components`) loads each component named in config.components, passes its
+objective to the factory, and holds its variables in the train state as non-trainable sharded
+params, which `loss` and `sample` find in `state[<component>]`.
 
 Shapes: a batch is a dict of arrays with a shared leading batch axis, `{"x": [B, ...]}` and
 optionally `{"y": [B]}` (int32 labels). Images are NHWC float32 in the data range of the
@@ -233,20 +235,3 @@ class PairedDomains(Protocol):
     def eval_reference(self, x: Array) -> Array:
         """Examples x [B, ...] -> the reference images samples are compared with."""
         ...
-
-
-# ---- frozen components --------------------------------------------------------------------
-class ComponentVariables(NamedTuple):
-    """A frozen network of another run: its sampling params and non-trainable state,
-    {player: ...} each, as that run's objective takes them."""
-
-    params: PyTree
-    state: Mapping[str, Collections]
-
-
-@runtime_checkable
-class UsesComponents(Protocol):
-    """A family that uses frozen networks of other runs (named in config.components); it
-    reads `state[name]`, a `ComponentVariables`, in `loss` and `sample`."""
-
-    components: tuple[str, ...]

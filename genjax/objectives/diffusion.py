@@ -12,23 +12,25 @@ config.objective fields:
   p_uncond        label dropout for classifier-free guidance (class-conditional when the dataset
                   has labels and p_uncond > 0 or conditional=True)
   sampler, sample_steps, eta, guidance_scale: sampling defaults (Objective.sample kwargs override)
-  autoencoder_workdir, latent_scale: latent diffusion over a trained VAE run's posterior means
+  latent_scale    latent diffusion (config.components.autoencoder names a trained autoencoder
+                  run, e.g. a VAE): the diffused variable is latent_scale * its posterior mean
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.core import meta
 from jax.sharding import PartitionSpec as P
 
 from genjax.diffusion import guidance, likelihood, losses, parameterization, samplers, schedules
 from genjax.diffusion.networks import make_backbone
 from genjax.objectives import check_fields, register
-from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.base import Autoencoder, LossOutput, Objective, PlayerVariables
 from genjax.parallel.axes import BATCH_AXES
 
 PROCESS_FIELDS = {"schedule", "num_steps", "beta_start", "beta_end", "beta_min", "beta_max", "sigma_min",
@@ -36,17 +38,25 @@ PROCESS_FIELDS = {"schedule", "num_steps", "beta_start", "beta_end", "beta_min",
 FIELDS = PROCESS_FIELDS | {
     "process", "parameterization", "weighting", "min_snr_gamma", "sigma_data", "backbone", "net",
     "p_uncond", "conditional", "sampler", "sample_steps", "eta", "guidance_scale", "sampler_options",
-    "autoencoder_workdir", "latent_scale",
+    "latent_scale",
 }
+AUTOENCODER = "autoencoder"  # the component name of latent diffusion's autoencoder
 
 
 @dataclasses.dataclass(frozen=True)
 class Latent:
-    """Frozen autoencoder: encode x -> z (posterior mean, times scale), decode z -> x."""
+    """The frozen autoencoder of latent diffusion: z = scale * encode(x), x = decode(z / scale).
+    Its variables are the train state's `state["autoencoder"]` (`genjax.train.components`)."""
 
-    encode: Callable[[jax.Array], jax.Array]
-    decode: Callable[[jax.Array], jax.Array]
-    shape: tuple[int, ...]
+    autoencoder: Autoencoder
+    scale: float
+    shape: tuple[int, ...]  # of z, per example
+
+    def encode(self, state: Mapping[str, Any], x: jax.Array) -> jax.Array:
+        return self.autoencoder.encode(state[AUTOENCODER]["params"], x) * self.scale
+
+    def decode(self, state: Mapping[str, Any], z: jax.Array) -> jax.Array:
+        return self.autoencoder.decode(state[AUTOENCODER]["params"], z / self.scale)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +77,11 @@ class Diffusion:
     latent: Latent | None = None
     players: tuple[str, ...] = ("model",)
     schedule: tuple[str, ...] = ("model",)
+    # `LikelihoodModel`: the probability-flow ODE's log-density (Hutchinson's trace: an estimate)
+    likelihood_kind = "estimate"
+    discrete = False
+    # `Conditional`: classifier-free guidance (Ho and Salimans 2022)
+    guidance = True
 
     def init(self, rng: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, PlayerVariables]:
         x = jnp.zeros((1, *self.shape), jnp.float32)
@@ -83,7 +98,7 @@ class Diffusion:
     def loss(self, player, params, state, batch, rng, step) -> LossOutput:
         x0 = batch["x"]
         if self.latent is not None:
-            x0 = jax.lax.stop_gradient(self.latent.encode(x0)).astype(x0.dtype)
+            x0 = jax.lax.stop_gradient(self.latent.encode(state, x0)).astype(x0.dtype)
         rng_loss, rng_drop, rng_labels = jax.random.split(rng, 3)
         labels = None
         if self.num_classes:
@@ -107,6 +122,10 @@ class Diffusion:
             labels = jnp.full((1,), self.num_classes, jnp.int32)
             return lambda y, t: cond(y, t, jnp.broadcast_to(labels, (y.shape[0],)))
         return guidance.guided(cond, labels, guidance_scale, self.num_classes)
+
+    def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
+        """[num] labels drawn uniformly from the classes (`Conditional`)."""
+        return jax.random.randint(rng, (num,), 0, self.num_classes or 1)
 
     def log_likelihood(self, params, state, batch, rng, *, steps: int = 128,
                        exact_trace: bool = False) -> jax.Array:
@@ -144,12 +163,12 @@ class Diffusion:
             if label is not None and not 0 <= int(label) < self.num_classes:
                 raise ValueError(f"label={label} is outside [0, {self.num_classes})")
             labels = (jnp.full((num,), int(label), jnp.int32) if label is not None
-                      else jax.random.randint(rng_labels, (num,), 0, self.num_classes))
+                      else self.sample_labels(rng_labels, num))
         denoise = self.denoiser(params, labels, scale)
         denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))
         x = samplers.sample(sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps,
                             timesteps=timesteps, **options)
-        return self.latent.decode(x) if self.latent is not None else x
+        return self.latent.decode(state, x) if self.latent is not None else x
 
 
 def _shard_batch(x: jax.Array) -> jax.Array:
@@ -164,35 +183,21 @@ def _shard_batch(x: jax.Array) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))
 
 
-def _latent(workdir: str, scale: float, metadata: Any) -> Latent:
-    """The frozen autoencoder of the trained run in `workdir` (its EMA params when it keeps one)."""
-    from genjax.train.loop import load_run  # a trained run: imported only when asked for
-
+def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:
+    """Latent diffusion over the frozen autoencoder component (config.components.autoencoder)."""
+    if not isinstance(autoencoder, Autoencoder):
+        raise ValueError(f"config.components.autoencoder holds a {type(autoencoder).__name__} run; latent "
+                         "diffusion needs an autoencoder (e.g. a run of the vae objective)")
     if scale <= 0:
         raise ValueError(f"config.objective.latent_scale={scale} must be > 0")
-    try:
-        run = load_run(workdir)
-    except FileNotFoundError as e:
-        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r}: {e}; train the autoencoder "
-                         "first (e.g. genjax train --config configs/digits_vae.py --workdir WORKDIR)") from e
-    ae = run.objective
-    if not hasattr(ae, "encode") or not hasattr(ae, "decode_mean"):
-        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r} holds a "
-                         f"{type(ae).__name__} run; latent diffusion needs an autoencoder (e.g. vae)")
-    if tuple(run.metadata.shape) != tuple(metadata.shape):
-        raise ValueError(f"config.objective.autoencoder_workdir={workdir!r} was trained on {run.metadata.name} "
-                         f"of shape {tuple(run.metadata.shape)}, but config.data gives {metadata.name} of shape "
-                         f"{tuple(metadata.shape)}; use the autoencoder run's data settings")
-    params = run.state.sampling_params(0 if run.state.ema else None)
-    params = jax.device_get(params)
-    encode = lambda x: ae.encode(params, x)[0] * scale
-    decode = lambda z: ae.decode_mean(params, z / scale)
-    z = jax.eval_shape(encode, jnp.zeros((1, *run.metadata.shape), jnp.float32))
-    return Latent(encode, decode, tuple(z.shape[1:]))
+    x = jnp.zeros((1, *metadata.shape), jnp.float32)
+    params = lambda k: meta.unbox({p: v.params for p, v in autoencoder.init(k, {"x": x}).items()})  # noqa: E731
+    z = jax.eval_shape(lambda k: autoencoder.encode(params(k), x), jax.random.PRNGKey(0))
+    return Latent(autoencoder, scale, tuple(z.shape[1:]))
 
 
-@register("diffusion")
-def make(cfg: Any, metadata: Any) -> Diffusion:
+@register("diffusion", components=(AUTOENCODER,))
+def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffusion:
     check_fields(cfg, FIELDS, "diffusion")
     process_name = cfg.get("process", "ddpm")
     process = schedules.make_process(process_name, **{k: cfg[k] for k in PROCESS_FIELDS if k in cfg})
@@ -212,8 +217,8 @@ def make(cfg: Any, metadata: Any) -> Diffusion:
     num_classes = int(metadata.num_classes) if conditional else None
     latent = None
     shape = tuple(metadata.shape)
-    if cfg.get("autoencoder_workdir"):
-        latent = _latent(cfg.autoencoder_workdir, float(cfg.get("latent_scale", 1.0)), metadata)
+    if autoencoder is not None:
+        latent = _latent(autoencoder, float(cfg.get("latent_scale", 1.0)), metadata)
         shape = latent.shape
     backbone = cfg.get("backbone", "unet" if len(shape) == 3 else "mlp")
     net_kwargs = dict(cfg.get("net", {}))

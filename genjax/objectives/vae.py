@@ -114,23 +114,27 @@ class VAE:
         metrics = {"recon": recon, "kl": kl, "neg_elbo": recon + kl, "nelbo_per_dim": (recon + kl) / dims}
         return LossOutput(loss, metrics, {})
 
-    def decode_mean(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
-        """Mean of p(x|z) in the data range."""
+    def decode(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
+        """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`)."""
         out = self.net.apply({"params": params["model"]}, z, method=VAENet.decode)
         if self.likelihood == "bernoulli":
             return self.from_unit(jax.nn.sigmoid(out))
         return out
 
-    def encode(self, params: Mapping[str, Any], x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Posterior mean and log-variance, [B, latent] each."""
+    def posterior(self, params: Mapping[str, Any], x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Mean and log-variance of q(z|x), [B, latent] each."""
         return self.net.apply({"params": params["model"]}, x, method=VAENet.encode)
+
+    def encode(self, params: Mapping[str, Any], x: jax.Array) -> jax.Array:
+        """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`)."""
+        return self.posterior(params, x)[0]
 
     def sample(self, params: Mapping[str, Any], state: Mapping[str, Any], rng: jax.Array, num: int,
                **kwargs: Any) -> jax.Array:
         if kwargs:
             raise ValueError(f"the VAE sampler takes no options, got {sorted(kwargs)}")
         z = jax.random.normal(rng, (num, self.net.latent_dim))
-        return self.decode_mean(params, z)
+        return self.decode(params, z)
 
 
 @register("vae")

@@ -17,6 +17,8 @@ from genjax.objectives.base import Objective
 from genjax.parallel.sharding import opt_state_shardings, tree_shardings, unbox
 from genjax.train.state import TrainState
 
+PyTree = Any
+
 
 def _variables(objective: Objective, rng: jax.Array, batch_spec: Mapping[str, jax.ShapeDtypeStruct]):
     batch = {k: jnp.zeros(s.shape, s.dtype) for k, s in batch_spec.items()}
@@ -24,24 +26,41 @@ def _variables(objective: Objective, rng: jax.Array, batch_spec: Mapping[str, ja
     return ({p: v.params for p, v in variables.items()}, {p: dict(v.state) for p, v in variables.items()})
 
 
+def batch_spec(metadata: Any, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes of a global batch of a dataset: {"x": [B, *shape] float32, "y": [B] int32 (labelled)}."""
+    spec = {"x": jax.ShapeDtypeStruct((batch_size, *metadata.shape), jnp.float32)}
+    if metadata.num_classes:
+        spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+    return spec
+
+
 def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTransformation], rng: jax.Array,
                      batch_spec: Mapping[str, jax.ShapeDtypeStruct], mesh: Mesh, *, rules: Any,
-                     min_fsdp_size: int, ema_decays: tuple[float, ...],
-                     abstract: bool = False) -> tuple[TrainState, TrainState]:
+                     min_fsdp_size: int, ema_decays: tuple[float, ...], abstract: bool = False,
+                     frozen: Mapping[str, tuple[PyTree, PyTree]] | None = None) -> tuple[TrainState, TrainState]:
     """Returns (state, state_shardings) with params sharded by the logical-axis rules.
 
     rng: a uint32 [2] key. The params come from `fold_in(rng, 0)`; the state keeps `rng` as the
     base of the per-step keys. abstract=True returns the state's shapes and dtypes only
     (ShapeDtypeStructs, nothing computed): the target for restoring a checkpoint.
+    frozen: {component: (variables, shardings)} of frozen networks of other runs
+    (`genjax.train.components`), held non-trainable in `model_state[component]`; passed to the
+    compiled init as an argument (never baked in as constants).
     """
     missing = sorted(set(objective.players) - set(txs))
     if missing:
         raise ValueError(f"no optimizer for player(s) {missing}")
+    frozen = dict(frozen or {})
+    clash = sorted(set(frozen) & set(objective.players))
+    if clash:
+        raise ValueError(f"component name(s) {clash} are also player names of the objective; rename the component")
     txs = tuple((p, txs[p]) for p in objective.players)
     boxed_params, boxed_model_state = jax.eval_shape(
         lambda k: _variables(objective, jax.random.fold_in(k, 0), batch_spec), rng)
     param_sh = tree_shardings(boxed_params, mesh, rules, min_fsdp_size)
-    model_state_sh = tree_shardings(boxed_model_state, mesh, rules, min_fsdp_size)
+    model_state_sh = {**tree_shardings(boxed_model_state, mesh, rules, min_fsdp_size),
+                      **{name: sh for name, (_, sh) in frozen.items()}}
+    frozen_values = {name: v for name, (v, _) in frozen.items()}
     abstract_params = unbox(boxed_params)
     repl = NamedSharding(mesh, P())
     shardings = TrainState(
@@ -56,7 +75,7 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
         ema_decays=tuple(ema_decays),
     )
 
-    def init(key: jax.Array) -> TrainState:
+    def init(key: jax.Array, frozen_values: dict[str, PyTree]) -> TrainState:
         # strong types: a weakly typed param (from a Python scalar) would retrace the step
         params, model_state = jax.tree.map(
             lambda x: jax.lax.convert_element_type(x, x.dtype),
@@ -66,7 +85,7 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
             params=params,
             opt_state={p: tx.init(params[p]) for p, tx in txs},
             ema=tuple(jax.tree.map(jnp.copy, params) for _ in ema_decays),
-            model_state=model_state,
+            model_state={**model_state, **frozen_values},
             rng=key,
             nonfinite_steps=jnp.zeros((), jnp.int32),
             txs=txs,
@@ -74,8 +93,8 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
         )
 
     if abstract:
-        return jax.eval_shape(init, rng), shardings
-    return jax.jit(init, out_shardings=shardings)(rng), shardings
+        return jax.eval_shape(init, rng, frozen_values), shardings
+    return jax.jit(init, out_shardings=shardings)(rng, frozen_values), shardings
 
 
 def abstract_state(state_or_shapes: TrainState, shardings: TrainState) -> TrainState:

@@ -1,8 +1,6 @@
-"""Training schedules of growing objectives: per-stage batch sizes and optimizer resets.
-
-The optional hooks of `genjax.objectives.base` (`batch_sizes`, `stage_start`,
-`reset_optimizer_at`), after the reference ProGAN code (tkarras/progressive_growing_of_gans,
-train.py: TrainingSchedule's minibatch_dict and reset_opt_for_new_lod).
+"""What a `TrainingPlan` (genjax.objectives.base) needs from the core: per-stage batch sizes and
+optimizer resets, after the reference ProGAN code (tkarras/progressive_growing_of_gans, train.py:
+TrainingSchedule's minibatch_dict and reset_opt_for_new_lod).
 
 Batches: stage k trains with a global batch of b_k examples, b_k / P on each of P processes. One
 stream of this process's examples (shuffled, repeated: `genjax.data.make_iterator`) is cut into
@@ -23,13 +21,6 @@ import optax
 
 from genjax.data import DataIterator, make_iterator
 from genjax.train.state import TrainState
-
-
-def stage_batch_sizes(objective: Any, default: int) -> tuple[int, ...]:
-    """Global batch size of each stage of `objective` (its `batch_sizes`, `default` where None);
-    () when every stage uses `default` (a plain data iterator then serves all stages)."""
-    sizes = tuple(default if b is None else int(b) for b in getattr(objective, "batch_sizes", ()))
-    return sizes if any(b != default for b in sizes) else ()
 
 
 class StagedIterator(Iterator[dict]):

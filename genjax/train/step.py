@@ -5,7 +5,7 @@ For each player in `objective.schedule`, in order:
 
     g      = mean over micro-batches of  grad_{theta_p} mean_b loss_p(theta, batch_b)
     u, s'  = tx_p.update(g, s_p, theta_p)
-    u      = objective.lr_scale(p) * u   (when the objective defines it: a learning-rate factor)
+    u      = lr_scale[p] * u        (a stage's learning-rate factor, `Stage.lr_scale`; default 1)
     theta' = theta_p + u            (skipped, with s_p kept, when loss or g is not finite)
 
 and after all updates, for each EMA decay d of a player that updated without fault:
@@ -98,12 +98,14 @@ def player_grads(objective: Objective, player: str, params: dict, model_state: d
     return loss / grad_accum, scale(metrics), scale(grads), state
 
 
-def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: Objective, dtype: jnp.dtype = jnp.float32, grad_accum: int = 1,
-               nonfinite_guard: bool = True) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One step of every update in `objective.schedule`; see the module docstring."""
+def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: Objective,
+               dtype: jnp.dtype = jnp.float32, grad_accum: int = 1, nonfinite_guard: bool = True,
+               lr_scale: Mapping[str, float] | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One step of every update in `objective.schedule`; see the module docstring. `lr_scale`
+    ({player: factor}, static: a stage's `Stage.lr_scale`) multiplies a player's updates."""
     step_key = jax.random.fold_in(state.rng, state.step)
     params, opt_state, model_state = dict(state.params), dict(state.opt_state), dict(state.model_state)
-    lr_scale = getattr(objective, "lr_scale", None)  # static per compiled step (a stage's objective)
+    lr_scale = dict(lr_scale or {})
     player_ok = {p: jnp.array(True) for p in set(objective.schedule)}
     sums: dict[str, dict[str, jax.Array]] = {}
     counts: dict[str, int] = {}
@@ -113,7 +115,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
             objective, player, params, model_state, batch, key, state.step,
             dtype=dtype, grad_accum=grad_accum)
         updates, new_opt = state.tx(player).update(grads, opt_state[player], params[player])
-        scale = 1.0 if lr_scale is None else float(lr_scale(player))
+        scale = float(lr_scale.get(player, 1.0))
         if scale != 1.0:
             updates = jax.tree.map(lambda u: u * jnp.asarray(scale, u.dtype), updates)
         new_params = optax.apply_updates(params[player], updates)
@@ -150,13 +152,35 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
     return new_state, metrics
 
 
-def make_train_step(objective: Objective, *, compute_dtype_name: str = "float32",
-                    grad_accum: int = 1, nonfinite_guard: bool = True):
-    """The pure step function `step(state, batch) -> (state, metrics)` for `objective`."""
+def make_train_step(objective: Objective, *, compute_dtype_name: str = "float32", grad_accum: int = 1,
+                    nonfinite_guard: bool = True, lr_scale: Mapping[str, float] | None = None,
+                    max_traces: int | None = None):
+    """The pure step function `step(state, batch) -> (state, metrics)` for `objective`.
+
+    max_traces: when set, tracing the returned function more often raises an AssertionError: the
+    run compiles each stage's step once, and a retrace (a weakly typed or reshaped input) is a bug.
+    (`chex.assert_max_traces` counts per call site across the process, not per compiled step.)
+    """
     if grad_accum < 1:
         raise ValueError(f"config.train.grad_accum must be >= 1, got {grad_accum}")
     unknown = sorted(set(objective.schedule) - set(objective.players))
     if unknown:
         raise ValueError(f"objective schedule names {unknown}, which are not players {objective.players}")
-    return partial(train_step, objective=objective, dtype=compute_dtype(compute_dtype_name), grad_accum=grad_accum,
-                   nonfinite_guard=nonfinite_guard)
+    unknown = sorted(set(lr_scale or {}) - set(objective.players))
+    if unknown:
+        raise ValueError(f"learning-rate factors for {unknown}, which are not players {objective.players}")
+    step = partial(train_step, objective=objective, dtype=compute_dtype(compute_dtype_name), grad_accum=grad_accum,
+                   nonfinite_guard=nonfinite_guard, lr_scale=dict(lr_scale or {}))
+    if max_traces is None:
+        return step
+
+    traces = [0]
+
+    def guarded_step(state: TrainState, batch: Mapping[str, jax.Array]):
+        traces[0] += 1
+        if traces[0] > max_traces:
+            raise AssertionError(f"the train step was traced {traces[0]} times (at most {max_traces}): an input "
+                                 "changed shape, dtype or weak type between steps")
+        return step(state, batch)
+
+    return guarded_step

@@ -208,9 +208,9 @@ def _config(aot_compile):
 def test_run_checks_every_stage_batch_before_training(tmp_path):
     c = _config(False)
     c.train.grad_accum = 8  # data.batch_size 8 splits; stage 1's batch 4 does not
-    with pytest.raises(ValueError, match=r"stage 1 of objective 'progan' \(its per-stage batch sizes\): the global "
+    with pytest.raises(ValueError, match=r"the batch size of stage 1 of objective 'progan': the global "
                                          r"batch 4 is not divisible by the 8 micro-batches of config.train.grad_accum"):
-        loop.Run(c, tmp_path)
+        loop.build_run(c, tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
 
@@ -231,7 +231,7 @@ def runs(tmp_path_factory):
     built and traced for, the log, and per train step the params, optimizer states and batch
     size it got (`seen`) and the optimizer states before a reset (`pre_reset`)."""
     rec = dict(built=[], traced=[], logged=[], seen={}, pre_reset={})
-    original, next_batch, reset = loop.make_train_step, loop.Run.next_batch, loop.Run.reset_optimizer
+    original, next_batch, reset = loop.make_train_step, loop.Run.next_batch, loop.reset_optimizer
 
     def counting(objective, **kw):
         fn = original(objective, **kw)
@@ -248,14 +248,14 @@ def runs(tmp_path_factory):
         rec["seen"][int(self.state.step)] = (*state, batch["x"].shape[0])
         return batch
 
-    def recording_reset(self):
-        rec["pre_reset"][int(self.state.step)] = jax.device_get(self.state.opt_state)
-        reset(self)
+    def recording_reset(r):
+        rec["pre_reset"][int(r.state.step)] = jax.device_get(r.state.opt_state)
+        reset(r)
 
     mp = pytest.MonkeyPatch()
     mp.setattr(loop, "make_train_step", counting)
     mp.setattr(loop.Run, "next_batch", recording_next_batch)
-    mp.setattr(loop.Run, "reset_optimizer", recording_reset)
+    mp.setattr(loop, "reset_optimizer", recording_reset)
     logger, handler = logging.getLogger("genjax"), logging.Handler(logging.INFO)
     handler.emit = lambda record: rec["logged"].append(record.getMessage())
     level = logger.level

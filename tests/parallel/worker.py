@@ -106,14 +106,14 @@ def sample(out: str, spec: str, overrides: list[str]) -> None:
     import tempfile
 
     from genjax import config as config_lib
-    from genjax.train.loop import Run
+    from genjax.train.build import build_run
 
-    r = Run(config_lib.load_config(spec, overrides), tempfile.mkdtemp(), restore=False, data=False)
+    r = build_run(config_lib.load_config(spec, overrides), tempfile.mkdtemp(), restore=False, data=False)
     names = [n for n in os.environ.get("GENJAX_TEST_SAMPLERS", "").split(",") if n]
     if not names:
         np.savez(out, x=r.sample(8, seed=0, ema_index=None))
     else:
-        from genjax.train.likelihood import evaluate_likelihood
+        from genjax.train.evaluate import evaluate_likelihood
 
         bpd = evaluate_likelihood(r, 16, seed=0, ema_index=None, steps=8)["bits_per_dim"]
         np.savez(out, bits_per_dim=bpd, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})

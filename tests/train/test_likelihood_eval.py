@@ -16,29 +16,47 @@ from genjax.config import load_config
 from genjax.parallel import make_mesh
 from genjax.testing import tiny
 from genjax.train import run
-from genjax.train.likelihood import evaluate_likelihood
+from genjax.train.evaluate import evaluate_likelihood
 
 
-def _fake_run(config, log_likelihood):
-    objective = types.SimpleNamespace(log_likelihood=log_likelihood)
+def _fake_run(config, log_likelihood, discrete=False):
+    objective = types.SimpleNamespace(log_likelihood=log_likelihood, likelihood_kind="exact", discrete=discrete)
     state = types.SimpleNamespace(sampling_params=lambda ema_index: {}, model_state={})
     return types.SimpleNamespace(objective=objective, config=config, metadata=data_lib.load_metadata(config.data),
                                  state=state, mesh=make_mesh(config.mesh))
 
 
 def test_bits_per_dim_of_a_standard_normal_density():
-    """log p = sum log N(x; 0, 1): E_u[-log p(x + u)] = sum (x^2 + w^2/12)/2 + D/2 log(2 pi) for
-    u ~ U(-w/2, w/2), so bpd = (that - D log w) / (D log 2), in batches (20 = 8 + 8 + 4)."""
+    """log p = sum log N(x'; 0, 1) on dequantized x' = a + w u, a = -1 + w p, u ~ U(0, 1), w = 2/256
+    (pixel p = 255 (x + 1) / 2): E_u[x'^2] = a^2 + a w + w^2 / 3, so E_u[-log p(x')] =
+    sum (a^2 + a w + w^2/3)/2 + D/2 log(2 pi) and bpd = (that - D log w) / (D log 2), in batches
+    (20 = 8 + 8 + 4)."""
     config = load_config("digits_ddpm")
     config.data.batch_size = 8
     fake = _fake_run(config, lambda p, s, b, k: jnp.sum(norm.logpdf(b["x"]).reshape(b["x"].shape[0], -1), axis=1))
     got = evaluate_likelihood(fake, 20, seed=0)
     x = data_lib.load_examples(config.data, 20, split=config.data.eval_split)["x"].astype(np.float64)
     d, w = x[0].size, 2.0 / 256
-    nll = np.sum((x**2 + w**2 / 12) / 2, axis=(1, 2, 3)) + d / 2 * math.log(2 * math.pi)
+    a = -1 + w * np.round((x + 1) / 2 * 255)
+    nll = np.sum((a**2 + a * w + w**2 / 3) / 2, axis=(1, 2, 3)) + d / 2 * math.log(2 * math.pi)
     bpd = (nll - d * math.log(w)) / (d * math.log(2))
     assert got["bits_per_dim"] == pytest.approx(bpd.mean(), rel=1e-5)
     assert got["bits_per_dim_stderr"] == pytest.approx(bpd.std() / math.sqrt(20), rel=1e-2)
+
+
+def test_discrete_model_is_scored_on_the_data_as_it_is():
+    """A discrete model's log P(x) is not dequantized: bpd = nll / (D ln 2), and the model sees
+    the pixel grid exactly (255 (x + 1) / 2 are integers)."""
+    config = load_config("digits_ddpm")
+    config.data.batch_size = 8
+
+    def log_prob(p, s, b, k):  # -1 nat per pixel on the grid, much less off it
+        levels = (b["x"] + 1) / 2 * 255
+        off = (jnp.abs(levels - jnp.round(levels)) > 0.01).reshape(levels.shape[0], -1).sum(axis=1)
+        return -(b["x"][0].size + 1e3 * off)
+
+    got = evaluate_likelihood(_fake_run(config, log_prob, discrete=True), 16, seed=0)
+    assert got["bits_per_dim"] == pytest.approx(1 / math.log(2), rel=1e-6)
 
 
 def test_objective_without_likelihood_is_a_clear_error():

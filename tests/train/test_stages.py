@@ -1,9 +1,6 @@
 """Schedules of growing objectives (genjax.train.stages): the staged data stream against the plain
 one, optimizer resets, the learning-rate factor of the train step, per-stage batch checks."""
 
-import dataclasses
-from types import SimpleNamespace
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +12,8 @@ from genjax.data import check_batch_size, default_data_config, make_iterator
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
-from genjax.train.stages import StagedIterator, reset_opt_state, stage_batch_sizes
+from genjax.objectives.base import Stage, TrainingPlan, training_plan
+from genjax.train.stages import StagedIterator, reset_opt_state
 
 
 @pytest.fixture
@@ -68,10 +66,20 @@ def test_staged_state_resumes_mid_stage_and_rejects_plain_states(ids_cfg):
         again.set_state({**state, "stage": 0})
 
 
-def test_stage_batch_sizes_and_checks():
-    assert stage_batch_sizes(ToyGAN(), 8) == ()  # no hook
-    assert stage_batch_sizes(SimpleNamespace(batch_sizes=(None, 8)), 8) == ()  # all the default
-    assert stage_batch_sizes(SimpleNamespace(batch_sizes=(16, None, 4)), 8) == (16, 8, 4)
+def test_training_plan_tiles_the_steps():
+    toy = ToyGAN()
+    plan = TrainingPlan((Stage(0, 3, toy, 8), Stage(3, 5, toy, 4), Stage(5, None, toy, 8)))
+    assert [plan.stage_at(s) for s in range(8)] == [0, 0, 0, 1, 1, 2, 2, 2]
+    assert training_plan(toy, 8) == TrainingPlan((Stage(0, None, toy, 8),))  # not Planned: one stage
+    for stages, match in (((Stage(1, None, toy, 8),), "start at step 0"),
+                          ((Stage(0, 3, toy, 8),), "last must have end=None"),
+                          ((Stage(0, 3, toy, 8), Stage(4, None, toy, 8)), "tile the steps"),
+                          ((Stage(0, 0, toy, 8), Stage(0, None, toy, 8)), "tile the steps")):
+        with pytest.raises(ValueError, match=match):
+            TrainingPlan(stages)
+
+
+def test_batch_size_checks():
     check_batch_size(12, "stage 1", process_count=2, num_shards=4, grad_accum=3)
     for kw, match in ((dict(process_count=8), "stage 1: the global batch 12 is not divisible by the 8 processes"),
                       (dict(num_shards=8), "8 data shards"), (dict(grad_accum=5), "5 micro-batches")):
@@ -106,23 +114,16 @@ def test_reset_restarts_the_moments_and_keeps_the_schedule_count():
     np.testing.assert_array_equal(reset.params["model"]["w"], state.params["model"]["w"])
 
 
-@dataclasses.dataclass(frozen=True)
-class ScaledToyGAN(ToyGAN):
-    scales: tuple[tuple[str, float], ...] = ()
-
-    def lr_scale(self, player):
-        return dict(self.scales).get(player, 1.0)
-
-
 @pytest.mark.parametrize("player,scale", [("discriminator", 3.0), ("generator", 0.25)])
 def test_lr_scale_multiplies_the_players_update(player, scale):
-    """With SGD the update is -lr g: the objective's factor s makes it -s lr g. The discriminator
+    """With SGD the update is -lr g: the stage's factor s makes it -s lr g. The discriminator
     updates first; the generator's gradient then depends on it, so one player is scaled at a time."""
     batch = {"x": jnp.asarray(np.random.default_rng(0).normal(2.0, 0.5, (16, 1)), jnp.float32)}
     deltas = []
-    for objective in (ToyGAN(), ScaledToyGAN(scales=((player, scale),))):
+    objective = ToyGAN()
+    for lr_scale in ({}, {player: scale}):
         state = _state(objective, optax.sgd(0.1), batch)
-        new, _ = jax.jit(make_train_step(objective))(state, batch)
+        new, _ = jax.jit(make_train_step(objective, lr_scale=lr_scale))(state, batch)
         deltas.append(jax.tree.map(lambda a, b: np.asarray(a - b), new.params, state.params))
     plain, scaled = deltas
     assert all(np.abs(x).sum() > 0 for x in jax.tree.leaves(plain[player]))

@@ -1,0 +1,153 @@
+"""Building a run from its config: components, objective, plan, mesh, sharded state, data.
+
+`build_run(config, workdir)` gives a `Run`, the things a training or sampling session works on;
+`genjax.train.loop.run` executes its plan. Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+
+from genjax import config as config_lib
+from genjax import data as data_lib
+from genjax.checkpoint import Checkpointer
+from genjax.objectives import make_objective
+from genjax.objectives.base import Objective, Stage, TrainingPlan, training_plan
+from genjax.parallel import batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, to_host
+from genjax.train import evaluate as evaluate_lib
+from genjax.train.components import component_variables, load_components
+from genjax.train.init import batch_spec, init_train_state
+from genjax.train.optim import make_optimizers
+from genjax.train.stages import StagedIterator
+from genjax.train.state import TrainState
+
+log = logging.getLogger("genjax")
+
+
+class Run:
+    """What a session works on: config, mesh, dataset metadata, plan, train state and its
+    shardings, data stream and checkpointer; `stage` is the index of the plan's current stage."""
+
+    def __init__(self, config: ConfigDict, workdir: Path, metadata: Any, mesh: jax.sharding.Mesh, plan: TrainingPlan,
+                 state: TrainState, shardings: TrainState, data: Any, checkpointer: Checkpointer, components: dict):
+        self.config, self.workdir, self.metadata, self.mesh, self.plan = config, workdir, metadata, mesh, plan
+        self.state, self.shardings, self.data, self.checkpointer = state, shardings, data, checkpointer
+        self.components = components
+        self.is_chief = jax.process_index() == 0
+        self.batch_sharding = batch_sharding(mesh)
+        self.stage = plan.stage_at(self.step)
+
+    @property
+    def step(self) -> int:
+        """Completed train steps."""
+        return int(to_host(self.state.step))
+
+    @property
+    def objective(self) -> Objective:
+        """The objective of the current stage."""
+        return self.plan.stages[self.stage].objective
+
+    @property
+    def batch_spec(self) -> dict[str, jax.ShapeDtypeStruct]:
+        return batch_spec(self.metadata, self.plan.stages[self.stage].batch_size)
+
+    def enter_stage(self, stage: int) -> Stage:
+        """Makes `stage` current: its objective, batch size and data stream."""
+        self.stage = stage
+        if isinstance(self.data, StagedIterator):
+            self.data.set_stage(stage)
+        return self.plan.stages[stage]
+
+    def next_batch(self) -> dict[str, jax.Array]:
+        """The next global batch, assembled from this process's slice and sharded over the mesh."""
+        local = next(self.data)
+        return global_batch({k: local[k] for k in self.batch_spec}, self.batch_sharding)
+
+    def save(self, force: bool = False) -> None:
+        self.checkpointer.save(self.state, self.data.get_state() if self.data else {},
+                               config_lib.to_json(self.config), force=force)
+
+    def sample(self, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
+        """`num` samples of the current stage (see `genjax.train.evaluate.sample`)."""
+        return evaluate_lib.sample(self, num, seed, ema_index=ema_index, **kwargs)
+
+    def evaluate(self, names: list[str], num: int, seed: int, **kwargs: Any) -> dict[str, float]:
+        """Metrics of the current params (see `genjax.train.evaluate.evaluate`)."""
+        return evaluate_lib.evaluate(self, names, num, seed, **kwargs)
+
+
+def _check_batch_sizes(config: ConfigDict, plan: TrainingPlan, mesh: jax.sharding.Mesh) -> None:
+    sizes = [(f"config.data.batch_size={config.data.batch_size}", config.data.batch_size)]
+    if len(plan.stages) > 1:
+        sizes += [(f"the batch size of stage {k} of objective {config.objective.name!r}", s.batch_size)
+                  for k, s in enumerate(plan.stages)]
+    for what, b in sizes:
+        data_lib.check_batch_size(b, what, process_count=jax.process_count(), num_shards=num_batch_shards(mesh),
+                                  grad_accum=config.train.grad_accum)
+
+
+def _make_data(config: ConfigDict, plan: TrainingPlan) -> data_lib.DataIterator | StagedIterator:
+    kw = dict(seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count())
+    sizes = [s.batch_size for s in plan.stages]
+    if all(b == config.data.batch_size for b in sizes):
+        return data_lib.make_iterator(config.data, **kw)
+    return StagedIterator(config.data, sizes, [s.start for s in plan.stages], **kw)
+
+
+def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, data: bool = True) -> Run:
+    """Builds everything of `config` for `workdir`, in order: components -> objective -> plan ->
+    mesh -> shape-first sharded state (restored from the latest checkpoint when `restore` and one
+    exists) -> data stream (positioned where the checkpoint left it)."""
+    config_lib.validate(config)
+    maybe_initialize(config.distributed)
+    workdir = Path(workdir)
+    metadata = data_lib.load_metadata(config.data)
+    components = load_components(config, workdir)
+    for c in components.values():
+        if tuple(c.metadata.shape) != tuple(metadata.shape):
+            raise ValueError(f"config.components.{c.name}: the run in {c.workdir} was trained on {c.metadata.name} "
+                             f"of shape {tuple(c.metadata.shape)}, but config.data gives {metadata.name} of shape "
+                             f"{tuple(metadata.shape)}; use that run's data settings")
+    objective = make_objective(config, metadata, {n: c.objective for n, c in components.items()})
+    plan = training_plan(objective, config.data.batch_size)
+    mesh = make_mesh(config.mesh)
+    _check_batch_sizes(config, plan, mesh)
+    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoint,
+                                best_metric=config.train.best_metric, best_mode=config.train.best_mode)
+    resume = restore and checkpointer.latest_step() is not None
+    rules = tuple(tuple(r) for r in config.sharding.rules)
+    frozen = {n: component_variables(c, mesh, rules=rules, min_fsdp_size=config.sharding.min_fsdp_size,
+                                     restore=not resume) for n, c in components.items()}
+    first = plan.stages[0]
+    state, shardings = init_train_state(  # shapes only when a checkpoint will fill them
+        first.objective, make_optimizers(config, first.objective.players), jax.random.PRNGKey(config.seed),
+        batch_spec(metadata, first.batch_size), mesh, rules=rules, min_fsdp_size=config.sharding.min_fsdp_size,
+        ema_decays=tuple(config.train.ema_decays), abstract=resume, frozen=frozen)
+    stream = _make_data(config, plan) if data else None
+    if resume:
+        state, data_state, _ = checkpointer.restore(state, shardings)
+        if stream is not None and data_state is not None:
+            stream.set_state(data_state)
+        log.info("resumed from step %d", int(to_host(state.step)))
+    run = Run(config, workdir, metadata, mesh, plan, state, shardings, stream, checkpointer, components)
+    if stream is not None:
+        run.enter_stage(run.stage)
+    return run
+
+
+def load_run(workdir: str | Path) -> Run:
+    """The run saved in `workdir` (its config.json and latest checkpoint), for sampling/eval."""
+    workdir = Path(workdir)
+    if not (workdir / "config.json").exists():
+        raise FileNotFoundError(f"{workdir} has no config.json: is it a genjax workdir?")
+    config = config_lib.from_json((workdir / "config.json").read_text())
+    run = build_run(config, workdir, data=False)
+    if run.checkpointer.latest_step() is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints has no checkpoint to sample from")
+    return run

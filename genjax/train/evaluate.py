@@ -1,0 +1,103 @@
+"""Sampling from a run and evaluating it: sample metrics against real data, and likelihoods.
+
+Likelihoods (`LikelihoodModel`): held-out examples are scored in batches and reported once, here,
+from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
+- images of b-bit data (8-bit pixels, or 1-bit binarized ones), L = 2^b levels:
+  a discrete model gives -log P(x) of the levels directly: bpd = nll / (D ln 2);
+  a continuous density is evaluated on uniformly dequantized data x' = lo + (hi - lo)(p + u) / L,
+  u ~ U(0, 1)^D, p the level of each value, so that E_u[log p(x')] + D log((hi - lo) / L) is a lower
+  bound on log P(p) (Theis et al. 2016, "A note on the evaluation of generative models", sec. 3.1);
+  data the pipeline already dequantizes (data.dequantize) are used as they are;
+- points and other continuous data: the negative log-likelihood in nats per example.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import data as data_lib
+from genjax.metrics.likelihood import bits_per_dim
+from genjax.objectives.base import LikelihoodModel, PairedDomains
+from genjax.parallel import replicated, to_host
+
+LIKELIHOOD_METRICS = ("bits_per_dim",)
+
+
+def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
+    """`num` samples of `run` (a `genjax.train.build.Run`) from its (EMA) params as a host array
+    in the data range; `kwargs` go to the objective's sampler."""
+    if num < 1:
+        raise ValueError(f"the number of samples must be >= 1, got {num}")
+    objective = run.objective
+    params = run.state.sampling_params(ema_index)
+    fn = jax.jit(lambda p, s, k: objective.sample(p, s, k, num, **kwargs), out_shardings=replicated(run.mesh))
+    with jax.set_mesh(run.mesh):  # samplers may shard their batch over (data, fsdp)
+        return to_host(fn(params, run.state.model_state, jax.random.PRNGKey(seed)))
+
+
+def evaluate(run: Any, names: list[str], num: int, seed: int, *, ema_index: int | None = 0,
+             metric_seed: int | None = None, **sample_kwargs: Any) -> dict[str, float]:
+    """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of the
+    eval split (`eval_reference` of them for `PairedDomains` families); the metrics' own randomness
+    uses `metric_seed` (default `seed`). "bits_per_dim" scores `num` eval examples instead."""
+    from genjax import metrics as metrics_lib
+
+    cfg = run.config
+    results = {}
+    if "bits_per_dim" in names:
+        results |= evaluate_likelihood(run, num, seed, ema_index=ema_index)
+        names = [n for n in names if n != "bits_per_dim"]
+    if names:
+        fake = sample(run, num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
+        real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+        if isinstance(run.objective, PairedDomains):
+            real = np.asarray(run.objective.eval_reference(real))
+        results |= metrics_lib.compute(names, fake, real, metadata=run.metadata,
+                                       rng_seed=seed if metric_seed is None else metric_seed, **dict(cfg.eval.kwargs))
+    return {k: float(v) for k, v in results.items()}
+
+
+def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float, float], levels: int) -> jax.Array:
+    """Values x on the grid lo + (hi - lo) p / (L - 1), p in {0..L-1} -> lo + (hi - lo)(p + u) / L."""
+    lo, hi = value_range
+    p = jnp.round((jnp.asarray(x) - lo) / (hi - lo) * (levels - 1))
+    return lo + (hi - lo) * (p + u) / levels
+
+
+def evaluate_likelihood(run: Any, num: int, seed: int, *, ema_index: int | None = 0,
+                        **options: Any) -> dict[str, float]:
+    """{"bits_per_dim", "bits_per_dim_stderr"} for b-bit images, {"nll", "nll_stderr"} (nats per
+    example) otherwise, over `num` eval examples of `run` in batches of config.data.batch_size;
+    `options` go to the objective's log_likelihood (e.g. steps, exact_trace). See the module
+    docstring for the conventions."""
+    objective = run.objective
+    if not isinstance(objective, LikelihoodModel):
+        raise ValueError(f"bits_per_dim needs a likelihood model; the {run.config.objective.name!r} objective "
+                         f"defines no log_likelihood (diffusion does)")
+    cfg, meta = run.config, run.metadata
+    data = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)
+    params = run.state.sampling_params(ema_index)
+    fn = jax.jit(lambda p, s, b, k: objective.log_likelihood(p, s, b, k, **options))
+    levels = 2 ** meta.bits if meta.kind == "image" and meta.bits else None
+    add_noise = levels is not None and not objective.discrete and not cfg.data.dequantize
+    log_px = []
+    for start in range(0, num, cfg.data.batch_size):
+        batch = {k: jnp.asarray(v[start:start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
+        key_noise, key_ll = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
+        if add_noise:
+            batch["x"] = dequantize(batch["x"], jax.random.uniform(key_noise, batch["x"].shape), meta.value_range,
+                                    levels)
+        with jax.set_mesh(run.mesh):  # the objective may shard the batch over (data, fsdp)
+            log_px.append(np.asarray(fn(params, run.state.model_state, batch, key_ll), np.float64))
+    nll = -np.concatenate(log_px)
+    if levels is None:
+        values, name = nll, "nll"
+    else:
+        values, name = bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range,
+                                    num_bins=levels), "bits_per_dim"
+    return {name: float(values.mean()), f"{name}_stderr": float(values.std() / math.sqrt(len(values)))}
