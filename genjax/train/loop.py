@@ -19,7 +19,7 @@ from ml_collections import ConfigDict
 
 from genjax import config as config_lib
 from genjax import data as data_lib
-from genjax.checkpoint import Checkpointer
+from genjax.train.checkpoint import Checkpointer
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives import make_objective
 from genjax.parallel import (batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, replicated,

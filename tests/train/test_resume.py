@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from genjax import config as config_lib
-from genjax.checkpoint import CheckpointError
+from genjax.train.checkpoint import CheckpointError
 from genjax.train import run
 
 ROOT = Path(__file__).resolve().parents[2]
