@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test clean
+.PHONY: demo lint test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/genjax train --workdir runs/default
 
+# Static checks: ruff's bug-finding rules and the import contracts of pyproject.toml.
+lint: install-test
+	$(BIN)/ruff check genjax tests benchmarks configs
+	$(BIN)/lint-imports
+
 # The whole suite (notebooks and docs included), two workers.
 test: install-test
 	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache .ruff_cache .import_linter_cache

@@ -12,7 +12,8 @@ import argparse
 import os
 import time
 
-from genjax.data import default_data_config, make_iterator
+from genjax.config import data_config
+from genjax.data import make_iterator
 from genjax.data.prepare import prepare
 
 
@@ -42,7 +43,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.from_dir:
         prepare(args.source.split(":")[1], args.from_dir, data_dir=args.data_dir)
-    cfg = default_data_config()
+    cfg = data_config()
     cfg.source, cfg.data_dir, cfg.batch_size, cfg.dequantize = args.source, args.data_dir, args.batch, args.dequantize
     cfg.cache = args.cache
     for workers in args.workers:

@@ -15,7 +15,7 @@ import time
 import jax
 import numpy as np
 
-from genjax.metrics.features import extract, get_extractor
+from genjax.metrics import extract, get_extractor
 
 
 def main() -> None:

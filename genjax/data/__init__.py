@@ -8,7 +8,7 @@
     state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
 """
 
-from genjax.data.config import check_batch_size, check_data_config, default_data_config, local_batch_size
+from genjax.data.config import check_batch_size, check_data_config, local_batch_size
 from genjax.data.metadata import DatasetMetadata
 from genjax.data.pipeline import (
     DataIterator,
@@ -23,7 +23,6 @@ __all__ = [
     "DataIterator",
     "DatasetMetadata",
     "check_data_config",
-    "default_data_config",
     "eval_split",
     "iterate_split",
     "load_examples",

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from genjax.data.sources import ArraySource, SourceInfo, array_source, point_stats, select_split
+from genjax.data.base import ArraySource, SourceInfo, array_source, point_stats, select_split
 
 _DEFAULTS = {
     "ring": dict(modes=8, std=0.01, radius=1.0),

@@ -7,15 +7,16 @@ runs the same sub-commands on their own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
-from genjax.data.prepare import CHECKSUMS
+from genjax.config import data_config
+from genjax.data.pipeline import load_metadata
+from genjax.data.prepare import CHECKSUMS, prepare
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from genjax.data.prepare import prepare
-
     path = prepare(args.name, args.from_dir, data_dir=args.data_dir, overwrite=args.overwrite)
     print(f"prepared tfds:{args.name} in {path}; read it with data.source='tfds:{args.name}'"
           + (f" and data.data_dir='{args.data_dir}'" if args.data_dir else ""))
@@ -23,11 +24,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from genjax.data import default_data_config, load_metadata
-
-    cfg = default_data_config()
+    cfg = data_config()
     cfg.source, cfg.data_dir, cfg.split = args.source, args.data_dir, args.split
     print(json.dumps(dataclasses.asdict(load_metadata(cfg)), indent=2))
     return 0

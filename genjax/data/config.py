@@ -1,38 +1,11 @@
-"""The `config.data` section: every field with its default, and its validation."""
+"""Checks of `config.data` (its fields and defaults: `genjax.config.data_config`) and of batch sizes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import ml_collections
-
 from genjax.data.preprocess import image_hw
 from genjax.data.sources import parse_source
-
-
-def default_data_config() -> ml_collections.ConfigDict:
-    """Every field of `config.data` with its default."""
-    return ml_collections.ConfigDict(
-        dict(
-            # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH
-            source="builtin:digits",
-            split="train",  # TFDS split string, e.g. "train[:90%]"
-            eval_split=None,  # None: "test" when the source has it, else `split`
-            batch_size=128,  # GLOBAL batch; each of P processes gets batch_size // P
-            shuffle=True,
-            shuffle_seed=None,  # None: config.seed
-            image_size=None,  # None: native size; an int or (height, width) resizes
-            value_range=(-1.0, 1.0),  # images map to [low, high]
-            dequantize=False,  # uniform dequantization (x + U[0,1)) / 256 of 8-bit images
-            random_flip=False,  # random horizontal flips (training batches only)
-            binarize=False,  # dynamic binarization: x ~ Bernoulli(intensity)
-            num_workers=0,  # grain worker processes (0: in the main process)
-            prefetch=2,  # batches read ahead (per worker when num_workers > 0)
-            cache=False,  # decode this process's part of the split into memory once (if it fits)
-            data_dir=None,  # TFDS data dir; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
-            drop_remainder=False,  # finite eval passes: drop the last partial batch, or pad + mask
-        )
-    )
 
 
 def check_data_config(data_cfg: Any) -> None:

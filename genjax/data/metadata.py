@@ -23,7 +23,7 @@ class DatasetMetadata:
       bits:         bits per colour channel of the raw data (8 for uint8 images), else None; the
                     discretisation bits-per-dimension metrics need.
       point_moments: (mean, std) of the split's coordinates for points (see
-                    `genjax.data.sources.point_stats`), else None.
+                    `genjax.data.base.point_stats`), else None.
     """
 
     name: str

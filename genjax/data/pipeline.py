@@ -22,10 +22,11 @@ from typing import Any, Iterator
 import grain
 import numpy as np
 
+from genjax.data.base import ArraySource, Source, SourceInfo
 from genjax.data.config import check_data_config, local_batch_size
 from genjax.data.metadata import DatasetMetadata
 from genjax.data.preprocess import Preprocess, image_hw
-from genjax.data.sources import ArraySource, Source, SourceInfo, open_source, source_info
+from genjax.data.sources import open_source, source_info
 
 STATE_VERSION = 1
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from genjax.data.preprocess import image_hw, resize_images
-from genjax.data.sources import Source, SourceInfo
+from genjax.data.base import Source, SourceInfo
 
 PREPARABLE = ("mnist", "fashion_mnist")
 

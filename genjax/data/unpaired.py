@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data.sources import Source, SourceInfo
+from genjax.data.base import Source, SourceInfo
 
 SEPARATOR = "|"
 

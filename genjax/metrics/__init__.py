@@ -4,8 +4,8 @@ bits/dim, and the feature extractors they use (FID Inception-v3 in Flax, domain 
 Entry point: `compute(names, fake, real, metadata=...)`; see docs/metrics.md.
 """
 
-from genjax.metrics.api import METRICS, OPTIONS, compute, resolve_features
-from genjax.metrics.features import Extractor, extract, get_extractor
+from genjax.metrics.api import METRICS, OPTIONS, compute, get_extractor, resolve_features
+from genjax.metrics.features import Extractor, extract
 from genjax.metrics.likelihood import bits_per_dim
 from genjax.metrics.mixtures import mode_coverage
 from genjax.metrics.prdc import density_coverage, precision_recall

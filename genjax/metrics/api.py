@@ -1,4 +1,4 @@
-"""`compute`: the one entry point of evaluation, and the registry of metric names.
+"""`compute`: the one entry point of evaluation, and the registries of metric and feature-extractor names.
 
     compute(["fid", "kid", "pr"], fake, real, metadata=meta)  # -> {"fid": .., "kid": .., ...}
 
@@ -14,10 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from genjax.metrics import mixtures, prdc, stats, twosample
-from genjax.metrics.domain import DATASETS as DOMAIN_DATASETS
-from genjax.metrics.domain import IMAGE_SHAPE as DOMAIN_SHAPE
-from genjax.metrics.features import extract, get_extractor
+from genjax.metrics import domain, mixtures, prdc, stats, twosample
+from genjax.metrics.features import RAW, Extractor, extract, inception_extractor
 from genjax.metrics.reference import reference_features
 
 OPTIONS = {
@@ -52,7 +50,19 @@ def resolve_features(metadata: Any, features: str = "auto") -> str:
     if features != "auto":
         return features
     base = dataset_base_name(metadata.name)
-    return base if base in DOMAIN_DATASETS and tuple(metadata.shape) == DOMAIN_SHAPE else "inception"
+    return base if base in domain.DATASETS and tuple(metadata.shape) == domain.IMAGE_SHAPE else "inception"
+
+
+def get_extractor(name: str) -> Extractor:
+    """"inception", "raw" (flattened pixels in [0, 1]), or a domain classifier ("mnist",
+    "fashion_mnist", see `genjax.metrics.domain`)."""
+    if name == "inception":
+        return inception_extractor()
+    if name == "raw":
+        return RAW
+    if name in domain.DATASETS:
+        return domain.extractor(name)
+    raise ValueError(f"unknown feature extractor {name!r}; available: inception, raw, {', '.join(domain.DATASETS)}")
 
 
 class _Inputs:

@@ -57,20 +57,6 @@ def _raw_apply(variables: Any, pixels: Array) -> dict[str, Array]:
 RAW = Extractor("raw", _raw_apply, {})
 
 
-def get_extractor(name: str) -> Extractor:
-    """"inception", "raw" (flattened pixels in [0, 1]), or a domain classifier ("mnist",
-    "fashion_mnist", see `genjax.metrics.domain`)."""
-    if name == "inception":
-        return inception_extractor()
-    if name == "raw":
-        return RAW
-    from genjax.metrics import domain
-
-    if name in domain.DATASETS:
-        return domain.extractor(name)
-    raise ValueError(f"unknown feature extractor {name!r}; available: inception, raw, {', '.join(domain.DATASETS)}")
-
-
 def default_mesh() -> Mesh:
     """All devices on the data axis: a ("data", "fsdp") mesh of shape (n, 1)."""
     return Mesh(np.array(jax.devices()).reshape(-1, 1), BATCH_AXES)

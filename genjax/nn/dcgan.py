@@ -41,7 +41,7 @@ class DCGANGenerator(nn.Module):
         bn = lambda v: nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(v))  # noqa: E731
         ch = self.base * 2 ** (n - 1)
         h = bn(nn.Dense(s * s * ch)(z)).reshape(z.shape[0], s, s, ch)
-        for i in range(n - 1):
+        for _ in range(n - 1):
             ch //= 2
             h = bn(nn.ConvTranspose(ch, (4, 4), (2, 2), padding="SAME")(h))
         h = nn.ConvTranspose(c_out, (4, 4), (2, 2), padding="SAME")(h)

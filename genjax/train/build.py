@@ -16,7 +16,7 @@ from ml_collections import ConfigDict
 
 from genjax import config as config_lib
 from genjax import data as data_lib
-from genjax.checkpoint import Checkpointer
+from genjax.train.checkpoint import Checkpointer
 from genjax.objectives import make_objective
 from genjax.objectives.base import Objective, Stage, TrainingPlan, training_plan
 from genjax.parallel import batch_sharding, global_batch, make_mesh, maybe_initialize, num_batch_shards, to_host

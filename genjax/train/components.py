@@ -20,7 +20,7 @@ from ml_collections import ConfigDict
 
 from genjax import config as config_lib
 from genjax import data as data_lib
-from genjax.checkpoint import Checkpointer
+from genjax.train.checkpoint import Checkpointer
 from genjax.objectives import make_objective
 from genjax.objectives.base import Objective
 from genjax.train.init import batch_spec, init_train_state

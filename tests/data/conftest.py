@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from genjax.data import default_data_config
+from genjax.config import data_config
 
 
 @pytest.fixture
 def cfg():
-    return default_data_config()
+    return data_config()
 
 
 @pytest.fixture

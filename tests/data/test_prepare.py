@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genjax.data import cli, default_data_config, load_metadata, make_iterator
+from genjax.config import data_config
+from genjax.data import cli, load_metadata, make_iterator
 from genjax.data.prepare import CHECKSUMS, check_files, read_idx
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -57,7 +58,7 @@ def test_prepare_mnist_matches_idx(tmp_path):
         labels = read_idx(SHARED / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
         ds = tfds.data_source("mnist", split=split, data_dir=str(data_dir))
         assert len(ds) == n
-        cfg = default_data_config()
+        cfg = data_config()
         cfg.source, cfg.data_dir, cfg.split, cfg.cache = "tfds:mnist", str(data_dir), split, True
         cfg.value_range = (0.0, 255.0)
         assert load_metadata(cfg).num_examples == n

@@ -84,12 +84,12 @@ def test_discriminator_optimum_of_minimax_is_density_ratio():
     loss = gan.Minimax()
     big = jnp.array([1e9])
 
-    def expected(l):
-        return p_data * loss.discriminator(l, -big) + p_g * loss.discriminator(big, l)
+    def expected(logit):
+        return p_data * loss.discriminator(logit, -big) + p_g * loss.discriminator(big, logit)
 
     l_star = jnp.array([math.log(p_data / p_g)])
-    assert abs(float(jax.grad(lambda l: expected(l).sum())(l_star)[0])) < 1e-6
-    assert abs(float(jax.grad(lambda l: expected(l).sum())(l_star + 0.5)[0])) > 1e-2
+    assert abs(float(jax.grad(lambda logit: expected(logit).sum())(l_star)[0])) < 1e-6
+    assert abs(float(jax.grad(lambda logit: expected(logit).sum())(l_star + 0.5)[0])) > 1e-2
 
 
 def test_top_k_fraction_follows_the_papers_schedule():

@@ -53,7 +53,8 @@ def test_tiny_unet_conditioning_and_dropout():
     params = jax.tree.map(lambda p: p + 0.05, params)
     apply = jax.jit(lambda labels, rng, train: net.apply({"params": params}, x, t, labels, train,
                                                           rngs={"dropout": rng}), static_argnums=2)
-    f = lambda labels, train=False, rng=jax.random.key(0): apply(labels, rng, train)
+    dropout_rng = jax.random.key(0)
+    f = lambda labels, train=False, rng=dropout_rng: apply(labels, rng, train)
     out = f(y)
     assert out.shape == x.shape
     assert not np.allclose(out, f(jnp.array([1, 1])))

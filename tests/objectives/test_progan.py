@@ -159,8 +159,8 @@ def test_optimizer_resets_at_stage_starts_and_where_the_reference_lod_ceil_chang
     (dict(generator=dict(width=3)), IMAGES, r"generator has unknown field\(s\) \['width'\]"),
     ({}, DatasetMetadata("ring", "points", (2,), None, (-1.0, 1.0), 10), "needs square images"),
     ({}, DatasetMetadata("odd", "image", (9, 9, 1), None, (-1.0, 1.0), 10), "set data.image_size"),
-    (dict(batch_sizes={"32": 8}), IMAGES, r"batch_sizes has key '32', which is not a stage resolution; "
-                                          r"the stages train at 4, 8, 16$"),
+    (dict(batch_sizes={"32": 8}), IMAGES, (r"batch_sizes has key '32', which is not a stage resolution; "
+                                           r"the stages train at 4, 8, 16$")),
     (dict(batch_sizes={"six": 8}), IMAGES, "key 'six', which is not a stage resolution"),
     (dict(batch_sizes={"8": 0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
     (dict(batch_sizes={"8": 4.0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),

@@ -57,10 +57,10 @@ def core(out: str, mesh_spec: str, process_id: int | None, num_processes: int, p
     import optax
     from ml_collections import ConfigDict
 
-    from genjax.checkpoint import Checkpointer
     from genjax.objectives.vae import VAE, VAENet
     from genjax.parallel import batch_sharding, global_batch, make_mesh, replicated
     from genjax.train import init_train_state, make_train_step
+    from genjax.train.checkpoint import Checkpointer
 
     data, fsdp = (int(v) for v in mesh_spec.split("x"))
     mesh = make_mesh(ConfigDict(dict(data=data, fsdp=fsdp, tensor=1)))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from genjax import config as config_lib
-from genjax.checkpoint import CheckpointError
 from genjax.train import run
+from genjax.train.checkpoint import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ import optax
 import pytest
 from ml_collections import ConfigDict
 
-from genjax.data import check_batch_size, default_data_config, make_iterator
+from genjax.config import data_config
+from genjax.data import check_batch_size, make_iterator
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
@@ -20,7 +21,7 @@ from genjax.train.stages import StagedIterator, reset_opt_state
 def ids_cfg(tmp_path):
     """40 one-dimensional points x = index: every example is identifiable; no augmentation."""
     np.savez(tmp_path / "ids.npz", x=np.arange(40, dtype=np.float32)[:, None], y=np.arange(40) % 4)
-    cfg = default_data_config()
+    cfg = data_config()
     cfg.source = f"npz:{tmp_path / 'ids.npz'}"
     return cfg
 

@@ -1,0 +1,1 @@
+"""GAN loss terms: adversarial losses, regularisers and differentiable augmentation, as pure functions."""
