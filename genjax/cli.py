@@ -9,23 +9,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-DEFAULT_CONFIG = "configs/default.py"
+from genjax.config import load_config, split_overrides
+
+DEFAULT_CONFIG = "default"
 DEFAULT_WORKDIR = "runs/default"
-
-
-def _default_config_path() -> str:
-    """configs/default.py of the working directory, else the one next to the package."""
-    here = Path(DEFAULT_CONFIG)
-    if here.exists():
-        return str(here)
-    return str(Path(__file__).resolve().parent.parent / DEFAULT_CONFIG)
+CONFIG_HELP = "a packaged config NAME[:variant] (e.g. digits_vae:runlocal) or a config file PATH.py[:variant]"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genjax import config as config_lib
     from genjax.train import run
 
-    config = config_lib.load_config(args.config or _default_config_path(), args.config_overrides)
+    config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
     state = run(config, args.workdir)
     print(f"trained to step {int(state.step)} in {args.workdir}")
     return 0
@@ -85,7 +79,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     import jax
 
-    from genjax import config as config_lib
     from genjax.parallel import make_mesh
 
     info = {
@@ -94,7 +87,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "backend": jax.default_backend(),
         "versions": {p: _version(md, p) for p in ("genjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain")},
     }
-    config = config_lib.load_config(args.config, args.config_overrides) if args.config else config_lib.base_config()
+    config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
     mesh = make_mesh(config.mesh)
     info["mesh"] = dict(mesh.shape)
     print(json.dumps(info, indent=2))
@@ -114,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
-    p.add_argument("--config", help=f"configs/X.py[:variant] (default {DEFAULT_CONFIG})")
+    p.add_argument("--config", help=f"{CONFIG_HELP} (default {DEFAULT_CONFIG})")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.set_defaults(func=cmd_train, takes_overrides=True)
 
@@ -135,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="devices, mesh and versions")
-    p.add_argument("--config", help="configs/X.py[:variant] whose mesh to show")
+    p.add_argument("--config", help=f"{CONFIG_HELP} whose mesh to show (default {DEFAULT_CONFIG})")
     p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
@@ -188,8 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    overrides = [a for a in rest if a.startswith("--config.")]
-    unknown = [a for a in rest if not a.startswith("--config.")]
+    overrides, unknown = split_overrides(rest)
     if unknown or (overrides and not getattr(args, "takes_overrides", False)):
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -35,10 +35,10 @@ def test_notebook_executes(notebook, tmp_path):
 
 def _documented_commands() -> list[tuple[str, str]]:
     """Every `genjax <command> ...` line of the README's and docs/' code blocks and of the
-    docstrings of configs/ and benchmarks/ (indented example lines), continuation lines joined,
-    without its trailing comment."""
-    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "configs").glob("*.py")),
-             *sorted((ROOT / "benchmarks").glob("*.py"))]
+    docstrings of genjax/configs/ and benchmarks/ (indented example lines), continuation lines
+    joined, without its trailing comment."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "genjax" / "configs").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
     found = []
     for path in files:
         lines, fenced, pending = path.read_text().splitlines(), False, ""

@@ -174,7 +174,7 @@ def _latent(workdir: str, scale: float, metadata: Any) -> Latent:
         run = load_run(workdir)
     except FileNotFoundError as e:
         raise ValueError(f"config.objective.autoencoder_workdir={workdir!r}: {e}; train the autoencoder "
-                         "first (e.g. genjax train --config configs/digits_vae.py --workdir WORKDIR)") from e
+                         "first (e.g. genjax train --config digits_vae --workdir WORKDIR)") from e
     ae = run.objective
     if not hasattr(ae, "encode") or not hasattr(ae, "decode_mean"):
         raise ValueError(f"config.objective.autoencoder_workdir={workdir!r} holds a "
