@@ -33,16 +33,6 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(func):
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ValueError as e:
-            sys.exit(f"genjax data {args.data_command}: error: {e}")
-
-    return run
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Adds `data prepare` and `data info` to an argparse sub-parser set; each sets `func(args)`."""
     data = subparsers.add_parser("data", help="prepare and inspect datasets")
@@ -53,20 +43,20 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="folder with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--overwrite", action="store_true", help="rebuild when the dataset is already prepared")
-    p.set_defaults(func=_run(_prepare))
+    p.set_defaults(func=_prepare)
     i = sub.add_parser("info", help="print the metadata of a data source")
     i.add_argument("source", help="e.g. builtin:ring8, tfds:mnist, npz:PATH, folder:PATH")
     i.add_argument("--split", default="train")
     i.add_argument("--data-dir", default=None)
-    i.set_defaults(func=_run(_info))
+    i.set_defaults(func=_info)
     return data
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genjax")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    """`genjax data ...` through the genjax command line's error boundary."""
+    from genjax.cli import main as genjax_main
+
+    return genjax_main(["data", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
