@@ -21,7 +21,7 @@ demo: install
 
 # Static checks: ruff's bug-finding rules and the import contracts of pyproject.toml.
 lint: install-test
-	$(BIN)/ruff check genjax tests benchmarks configs
+	$(BIN)/ruff check genjax tests benchmarks
 	$(BIN)/lint-imports
 
 # The whole suite (notebooks and docs included), two workers.

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from genjax import metrics
-from genjax.config import apply_overrides, load_config
+from genjax.config import load_config
 from genjax.data import load_examples, load_metadata
 from genjax.objectives import make_objective
 from genjax.train import run
@@ -49,12 +49,12 @@ def one_seed(config, seed: int, num: int) -> tuple[dict[str, float], float]:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/grid25_diffusion.py")
+    p.add_argument("--config", default="grid25_diffusion", help="a config NAME[:variant] or PATH.py[:variant]")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--num", type=int, default=2500, help="samples per seed (PacGAN: 2500)")
     p.add_argument("--override", action="append", default=[], help="config override a.b=v")
     args = p.parse_args(argv)
-    config = apply_overrides(load_config(args.config), args.override)
+    config = load_config(args.config, args.override)
     rows, secs = [], []
     for seed in range(args.seeds):
         r, s = one_seed(config, seed, args.num)

@@ -1,31 +1,36 @@
-"""The `genjax` command line: train | sample | eval | info | data | fid | weights."""
+"""The `genjax` command line: train | sample | eval | info | data | fid | weights.
+
+Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
+missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
+failure (out of memory, another XLA error, a full disk), in two lines; 130 when interrupted.
+`--debug` (before or after the command) or GENJAX_DEBUG=1 also prints the traceback.
+`--import MODULE` (before the command; a module name or a .py file) registers a user's own
+objectives before the command runs (see docs/architecture.md, "Add a family").
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
-DEFAULT_CONFIG = "configs/default.py"
+from genjax.config import load_config, split_overrides
+from genjax.errors import UsageError
+
+DEFAULT_CONFIG = "default"
 DEFAULT_WORKDIR = "runs/default"
-
-
-def _default_config_path() -> str:
-    """configs/default.py of the working directory, else the one next to the package."""
-    here = Path(DEFAULT_CONFIG)
-    if here.exists():
-        return str(here)
-    return str(Path(__file__).resolve().parent.parent / DEFAULT_CONFIG)
+CONFIG_HELP = "a packaged config NAME[:variant] (e.g. digits_vae:runlocal) or a config file PATH.py[:variant]"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genjax import config as config_lib
     from genjax.train import run
 
-    config = config_lib.load_config(args.config or _default_config_path(), args.config_overrides)
+    config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
     state = run(config, args.workdir)
     print(f"trained to step {int(state.step)} in {args.workdir}")
     return 0
@@ -56,7 +61,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif out.suffix == ".png":
         samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)
     else:
-        raise SystemExit(f"--out must end in .png or .npz, got {out}")
+        raise UsageError(f"--out must end in .png or .npz, got {out}")
     print(f"wrote {args.num} samples to {out}")
     return 0
 
@@ -69,7 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     r = load_run(args.workdir)
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
-        raise SystemExit("no metrics: pass --metrics a,b or set config.eval.metrics")
+        raise UsageError("no metrics: pass --metrics a,b or set config.eval.metrics")
     ema_index = None if args.no_ema else args.ema_index
     results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=ema_index, **_sample_kwargs(args))
     step = int(to_host(r.state.step))
@@ -85,7 +90,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     import jax
 
-    from genjax import config as config_lib
     from genjax.parallel import make_mesh
 
     info = {
@@ -94,7 +98,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "backend": jax.default_backend(),
         "versions": {p: _version(md, p) for p in ("genjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain")},
     }
-    config = config_lib.load_config(args.config, args.config_overrides) if args.config else config_lib.base_config()
+    config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
     mesh = make_mesh(config.mesh)
     info["mesh"] = dict(mesh.shape)
     print(json.dumps(info, indent=2))
@@ -111,10 +115,14 @@ def _version(md, name: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genjax", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of a failure (also after the command, or GENJAX_DEBUG=1)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import a module (name or .py file) that registers your own objectives; repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
-    p.add_argument("--config", help=f"configs/X.py[:variant] (default {DEFAULT_CONFIG})")
+    p.add_argument("--config", help=f"{CONFIG_HELP} (default {DEFAULT_CONFIG})")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.set_defaults(func=cmd_train, takes_overrides=True)
 
@@ -135,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="devices, mesh and versions")
-    p.add_argument("--config", help="configs/X.py[:variant] whose mesh to show")
+    p.add_argument("--config", help=f"{CONFIG_HELP} whose mesh to show (default {DEFAULT_CONFIG})")
     p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
@@ -184,22 +192,66 @@ def _register_optional(sub) -> None:
         mod.register(sub)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """argparse's options, then `--debug` and the config overrides (`args.config_overrides`) of the
+    words after the command that argparse left; any other word is a usage error."""
     args, rest = parser.parse_known_args(argv)
-    overrides = [a for a in rest if a.startswith("--config.")]
-    unknown = [a for a in rest if not a.startswith("--config.")]
-    if unknown or (overrides and not getattr(args, "takes_overrides", False)):
-        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    args.debug = args.debug or "--debug" in rest
+    args.config_overrides, unknown = split_overrides(word for word in rest if word != "--debug")
+    if unknown or (args.config_overrides and not getattr(args, "takes_overrides", False)):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or args.config_overrides)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns its exit status (see the module's docstring)."""
+    args = parse_args(build_parser(), list(sys.argv[1:] if argv is None else argv))
+    debug = args.debug or os.environ.get("GENJAX_DEBUG", "0") not in ("", "0")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        args.config_overrides = overrides
+        if args.imports:
+            from genjax.objectives import import_family
+
+            for spec in args.imports:
+                import_family(spec)
         result = args.func(args)
-        return result if isinstance(result, int) else 0
-    except (ValueError, FileNotFoundError, RuntimeError) as e:  # RuntimeError: checkpoints, downloads
-        print(f"genjax {args.command}: error: {e}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as e:
+        status = exit_status(e)
+        if status is None:  # not bad input nor a known runtime failure: a bug, shown with its traceback
+            raise
+        if debug:
+            traceback.print_exception(e)
+        print(_summary(f"genjax {args.command}", e, status, debug), file=sys.stderr)
+        return status
+    return result if isinstance(result, int) else 0
+
+
+def exit_status(error: BaseException) -> int | None:
+    """2 for bad input, 1 for a runtime failure, 130 for an interrupt; None for anything else."""
+    checkpoint = sys.modules.get("genjax.checkpoint")  # not imported: the error is no CheckpointError
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    if isinstance(error, (ValueError, KeyError, FileNotFoundError)) or (
+        checkpoint is not None and isinstance(error, checkpoint.CheckpointError)
+    ):
         return 2
+    if isinstance(error, (RuntimeError, MemoryError, OSError)):  # XLA errors (JaxRuntimeError) included
+        return 1
+    return None
+
+
+def _summary(where: str, error: BaseException, status: int, debug: bool) -> str:
+    """One line for bad input and interrupts; for a runtime failure, a second line on --debug."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = line if len(line) <= 400 else line[:400] + " ..."
+    if status == 130:
+        return f"{where}: interrupted"
+    if status == 2:
+        return f"{where}: error: {line or type(error).__name__}"
+    what = "out of memory" if isinstance(error, MemoryError) and not line else line
+    hint = "" if debug else "\nrerun with --debug (or GENJAX_DEBUG=1) for the traceback"
+    return f"{where}: runtime error: {type(error).__name__}: {what or 'no message'}{hint}"
 
 
 if __name__ == "__main__":

@@ -1,26 +1,36 @@
-"""Experiment configs: ml_collections ConfigDicts with defaults, validation and overrides.
+"""Experiment configs: ml_collections ConfigDicts with defaults, variants, overrides and validation.
 
-A config file in `configs/` defines `get_config(arg=None)` that starts from `base_config()` and
-changes what the experiment needs. `load_config("configs/x.py:variant", overrides)` imports it,
-applies command-line overrides such as `--config.train.steps=500`, and validates the result:
-an unknown key or a value of the wrong type is an error that names the key.
+A config module defines `get_config(arg=None)`: it starts from `base_config()`, changes what the
+experiment needs and applies the variants that `arg` names with `variants(...)`. The packaged
+configs are the modules of `genjax/configs/`. `load_config("digits_vae:runlocal", overrides)`
+imports one (or a file, "path/to/my_config.py:variant"), applies command-line overrides with
+ml_collections' `config_flags` (`--config.train.steps=500` or `--config.train.steps 500`, parsed
+by the type of the field's default) and validates the result: an unknown key, an unknown variant
+or a value of the wrong type is a `UsageError` that names it.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
+import importlib
 import importlib.util
 import json
+import pkgutil
+import re
 from pathlib import Path
-from typing import Any, Iterable
+from types import ModuleType
+from typing import Any, Callable, Iterable
 
 import ml_collections
+from absl import flags
+from ml_collections import config_dict, config_flags
+from ml_collections.config_flags import config_path
+
+from genjax.errors import UsageError
 
 ConfigDict = ml_collections.ConfigDict
 
-# The repository's config files; `load_config("digits_vae")` finds configs/digits_vae.py here.
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_PACKAGE = "genjax.configs"
 
 # Sections whose keys belong to a model family, a sampler or a player and are checked there.
 FREE_SECTIONS = ("objective", "components", "sample.kwargs", "optim.players", "eval.kwargs")
@@ -132,9 +142,23 @@ def base_config() -> ConfigDict:
     return c
 
 
-def runlocal(config: ConfigDict, batch_size: int = 8) -> ConfigDict:
-    """The training part of a config's tiny "runlocal" variant: 10 steps of a small batch,
-    logging, sampling and checkpointing along the way. The model part is each config's own."""
+def variants(config: ConfigDict, arg: str | None, **known: Callable[[ConfigDict], object]) -> ConfigDict:
+    """Applies the variants that a config's `arg` names, comma-separated and in order ("runlocal",
+    "cond,diffaugment"): each is a function of `known` that changes `config` in place.
+
+        return variants(c, arg, runlocal=tiny, cond=conditional)
+
+    An unknown name is a UsageError that lists the known ones."""
+    for name in filter(None, (arg or "").split(",")):
+        if name not in known:
+            raise UsageError(f"unknown variant {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+        known[name](config)
+    return config
+
+
+def short_run(config: ConfigDict, batch_size: int = 8) -> ConfigDict:
+    """The training part of a tiny "runlocal" variant: 10 steps of a small batch, logging,
+    sampling and checkpointing along the way. The model part is each config's own."""
     config.data.batch_size = batch_size
     config.train.steps = 10
     config.train.log_every = 5
@@ -148,24 +172,30 @@ def _is_free(path: str) -> bool:
     return any(path == s or path.startswith(s + ".") for s in FREE_SECTIONS)
 
 
+def _unknown_key(prefix: str, key: Any, known: Iterable[Any]) -> UsageError:
+    """The error for `prefix + key`, absent from a section with the keys `known`."""
+    known = sorted(map(str, known))
+    near = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {prefix + near[0]!r}?" if near else ""
+    return UsageError(f"unknown config key {prefix + str(key)!r}{hint} (known: {', '.join(known)})")
+
+
 def validate(config: ConfigDict, reference: ConfigDict | None = None, prefix: str = "") -> None:
-    """Raises ValueError naming every key absent from `base_config()` or of the wrong type."""
+    """Raises a UsageError naming a key absent from `base_config()` or of the wrong type."""
     reference = base_config() if reference is None else reference
     for key in config.keys():
         path = f"{prefix}{key}"
         if _is_free(path):
             continue
         if key not in reference:
-            near = difflib.get_close_matches(key, list(reference.keys()), n=1)
-            hint = f"; did you mean {prefix}{near[0]!r}?" if near else ""
-            raise ValueError(f"unknown config key {path!r}{hint} (known: {sorted(reference.keys())})")
+            raise _unknown_key(prefix, key, reference.keys())
         value, ref = config[key], reference[key]
         if isinstance(ref, ConfigDict):
             if not isinstance(value, ConfigDict):
-                raise ValueError(f"config key {path!r} must be a section, got {value!r}")
+                raise UsageError(f"config key {path!r} must be a section, got {value!r}")
             validate(value, ref, path + ".")
         elif ref is not None and value is not None and not _compatible(value, ref):
-            raise ValueError(
+            raise UsageError(
                 f"config key {path!r} must be of type {type(ref).__name__}, "
                 f"got {type(value).__name__} {value!r}"
             )
@@ -183,92 +213,145 @@ def _compatible(value: Any, ref: Any) -> bool:
     return isinstance(value, type(ref))
 
 
-def parse_value(text: str, current: Any, path: str) -> Any:
-    """Converts an override's text to the type of the field it replaces."""
-    if isinstance(current, bool):
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(f"--config.{path}={text}: expected true or false")
-    if isinstance(current, str):
-        return text
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if current is None:
-            return text
-        raise ValueError(
-            f"--config.{path}={text}: cannot parse as {type(current).__name__}"
-        ) from None
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    if isinstance(current, tuple) and not isinstance(value, tuple):
-        value = (value,)
-    if current is not None and not _compatible(value, current):
-        raise ValueError(
-            f"--config.{path}={text}: expected {type(current).__name__}, got {type(value).__name__}"
-        )
-    return value
+# --config.a.b=v, --config.a.b v, --noconfig.a.b (config_flags' forms); group 1 is the key path
+_OVERRIDE = re.compile(r"-{1,2}(?:no)?config\.([^=]+)")
 
 
 def apply_overrides(config: ConfigDict, overrides: Iterable[str]) -> ConfigDict:
-    """Applies `a.b=v` (or `--config.a.b=v`) overrides; unknown keys are errors naming the key."""
-    for item in overrides:
-        item = item.removeprefix("--").removeprefix("config.")
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like --config.section.key=value")
-        path, text = item.split("=", 1)
-        *parents, leaf = path.split(".")
-        node = config
-        for i, part in enumerate(parents):
-            if part not in node:
-                prefix = ".".join(parents[: i + 1])
-                if not _is_free(prefix) or prefix in FREE_SECTIONS:
-                    raise ValueError(f"unknown config key {prefix!r} in --config.{path}")
-                with node.ignore_type():  # a new group inside a free section: optim.players.generator
-                    node[part] = ConfigDict()
-            node = node[part]
-        if leaf not in node:
-            if not _is_free(path):
-                raise ValueError(f"unknown config key {path!r} in --config.{path}={text}")
-            current = None
-        else:
-            current = node[leaf]
-        if isinstance(current, ConfigDict) and _is_free(path) and path not in FREE_SECTIONS:
-            # a mapping inside a free section, replaced whole: --config.objective.batch_sizes='{"4": 64}'
-            current = None
-        value = parse_value(text, current, path)
-        with node.ignore_type():
-            node[leaf] = value
+    """Applies command-line overrides to `config` in place with ml_collections' config_flags.
+
+    `overrides` are command-line words: `--config.a.b=v`, `--config.a.b v`, `--noconfig.a.b`
+    (a bool), or `a.b=v` without the prefix. A value is parsed by the type of the field's default:
+    int, float, bool (`true`/`false`), str, tuple (`(1, 2)`, or one value), a dict for a section.
+    A new key of a free section (objective, sample.kwargs, eval.kwargs, optim.players) and a
+    field whose default is None take a Python literal, else a string, and only in the `=` form.
+    A numeric key part indexes a mapping: `objective.batch_sizes.32=64`."""
+    argv = _as_flags(overrides)
+    for path in dict.fromkeys(m.group(1) for m in map(_OVERRIDE.match, argv) if m):
+        _prepare(config, path)
+    flag_values = flags.FlagValues()
+    try:
+        config_flags.DEFINE_config_dict("config", config, flag_values=flag_values, lock_config=False,
+                                        accept_new_attributes=True, sys_argv=["genjax", *argv])
+        rest = flag_values(["genjax", *argv])[1:]
+    except flags.IllegalFlagValueError as e:
+        raise UsageError(_value_error(str(e), config)) from None
+    except (flags.Error, KeyError, TypeError) as e:  # a missing value, an unknown flag, a flag order
+        raise UsageError(str(e.args[0]) if e.args else repr(e)) from None
+    if rest:
+        raise UsageError(f"unexpected argument {rest[0]!r}: a bool, a new key or a field whose default is "
+                         "None takes its value after '=' (--config.KEY=VALUE)")
     return config
 
 
-def _load_module(path: str):
-    file = Path(path)
-    if not file.exists() and (CONFIG_DIR / f"{file.stem}.py").exists() and file.parent == Path("."):
-        file = CONFIG_DIR / f"{file.stem}.py"
-    if not file.exists():
-        raise FileNotFoundError(f"config file {path!r} does not exist (nor {CONFIG_DIR / (file.stem + '.py')})")
-    spec = importlib.util.spec_from_file_location(f"genjax_config_{file.stem}", file)
+def split_overrides(words: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Splits command-line words into the config overrides, with the values of the two-word form
+    (`--config.a.b v`), and the other words."""
+    overrides, other, value_next = [], [], False
+    for word in words:
+        if value_next or _OVERRIDE.match(word):
+            overrides.append(word)
+            value_next = not value_next and _takes_value(word)
+        else:
+            other.append(word)
+    return overrides, other
+
+
+def _takes_value(word: str) -> bool:
+    """Whether the next word is the value of the override `word`: `--config.a.b v`."""
+    return re.match(r"-{1,2}config\.[^=]*$", word) is not None
+
+
+def _as_flags(overrides: Iterable[str]) -> list[str]:
+    """`overrides` as config_flags reads them: `--config.` before `a.b=v`, `a.b['32']` for `a.b.32`."""
+    argv, value_next = [], False
+    for word in overrides:
+        if not value_next and not word.startswith("-"):
+            word = "--config." + word
+        if not value_next and _OVERRIDE.match(word):
+            name, eq, value = word.partition("=")
+            word = re.sub(r"\.(\d+)(?=[.\[]|$)", r"['\1']", name) + eq + value
+        value_next = not value_next and _takes_value(word)
+        argv.append(word)
+    return argv
+
+
+def _prepare(config: ConfigDict, path: str) -> None:
+    """Checks that `path` names a field of `config` or a new key of a free section (creating its
+    missing groups), and gives a field whose default is None a type config_flags can parse."""
+    try:
+        parts = config_path.split(path)
+    except ValueError:
+        raise UsageError(f"--config.{path}: not a config key path such as train.steps") from None
+    node = config
+    for i, part in enumerate(parts):
+        prefix, last = "".join(f"{p}." for p in parts[:i]), i == len(parts) - 1
+        if part not in node:
+            if not _is_free(prefix + str(part)):
+                raise _unknown_key(prefix, part, node.keys())
+            if last:
+                return
+            with node.ignore_type():  # a new group of a free section: optim.players.generator
+                node[part] = ConfigDict()
+        elif last:
+            if node[part] is None:
+                node[part] = config_dict.placeholder(object)  # parsed as a literal, like a new key
+            return
+        node = node[part]
+        if not isinstance(node, ConfigDict):
+            raise UsageError(f"--config.{path}: config key {prefix + str(part)!r} is a value, not a section")
+
+
+def _value_error(message: str, config: ConfigDict) -> str:
+    """absl's "flag --config.train.steps=abc: <reason>" as "--config.train.steps=abc: expected int"."""
+    match = re.fullmatch(r"flag (-{1,2}config\.([^=]+)=.*?): (.*)", message, re.DOTALL)
+    if match is None:
+        return message
+    flag, path, reason = match.groups()
+    kind = config_path.get_type(path, config)
+    if kind is bool:
+        return f"{flag}: expected true or false"
+    return f"{flag}: expected {kind.__name__}" + ("" if kind in (int, float) else f" ({reason})")
+
+
+def config_names() -> list[str]:
+    """The packaged configs: the modules of genjax/configs."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "configs")]))
+
+
+def _config_module(where: str) -> ModuleType:
+    """The module of the packaged config `where` (a name) or of the config file `where` (a path)."""
+    if where.isidentifier():
+        if where not in config_names():
+            raise UsageError(f"no packaged config {where!r} (known: {', '.join(config_names())}); "
+                             "a config file is named by its path, e.g. ./my_config.py")
+        return importlib.import_module(f"{CONFIG_PACKAGE}.{where}")
+    path = Path(where)
+    if not path.is_file():
+        hint = f"; the packaged config is named without a path: {path.stem}" if path.stem in config_names() else ""
+        raise FileNotFoundError(f"config file {where!r} does not exist{hint}")
+    spec = importlib.util.spec_from_file_location(f"genjax_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except (SyntaxError, ImportError) as e:
+        raise UsageError(f"config file {where!r}: {type(e).__name__}: {e}") from e
     if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {path!r} has no get_config(arg=None) function")
+        raise UsageError(f"config file {where!r} has no get_config(arg=None) function")
     return module
 
 
 def load_config(spec: str, overrides: Iterable[str] = ()) -> ConfigDict:
-    """Loads `path.py[:arg]` (or a bare name from configs/, e.g. "digits_vae:runlocal"), applies
-    overrides and validates."""
-    path, _, arg = spec.partition(":")
-    module = _load_module(path)
+    """Loads a config, applies `overrides` (see `apply_overrides`) and validates it.
+
+    `spec` is `NAME[:arg]` for a packaged config ("digits_vae", "digits_vae:runlocal") or
+    `PATH.py[:arg]` for a config file; `arg` is passed to its `get_config`."""
+    where, _, arg = spec.partition(":")
+    module = _config_module(where)
     try:
-        config = module.get_config(arg or None)
-    except TypeError as e:  # ConfigDict's type safety, e.g. a str assigned to an int field
-        raise ValueError(f"config file {path!r}: {e}") from e
+        config = module.get_config(*([arg] if arg else []))
+    except (TypeError, ValueError) as e:  # ConfigDict's type safety, an unknown variant
+        raise UsageError(f"config {spec!r}: {e}") from e
     config = apply_overrides(config, overrides)
     validate(config)
     return config

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    assert main(["train", "--config", str(ROOT / "configs/digits_vae.py:runlocal"), "--workdir", str(workdir),
+    assert main(["train", "--config", "digits_vae:runlocal", "--workdir", str(workdir),
                  "--config.train.progress=false", "--config.train.eval_every=5", "--config.eval.metrics=('kid',)",
                  "--config.eval.num=48", "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16",
                  "--config.train.best_metric=eval/kid"]) == 0
@@ -62,7 +62,7 @@ def test_info(capsys):
 
 
 def test_errors_are_reported(tmp_path, capsys):
-    assert main(["train", "--config", str(ROOT / "configs/digits_vae.py"), "--workdir", str(tmp_path),
+    assert main(["train", "--config", "digits_vae", "--workdir", str(tmp_path),
                  "--config.train.stepz=1"]) == 2
     assert "unknown config key 'train.stepz'" in capsys.readouterr().err
     assert main(["sample", "--workdir", str(tmp_path / "nothing"), "--out", "x.png"]) == 2

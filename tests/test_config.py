@@ -1,13 +1,12 @@
-"""Configs: defaults, overrides, validation, JSON round trip."""
-
-from pathlib import Path
+"""Configs: packaged and file configs, variants, config_flags overrides, validation, JSON."""
 
 import pytest
 
+import genjax
 from genjax import config as config_lib
+from genjax.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[1]
-VAE = str(ROOT / "configs/digits_vae.py")
+VAE = "digits_vae"
 
 
 def test_overrides_are_typed():
@@ -19,17 +18,59 @@ def test_overrides_are_typed():
     assert c.data.source == "builtin:ring8"
 
 
+def test_override_forms_give_the_same_config():
+    """config_flags' forms: `--config.x=v`, `--config.x v`, `--noconfig.flag`, repeated tuple
+    flags; and, in load_config, `x=v` without the prefix."""
+    equals = ["--config.train.steps=7", "--config.optim.lr=0.5", "--config.data.source=builtin:ring8",
+              "--config.train.ema_decays=(0.9,0.99)", "--config.train.progress=false", "--config.optim.b1=-0.5"]
+    spaced = ["--config.train.steps", "7", "--config.optim.lr", "0.5", "--config.data.source", "builtin:ring8",
+              "--config.train.ema_decays", "0.9", "--config.train.ema_decays", "0.99", "--noconfig.train.progress",
+              "--config.optim.b1", "-0.5"]
+    bare = ["train.steps=7", "optim.lr=0.5", "data.source=builtin:ring8", "train.ema_decays=(0.9, 0.99)",
+            "train.progress=False", "optim.b1", "-0.5"]
+    configs = [config_lib.load_config(VAE, overrides).to_dict() for overrides in (equals, spaced, bare)]
+    assert configs[0] == configs[1] == configs[2]
+    assert configs[0]["train"]["steps"] == 7 and configs[0]["train"]["ema_decays"] == (0.9, 0.99)
+    assert configs[0] != config_lib.load_config(VAE).to_dict()
+
+
 @pytest.mark.parametrize("override, match", [
-    ("--config.train.stepz=3", r"unknown config key 'train.stepz'"),
-    ("--config.trian.steps=3", r"unknown config key 'trian'"),
-    ("--config.train.steps=abc", r"train.steps=abc: cannot parse as int"),
-    ("--config.train.steps=1.5", r"train.steps=1.5: expected int"),
-    ("--config.train.progress=maybe", r"train.progress=maybe: expected true or false"),
-    ("--config.train.steps", r"must look like"),
+    ("--config.train.stepz=3", r"^unknown config key 'train.stepz'; did you mean 'train.steps'\?"),
+    ("--config.trian.steps=3", r"^unknown config key 'trian'"),
+    ("--config.train.steps=abc", r"^--config.train.steps=abc: expected int$"),
+    ("--config.train.steps=1.5", r"^--config.train.steps=1.5: expected int$"),
+    ("--config.optim.lr=fast", r"^--config.optim.lr=fast: expected float$"),
+    ("--config.train.progress=maybe", r"^--config.train.progress=maybe: expected true or false$"),
+    ("--config.train=5", r"^--config.train=5: expected ConfigDict"),
+    ("--config.train.steps.x=1", r"config key 'train.steps' is a value, not a section"),
+    ("--config.train.steps", r"^Missing value for flag --config.train.steps$"),
+    ("--workdir=x", r"Unknown command line flag 'workdir'"),
 ])
 def test_bad_overrides_name_the_key(override, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UsageError, match=match):
         config_lib.load_config(VAE, [override])
+
+
+def test_a_value_after_a_bool_or_a_new_key_needs_the_equals_sign():
+    with pytest.raises(UsageError, match=r"unexpected argument 'false'.*--config.KEY=VALUE"):
+        config_lib.load_config(VAE, ["--config.train.progress", "false"])
+    with pytest.raises(UsageError, match=r"unexpected argument '3'"):
+        config_lib.load_config(VAE, ["--config.objective.new_field", "3"])
+    with pytest.raises(UsageError, match=r"unexpected argument 'test'"):
+        config_lib.load_config(VAE, ["--config.data.eval_split", "test"])  # its default is None
+
+
+def test_free_sections_take_new_keys_and_none_defaults_take_literals():
+    c = config_lib.load_config("mnist_progan", ["--config.objective.batch_sizes.32=48", "--config.objective.lr_scales.16=0.5",
+                                                "--config.data.data_dir=/tmp/tfds", "--config.data.eval_split=test[:10%]",
+                                                "--config.sample.kwargs.sampler=ddim"])
+    assert c.objective.batch_sizes.to_dict() == {"4": 128, "8": 128, "16": 128, "32": 48}
+    assert c.objective.lr_scales.to_dict() == {"16": 0.5} and c.sample.kwargs.sampler == "ddim"
+    assert c.data.data_dir == "/tmp/tfds" and c.data.eval_split == "test[:10%]"
+    c = config_lib.load_config("mnist_dcgan", ["--config.data.image_size=(12, 14)",
+                                               "--config.objective.batch_sizes={'4': 8}"])
+    assert c.data.image_size == (12, 14) and c.objective.batch_sizes.to_dict() == {"4": 8}
+    assert config_lib.from_json(config_lib.to_json(c)).data.image_size == (12, 14)
 
 
 def test_unknown_key_in_a_config_file_is_named(tmp_path):
@@ -39,18 +80,58 @@ def test_unknown_key_in_a_config_file_is_named(tmp_path):
                  "    c = base_config()\n"
                  "    c.train.learning_rate = 0.1\n"
                  "    return c\n")
-    with pytest.raises(ValueError, match=r"unknown config key 'train.learning_rate'"):
+    with pytest.raises(UsageError, match=r"unknown config key 'train.learning_rate'"):
         config_lib.load_config(str(f))
     f.write_text(f.read_text().replace("c.train.learning_rate = 0.1", "c.train.steps = 'many'"))
-    with pytest.raises(ValueError, match=r"bad.py.*field 'steps'.*cannot be casted"):
+    with pytest.raises(UsageError, match=r"bad.py.*field 'steps'.*cannot be casted"):
+        config_lib.load_config(str(f))
+    f.write_text("def get_config(arg=None)\n")
+    with pytest.raises(UsageError, match=r"bad.py.*SyntaxError"):
         config_lib.load_config(str(f))
 
 
-def test_missing_file_and_variant():
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        config_lib.load_config("configs/nope.py")
-    with pytest.raises(ValueError, match="unknown variant"):
+def test_missing_file_name_and_variant():
+    with pytest.raises(FileNotFoundError, match="does not exist; the packaged config is named without a path: "
+                                                "digits_vae"):
+        config_lib.load_config("configs/digits_vae.py")
+    with pytest.raises(UsageError, match=r"no packaged config 'nope' \(known: cifar10_ddpm, .*digits_vae"):
+        config_lib.load_config("nope")
+    with pytest.raises(UsageError, match=r"config 'digits_vae:huge': unknown variant 'huge'; known: runlocal$"):
         config_lib.load_config(VAE + ":huge")
+    with pytest.raises(UsageError, match=r"unknown variant 'runlocal'; known: none$"):
+        config_lib.load_config("cifar10_ddpm:runlocal")
+
+
+def test_packaged_configs_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "digits_vae" in config_lib.config_names() and "default" in config_lib.config_names()
+    assert config_lib.load_config("digits_vae:runlocal").train.steps == 10
+    assert config_lib.load_config("default").to_dict() == config_lib.load_config("digits_ddpm").to_dict()
+    from genjax.configs import digits_vae
+
+    assert digits_vae.__file__.startswith(genjax.__path__[0])
+
+
+def test_a_config_file_with_variants(tmp_path):
+    f = tmp_path / "my_config.py"
+    f.write_text("from genjax.config import variants\n"
+                 "from genjax.configs import digits_vae\n"
+                 "def get_config(arg=None):\n"
+                 "    c = digits_vae.get_config()\n"
+                 "    return variants(c, arg, small=lambda c: c.objective.update(hidden=(8,)), short=short)\n"
+                 "def short(c):\n"
+                 "    c.train.steps = 3\n")
+    c = config_lib.load_config(f"{f}:small,short", ["--config.train.log_every=1"])
+    assert c.objective.hidden == (8,) and c.train.steps == 3 and c.train.log_every == 1
+    assert config_lib.load_config(str(f)).objective.hidden == (512, 256)
+    with pytest.raises(UsageError, match=r"unknown variant 'tiny'; known: short, small$"):
+        config_lib.load_config(f"{f}:short,tiny")
+
+
+def test_variants_apply_in_order():
+    both = config_lib.load_config("ring8_gan:baseline,runlocal")
+    assert both.objective.generator.to_dict() == {"width": 16, "depth": 2}  # runlocal's, after baseline's
+    assert both.objective.z_dim == 2 and both.train.steps == 2 and both.data.batch_size == 8
 
 
 def test_json_round_trip():

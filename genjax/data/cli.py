@@ -1,7 +1,7 @@
 """`genjax data prepare NAME --from DIR [--data-dir D]` and `genjax data info SOURCE`.
 
-`register(subparsers)` adds the `data` command to the genjax CLI; `python -m genjax.data.cli ...`
-runs the same sub-commands on their own.
+`register(subparsers)` adds the `data` command to the genjax CLI (`genjax.cli`, whose error
+boundary reports its failures).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 
 from genjax.config import data_config
 from genjax.data.pipeline import load_metadata
@@ -30,16 +29,6 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(func):
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ValueError as e:
-            sys.exit(f"genjax data {args.data_command}: error: {e}")
-
-    return run
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Adds `data prepare` and `data info` to an argparse sub-parser set; each sets `func(args)`."""
     data = subparsers.add_parser("data", help="prepare and inspect datasets")
@@ -50,21 +39,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="folder with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--overwrite", action="store_true", help="rebuild when the dataset is already prepared")
-    p.set_defaults(func=_run(_prepare))
+    p.set_defaults(func=_prepare)
     i = sub.add_parser("info", help="print the metadata of a data source")
     i.add_argument("source", help="e.g. builtin:ring8, tfds:mnist, npz:PATH, folder:PATH")
     i.add_argument("--split", default="train")
     i.add_argument("--data-dir", default=None)
-    i.set_defaults(func=_run(_info))
+    i.set_defaults(func=_info)
     return data
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genjax")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

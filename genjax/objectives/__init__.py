@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from genjax.objectives.base import LossOutput, Objective, PlayerVariables
@@ -57,11 +63,35 @@ def check_fields(cfg: Any, allowed: set[str], family: str) -> None:
         )
 
 
+def import_family(spec: str) -> None:
+    """Imports a user's module that registers objectives (`@register("name")`): a module name
+    (`mypkg.my_objective`, looked up from the working directory too) or a file (`path/to/family.py`).
+    Importing the same module again does nothing."""
+    path = Path(spec)
+    try:
+        if spec.endswith(".py"):
+            if not path.is_file():
+                raise FileNotFoundError(f"--import {spec}: no such file")
+            name = f"genjax_user_{path.stem}_{abs(hash(str(path.resolve())))}"
+            if name not in sys.modules:
+                module_spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                try:
+                    module_spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
+            return
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
+        importlib.import_module(spec)
+    except ModuleNotFoundError as e:
+        raise ValueError(f"--import {spec}: {e}; give an importable module name or a .py file") from None
+
+
 def _import_families() -> None:
     """Imports every module of this package: each family registers itself on import."""
-    import importlib
-    import pkgutil
-
     for info in pkgutil.iter_modules(__path__):
         if info.name != "base":
             importlib.import_module(f"{__name__}.{info.name}")
@@ -74,6 +104,7 @@ __all__ = [
     "Objective",
     "PlayerVariables",
     "check_fields",
+    "import_family",
     "make_objective",
     "register",
     "registered",

@@ -1,8 +1,6 @@
 """`genjax sample` and `genjax eval` on a diffusion run: sampler, steps, explicit timesteps,
 sampler options and the EMA to sample from, each against `Run.sample` called directly."""
 
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
@@ -10,14 +8,12 @@ import pytest
 from genjax.cli import main
 from genjax.train.loop import load_run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """grid25_diffusion, tiny (an MLP on 2D points, EDM process), with two EMA decays."""
     workdir = tmp_path_factory.mktemp("diffusion_cli")
-    assert main(["train", "--config", str(ROOT / "configs/grid25_diffusion.py"), "--workdir", str(workdir),
+    assert main(["train", "--config", "grid25_diffusion", "--workdir", str(workdir),
                  "--config.train.progress=false", "--config.train.steps=4", "--config.train.ema_decays=(0.5, 0.9)",
                  "--config.data.batch_size=32", "--config.objective.net.hidden=32", "--config.objective.net.depth=2",
                  "--config.train.sample_every=0", "--config.train.checkpoint_every=4", "--config.train.log_every=4",

@@ -1,8 +1,7 @@
 """The diffusion objective: config errors, a tiny model overfits one batch, guidance scale 1 is
 the conditional model, every sampler runs through `sample`, and the configs train one step."""
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import numpy as np
 import optax
@@ -88,11 +87,7 @@ CONFIGS = ["digits_ddpm", "mnist_ddpm", "fashion_mnist_edm", "mnist_dit", "grid2
 
 
 def _load(name):
-    path = Path(__file__).parents[2] / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config
+    return importlib.import_module(f"genjax.configs.{name}").get_config
 
 
 @pytest.mark.parametrize("name", CONFIGS)

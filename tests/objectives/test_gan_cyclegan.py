@@ -97,16 +97,14 @@ def test_eval_compares_translations_with_domain_b(tmp_path, capsys):
     """`genjax eval --metrics fid` on a CycleGAN workdir (digits -> inverted digits): G(a) against
     the inverted eval images, the same number as the metric computed directly on those."""
     import json
-    from pathlib import Path
 
     from genjax import metrics
     from genjax.cli import main
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    config = Path(__file__).resolve().parents[2] / "configs/mnist_cyclegan.py:runlocal"
-    assert main(["train", "--config", str(config), "--workdir", str(tmp_path), "--config.train.progress=false",
-                 "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
+    assert main(["train", "--config", "mnist_cyclegan:runlocal", "--workdir", str(tmp_path),
+                 "--config.train.progress=false", "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
                  "--config.data.eval_split=train[90%:]", "--config.data.batch_size=8",
                  "--config.eval.kwargs.features=raw"]) == 0
     capsys.readouterr()

@@ -286,16 +286,14 @@ def test_eval_reports_fid_and_kid_of_an_image_gan_run(tmp_path, capsys):
     """`genjax eval --metrics fid,kid` on a DCGAN workdir: the EMA generator's samples against the
     eval split, the same numbers as the metrics computed directly on those samples."""
     import json
-    from pathlib import Path
 
     from genjax import metrics
     from genjax.cli import main
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    config = Path(__file__).resolve().parents[2] / "configs/mnist_dcgan.py:runlocal"
-    assert main(["train", "--config", str(config), "--workdir", str(tmp_path), "--config.train.progress=false",
-                 "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
+    assert main(["train", "--config", "mnist_dcgan:runlocal", "--workdir", str(tmp_path),
+                 "--config.train.progress=false", "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
                  "--config.data.eval_split=train[90%:]", "--config.data.batch_size=8",
                  "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16"]) == 0
     capsys.readouterr()
@@ -319,15 +317,14 @@ def test_eval_of_a_mode_coverage_run_samples_with_the_configs_truncation(tmp_pat
     `genjax eval --metrics mode_coverage` gives the metrics of Run.sample with that keep, and
     `--option jacobian_keep=1.0` those of the untruncated samples."""
     import json
-    from pathlib import Path
 
     from genjax import metrics
     from genjax.cli import main
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    config = Path(__file__).resolve().parents[2] / "configs/ring8_gan.py:runlocal"
-    assert main(["train", "--config", str(config), "--workdir", str(tmp_path), "--config.train.progress=false"]) == 0
+    assert main(["train", "--config", "ring8_gan:runlocal", "--workdir", str(tmp_path),
+                 "--config.train.progress=false"]) == 0
     capsys.readouterr()
     r = load_run(str(tmp_path))
     keep = r.config.sample.kwargs.jacobian_keep

@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import jax
@@ -386,12 +385,12 @@ def test_resume_at_the_stage_boundary_resets_and_is_exact(runs):
 
 @pytest.mark.slow  # two subprocess runs of three stages each: ~1-2 min on 2 CPU cores
 def test_per_stage_batches_sharded_over_4_devices_equal_1(tmp_path, sub):
-    """configs/mnist_progan.py:runlocal on digits resized to 32x32 through stages 0-2 (batches 16,
+    """mnist_progan:runlocal on digits resized to 32x32 through stages 0-2 (batches 16,
     16, 8; lr factor 0.5 at 16x16; optimizer resets before steps 1, 3 and 4): a (data 2, fsdp 2)
     mesh on 4 devices trains the same params as 1 device. SGD with momentum (reset like Adam's
     moments): the config's Adam(b1 = 0) steps lr g / |g| amplify the reduction-order noise of tiny
     gradients to a good part of lr on any two meshes, with or without per-stage settings."""
-    config = str(Path(__file__).resolve().parents[2] / "configs/mnist_progan.py:runlocal")
+    config = "mnist_progan:runlocal"
     common = [config, "--config.data.source=builtin:digits", "--config.objective.lr_scales.16=0.5",
               "--config.optim.name=sgd", "--config.optim.b1=0.9", "--config.train.steps=6",
               "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.checkpoint_every=0",

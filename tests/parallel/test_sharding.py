@@ -1,7 +1,5 @@
 """Meshes and shardings; sharded training equals single-device training."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
@@ -75,7 +73,7 @@ def test_sharded_training_equals_single_device(tmp_path, sub):
 def test_sharded_unet_training_equals_single_device(tmp_path, sub):
     """3 steps of the digits UNet (DDPM): on 1 device its convolution gradients run on the oneDNN
     kernels where they build; on 8 devices, partitioned, on XLA's. Same parameters either way."""
-    config = str(Path(__file__).resolve().parents[2] / "configs/digits_ddpm.py:runlocal")
+    config = "digits_ddpm:runlocal"
     common = [config, "--config.train.steps=3", "--config.train.progress=false", "--config.train.sample_every=0",
               "--config.train.checkpoint_every=0", "--config.train.async_checkpoint=false"]
     sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)

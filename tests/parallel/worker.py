@@ -1,7 +1,7 @@
 """Subprocess entry for sharding, resume and multi-process tests (run as a script).
 
-    python worker.py train OUT.npz WORKDIR [CONFIG.py[:arg]] [overrides...]
-        # genjax.train.run (default config digits_vae.py), dump final params
+    python worker.py train OUT.npz WORKDIR [CONFIG[:arg]] [overrides...]
+        # genjax.train.run (default config digits_vae), dump final params
     python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
     python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
         # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion),
@@ -40,8 +40,8 @@ def train(out: str, workdir: str, overrides: list[str]) -> None:
     from genjax import config as config_lib
     from genjax.train import run
 
-    spec = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "digits_vae.py")
-    if overrides and ".py" in overrides[0]:
+    spec = "digits_vae"
+    if overrides and not overrides[0].startswith("-"):
         spec, overrides = overrides[0], overrides[1:]
     config = config_lib.load_config(spec, overrides)
     state = run(config, workdir)

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -15,11 +14,9 @@ from genjax import config as config_lib
 from genjax.train import run
 from genjax.train.checkpoint import CheckpointError
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _config(steps, **train):
-    config = config_lib.load_config(str(ROOT / "configs/digits_vae.py"), [
+    config = config_lib.load_config("digits_vae", [
         f"--config.train.steps={steps}", "--config.data.batch_size=16", "--config.objective.hidden=(32,)",
         "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.log_every=50",
         "--config.train.checkpoint_every=50", "--config.train.ema_decays=(0.9,0.99)"])
@@ -87,7 +84,7 @@ def test_restore_onto_a_smaller_mesh(tmp_path, sub):
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "genjax.cli", "train", "--config", str(ROOT / "configs/digits_vae.py"),
+    cmd = [sys.executable, "-m", "genjax.cli", "train", "--config", "digits_vae",
            "--workdir", str(workdir), "--config.train.steps=1000000", "--config.train.log_every=1",
            "--config.train.checkpoint_every=0", "--config.data.batch_size=16", "--config.objective.hidden=(32,)",
            "--config.train.sample_every=0", "--config.train.progress=false"]
