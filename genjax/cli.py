@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exit_status(error: BaseException) -> int | None:
     """2 for bad input, 1 for a runtime failure, 130 for an interrupt; None for anything else."""
-    checkpoint = sys.modules.get("genjax.checkpoint")  # not imported: the error is no CheckpointError
+    checkpoint = sys.modules.get("genjax.train.checkpoint")  # not imported: the error is no CheckpointError
     if isinstance(error, KeyboardInterrupt):
         return 130
     if isinstance(error, (ValueError, KeyError, FileNotFoundError)) or (

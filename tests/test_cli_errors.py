@@ -83,7 +83,7 @@ def test_bad_input_exits_2_with_one_line(trained, tmp_path, capsys, args, messag
 
 
 def test_errors_of_the_run_are_classified(trained, tmp_path, capsys):
-    from genjax.checkpoint import CheckpointError
+    from genjax.train.checkpoint import CheckpointError
 
     for error, status, line in [
         (ValueError("config.data.batch_size=6: not divisible"), 2, "error: config.data.batch_size=6: not divisible"),
