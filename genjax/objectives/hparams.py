@@ -59,13 +59,13 @@ class Allowed:
     def describe(self) -> str:
         if self.choices is not None:
             return f"one of {', '.join(map(repr, self.choices))}"
-        low = (f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None)
-        high = (f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None)
-        if low and high:
-            return f"in {low}, {high}"
-        if low:
-            return f"{'>=' if low[0] == '[' else '>'} {low[1:]}"
-        return f"{'<=' if high[-1] == ']' else '<'} {high[:-1]}"
+        low = (self.ge, "[") if self.ge is not None else (self.gt, "(")
+        high = (self.le, "]") if self.le is not None else (self.lt, ")")
+        if low[0] is not None and high[0] is not None:
+            return f"in {low[1]}{low[0]:g}, {high[0]:g}{high[1]}"
+        if low[0] is not None:
+            return f"{'>=' if low[1] == '[' else '>'} {low[0]:g}"
+        return f"{'<=' if high[1] == ']' else '<'} {high[0]:g}"
 
 
 def hparam(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,

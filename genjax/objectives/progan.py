@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -103,7 +103,7 @@ class ProGANNetworks:
     discriminator: ProGANDiscriminator
     growth: Growth
     stage: int = 0
-    sample_options: tuple[str, ...] = ()
+    sample_options: ClassVar[tuple[str, ...]] = ()
 
     def at_stage(self, stage: int) -> ProGANNetworks:
         if not 0 <= stage <= self.growth.final_stage:

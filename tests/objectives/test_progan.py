@@ -130,6 +130,29 @@ def test_per_resolution_batch_sizes_and_learning_rates():
     assert plain.batch_sizes == () and plain.lr_scales == () and plain.at_stage(2).lr_scale("generator") == 1.0
 
 
+def test_plan_is_one_gan_stage_per_resolution():
+    """plan(): stages [0, 2), [2, 7), [7, end) of GAN objectives at stages 0, 1, 2 with ProGAN's
+    terms; their batch sizes (data.batch_size where unset), lr factors and optimizer resets
+    (each fade-in's first step and its first step at alpha = 1)."""
+    from genjax.objectives.base import Stage, training_plan
+    from genjax.objectives.gan import GAN
+
+    obj = objective(fade_steps=3, stable_steps=2, batch_sizes={4: 16, 16: 8},
+                    lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}})
+    plan = training_plan(obj, 4)
+    assert plan == obj.plan(4)
+    assert plan.stages == (
+        Stage(0, 2, obj.at_stage(0), 16, {"generator": 1.0, "discriminator": 1.0}, ()),
+        Stage(2, 7, obj.at_stage(1), 4, {"generator": 0.5, "discriminator": 1.0}, (2, 5)),
+        Stage(7, None, obj.at_stage(2), 8, {"generator": 2.0, "discriminator": 0.25}, (7, 10)))
+    for k, stage in enumerate(plan.stages):
+        assert isinstance(stage.objective, GAN) and stage.objective.stage == k
+        assert [t.name for t in stage.objective.d_terms] == ["adv", "gp", "drift"]
+        assert [t.name for t in stage.objective.g_terms] == ["adv"]
+    plain = objective(fade_steps=3, stable_steps=2, reset_optimizer=False).plan(4)
+    assert [(s.batch_size, s.lr_scale, s.reset_optimizer) for s in plain.stages] == [(4, {}, ())] * 3
+
+
 def _reference_lod(step, fade, stable, final_stage):
     """The reference's TrainingSchedule lod (in steps instead of kimg): each phase stabilises,
     then fades the next resolution in; lod = final_stage at the first resolution, 0 at the last."""
