@@ -3,16 +3,18 @@
 Every loss is a frozen dataclass with two methods of a fixed signature,
 
     discriminator(real [B], fake [B]) -> [B]     loss of the discriminator (critic)
-    generator(fake [B], real [B]) -> [B]         loss of the generator
+    generator(fake [B], real [B] | None) -> [B]  loss of the generator
 
 where `real` and `fake` are the raw discriminator outputs (logits, or critic values) on a batch
 of real and generated examples. Example i of the result pairs real[i] with fake[i]; the core
-takes the mean. Only the relativistic loss couples examples (through the batch means).
+takes the mean. Only the relativistic loss couples examples (through the batch means), and only
+its generator loss reads `real` (`needs_real_for_generator`); the others get None there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +24,14 @@ Array = jax.Array
 softplus = jax.nn.softplus  # softplus(t) = -log sigmoid(-t) = -log(1 - sigmoid(t))
 
 
+class AdversarialLoss:
+    """Base of the losses: their generator loss ignores D(real) unless they say otherwise."""
+
+    needs_real_for_generator: ClassVar[bool] = False
+
+
 @dataclasses.dataclass(frozen=True)
-class Minimax:
+class Minimax(AdversarialLoss):
     """The original minimax game (Goodfellow et al. 2014, eq. 1).
 
     L_D = -log sigma(D(x)) - log(1 - sigma(D(G(z))))
@@ -33,25 +41,25 @@ class Minimax:
     def discriminator(self, real: Array, fake: Array) -> Array:
         return softplus(-real) + softplus(fake)
 
-    def generator(self, fake: Array, real: Array) -> Array:
+    def generator(self, fake: Array, real: Array | None) -> Array:
         del real
         return -softplus(fake)
 
 
 @dataclasses.dataclass(frozen=True)
-class NonSaturating:
+class NonSaturating(AdversarialLoss):
     """Non-saturating GAN (Goodfellow et al. 2014, sec. 3): L_G = -log sigma(D(G(z)))."""
 
     def discriminator(self, real: Array, fake: Array) -> Array:
         return softplus(-real) + softplus(fake)
 
-    def generator(self, fake: Array, real: Array) -> Array:
+    def generator(self, fake: Array, real: Array | None) -> Array:
         del real
         return softplus(-fake)
 
 
 @dataclasses.dataclass(frozen=True)
-class Wasserstein:
+class Wasserstein(AdversarialLoss):
     """Wasserstein GAN (Arjovsky et al. 2017, eq. 3): L_D = D(G(z)) - D(x), L_G = -D(G(z)).
 
     The critic must be kept 1-Lipschitz (gradient penalty or spectral normalisation).
@@ -60,13 +68,13 @@ class Wasserstein:
     def discriminator(self, real: Array, fake: Array) -> Array:
         return fake - real
 
-    def generator(self, fake: Array, real: Array) -> Array:
+    def generator(self, fake: Array, real: Array | None) -> Array:
         del real
         return -fake
 
 
 @dataclasses.dataclass(frozen=True)
-class Hinge:
+class Hinge(AdversarialLoss):
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16-17).
 
     L_D = max(0, 1 - D(x)) + max(0, 1 + D(G(z))),   L_G = -D(G(z)).
@@ -75,13 +83,13 @@ class Hinge:
     def discriminator(self, real: Array, fake: Array) -> Array:
         return jax.nn.relu(1.0 - real) + jax.nn.relu(1.0 + fake)
 
-    def generator(self, fake: Array, real: Array) -> Array:
+    def generator(self, fake: Array, real: Array | None) -> Array:
         del real
         return -fake
 
 
 @dataclasses.dataclass(frozen=True)
-class LeastSquares:
+class LeastSquares(AdversarialLoss):
     """Least-squares GAN (Mao et al. 2017, eq. 2) with targets a=0 (fake), b=1 (real), c=1.
 
     L_D = 1/2 (D(x) - b)^2 + 1/2 (D(G(z)) - a)^2,   L_G = 1/2 (D(G(z)) - c)^2.
@@ -94,19 +102,21 @@ class LeastSquares:
     def discriminator(self, real: Array, fake: Array) -> Array:
         return 0.5 * jnp.square(real - self.b) + 0.5 * jnp.square(fake - self.a)
 
-    def generator(self, fake: Array, real: Array) -> Array:
+    def generator(self, fake: Array, real: Array | None) -> Array:
         del real
         return 0.5 * jnp.square(fake - self.c)
 
 
 @dataclasses.dataclass(frozen=True)
-class RelativisticAverage:
+class RelativisticAverage(AdversarialLoss):
     """Relativistic average standard GAN, RaSGAN (Jolicoeur-Martineau 2018, eq. 11-12).
 
     With C the raw output, D~(x_r) = sigma(C(x_r) - E[C(x_f)]), D~(x_f) = sigma(C(x_f) - E[C(x_r)]):
     L_D = -log D~(x_r) - log(1 - D~(x_f)),   L_G = -log D~(x_f) - log(1 - D~(x_r)).
     The expectations are batch means.
     """
+
+    needs_real_for_generator: ClassVar[bool] = True
 
     def discriminator(self, real: Array, fake: Array) -> Array:
         return softplus(-(real - fake.mean())) + softplus(fake - real.mean())
@@ -125,7 +135,7 @@ GAN_LOSSES = {
 }
 
 
-def get_gan_loss(name: str):
+def get_gan_loss(name: str) -> AdversarialLoss:
     """The loss registered under `name` (see GAN_LOSSES)."""
     if name not in GAN_LOSSES:
         raise ValueError(
@@ -151,3 +161,16 @@ def top_k_weights(scores: Array, fraction: Array) -> Array:
     threshold = jnp.sort(scores)[n - k]  # the k-th highest
     keep = jax.lax.stop_gradient(scores >= threshold)
     return keep * (n / jnp.sum(keep))
+
+
+@dataclasses.dataclass(frozen=True)
+class TopK:
+    """Top-k training's schedule (Sinha et al. 2020): the generator's loss on N scores keeps
+    the k = ceil(fraction N) highest, fraction = max(gamma^floor(step / every), minimum)."""
+
+    gamma: float
+    minimum: float = 0.5
+    every: int = 1000
+
+    def fraction(self, step: Array) -> Array:
+        return top_k_fraction(step, self.gamma, self.minimum, self.every)

@@ -50,21 +50,6 @@ def r2_penalty(d_fn: Callable[[Array], Array], fake: Array) -> Array:
     return _grad_sq_norm(d_fn, fake)
 
 
-def lazy(penalty_fn: Callable[[], Array], step: Array, every: int, batch: int) -> Array:
-    """Lazy regularisation (Karras et al. 2020, sec. 3.1): the penalty every `every` steps,
-    scaled by `every` so its expected strength is unchanged; zeros [batch] otherwise.
-
-    The penalty is computed only on those steps (lax.cond).
-    """
-    if every <= 1:
-        return penalty_fn()
-    return jax.lax.cond(
-        step % every == 0,
-        lambda: every * penalty_fn(),
-        lambda: jnp.zeros((batch,), jnp.result_type(float)),
-    )
-
-
 def path_length_penalty(
     g_fn: Callable[[Array], Array],
     w: Array,

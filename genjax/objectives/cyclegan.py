@@ -2,12 +2,14 @@
 Adversarial Networks") as a two-player objective.
 
 Player "generator" holds G: A -> B and F: B -> A; player "discriminator" holds D_A and D_B
-(PatchGAN). With the least-squares adversarial loss (paper sec. 4),
+(PatchGAN). With the least-squares adversarial loss (paper sec. 4), per direction A -> B (and
+B -> A alike, with the roles of the domains swapped), as GAN terms (`genjax.losses.terms`):
 
-    L_G = LS_G(D_B(G(a))) + LS_G(D_A(F(b)))
-          + lambda_cyc (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)               (eq. 2)
-          + lambda_id  (|F(a) - a|_1 + |G(b) - b|_1)                      (sec. 5.2)
-    L_D = LS_D(D_B(b), D_B(pool_B(G(a)))) + LS_D(D_A(a), D_A(pool_A(F(b))))
+    L_G(a) = LS_G(D_B(G(a))) + lambda_cyc |F(G(a)) - a|_1 + lambda_id |F(a) - a|_1
+             (GeneratorLoss, Reconstruction "cycle" (eq. 2), Reconstruction "identity" (sec. 5.2))
+    L_D(b) = LS_D(D_B(b), D_B(pool_B(G(a))))        (DiscriminatorLoss)
+
+The loss is per example: the A -> B values of the batch's domain-A images, then the B -> A ones.
 
 where pool_X is the history of generated images of Shrivastava et al. (2017): with a full
 pool, each new image is returned with probability 1/2, otherwise a stored image is returned
@@ -30,12 +32,12 @@ import jax
 import jax.numpy as jnp
 
 from genjax.losses.gan import LeastSquares
-from genjax.objectives import check_fields, register
+from genjax.losses.terms import DiscriminatorLoss, GeneratorLoss, Reconstruction, Term, TermInputs, apply_terms
+from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.hparams import from_config, hparam
 
 Array = jax.Array
-FIELDS = dict(ch=32, n_blocks=2, d_ch=32, d_layers=2, lambda_cyc=10.0, lambda_id=5.0,
-              pool_size=50, domain_b="invert")
 DOMAINS = ("invert", "unpaired")
 
 
@@ -113,16 +115,19 @@ def query_pool(pool: Array, count: Array, fake: Array, rng: Array) -> tuple[Arra
 
 @dataclasses.dataclass(frozen=True)
 class CycleGAN:
+    """The two translators (player "generator"), the two discriminators, and their GAN terms:
+    `g_terms` per direction (adversarial, "cycle" and "identity" reconstructions), `d_terms` per
+    domain."""
+
     generator: Pair
     discriminator: Pair
+    g_terms: tuple[Term, ...]
+    d_terms: tuple[Term, ...] = (DiscriminatorLoss(loss=LeastSquares()),)
     value_range: tuple[float, float] = (-1.0, 1.0)
-    lambda_cyc: float = 10.0
-    lambda_id: float = 5.0
     pool_size: int = 50
     domain_b: str = "invert"
     players: tuple[str, ...] = ("generator", "discriminator")
     schedule: tuple[str, ...] = ("discriminator", "generator")
-    adv: LeastSquares = LeastSquares()
 
     def domains(self, batch) -> tuple[Array, Array]:
         """(a, b) images of the batch: "invert": a = x[:B/2], b = inverted x[B/2:] (unpaired
@@ -167,23 +172,25 @@ class CycleGAN:
             k_a, k_b = jax.random.split(rng)
             fa, pool_a, n_a = query_pool(pool["a"], pool["count_a"], jax.lax.stop_gradient(fake_a), k_a)
             fb, pool_b, n_b = query_pool(pool["b"], pool["count_b"], jax.lax.stop_gradient(fake_b), k_b)
-            loss_a = self.adv.discriminator(self._d(params, a, "a"), self._d(params, fa, "a"))
-            loss_b = self.adv.discriminator(self._d(params, b, "b"), self._d(params, fb, "b"))
+            passes = [TermInputs(step, d_fake=self._d(params, f, d), d_real=self._d(params, x, d))
+                      for x, f, d in ((a, fa, "a"), (b, fb, "b"))]
             new = {"pool": {"a": pool_a, "b": pool_b, "count_a": n_a, "count_b": n_b,
                             "real_a": a[: pool["real_a"].shape[0]]}}
-            loss = jnp.concatenate([loss_a, loss_b])
-            return LossOutput(loss, {"d_a": loss_a, "d_b": loss_b}, {"discriminator": new})
-        l1 = lambda u, v: jnp.mean(jnp.abs(u - v).reshape(u.shape[0], -1), axis=-1)  # noqa: E731
-        adv_ab = self.adv.generator(self._d(params, fake_b, "b"), None)
-        adv_ba = self.adv.generator(self._d(params, fake_a, "a"), None)
-        cyc_a = l1(self._g(params, fake_b, "ba"), a)
-        cyc_b = l1(self._g(params, fake_a, "ab"), b)
-        id_a, id_b = l1(self._g(params, a, "ba"), a), l1(self._g(params, b, "ab"), b)
-        loss = jnp.concatenate([adv_ab + self.lambda_cyc * cyc_a + self.lambda_id * id_a,
-                                adv_ba + self.lambda_cyc * cyc_b + self.lambda_id * id_b])
-        metrics = {"adv_ab": adv_ab, "adv_ba": adv_ba, "cycle": jnp.concatenate([cyc_a, cyc_b]),
-                   "identity": jnp.concatenate([id_a, id_b])}
-        return LossOutput(loss, metrics, {})
+            return self._both(self.d_terms, passes, rng, {"discriminator": new})
+        passes = [TermInputs(step, d_fake=self._d(params, fake, d),
+                             pairs={"cycle": (self._g(params, fake, back), x),
+                                    "identity": (self._g(params, x, back), x)})
+                  for x, fake, d, back in ((a, fake_b, "b", "ba"), (b, fake_a, "a", "ab"))]
+        return self._both(self.g_terms, passes, rng, {})
+
+    @staticmethod
+    def _both(terms, passes, rng, state) -> LossOutput:
+        """The terms of both directions' (or domains') passes, concatenated: losses and metrics
+        [B_a + B_b]."""
+        outs = [apply_terms(terms, io, rng, {}, io.d_fake.shape[0])[:2] for io in passes]
+        (loss_1, metrics_1), (loss_2, metrics_2) = outs
+        metrics = {k: jnp.concatenate([metrics_1[k], metrics_2[k]]) for k in metrics_1}
+        return LossOutput(jnp.concatenate([loss_1, loss_2]), metrics, state)
 
     def translate(self, params, x: Array, direction: str = "ab") -> Array:
         """G (direction "ab") or F ("ba") applied to images x [N, H, W, C]."""
@@ -198,24 +205,35 @@ class CycleGAN:
         return self._g(params, recent[jnp.arange(num) % recent.shape[0]], "ab")
 
 
+@dataclasses.dataclass(frozen=True)
+class CycleGANHParams:
+    """`config.objective` of the "cyclegan" family."""
+
+    ch: int = hparam(32, ge=1)  # generator channels
+    n_blocks: int = hparam(2, ge=0)  # generator residual blocks
+    d_ch: int = hparam(32, ge=1)  # discriminator channels
+    d_layers: int = hparam(2, ge=1)
+    lambda_cyc: float = hparam(10.0, ge=0)
+    lambda_id: float = hparam(5.0, ge=0)
+    pool_size: int = hparam(50, ge=1)
+    domain_b: str = hparam("invert", choices=DOMAINS)
+
+
 @register("cyclegan")
 def make(cfg: Any, metadata: Any) -> CycleGAN:
-    check_fields(cfg, set(FIELDS), "cyclegan")
-    c = {k: cfg.get(k, v) for k, v in FIELDS.items()}
+    hp = from_config(CycleGANHParams, cfg, "cyclegan")
     if metadata.kind != "image":
         raise ValueError(f"objective cyclegan needs images; {metadata.name} has {metadata.kind}")
-    if c["domain_b"] not in DOMAINS:
-        raise ValueError(f"config.objective.domain_b={c['domain_b']!r}; choose one of {DOMAINS}")
     unpaired = str(metadata.name).startswith("unpaired:")
-    if (c["domain_b"] == "unpaired") != unpaired:
-        raise ValueError(f"config.objective.domain_b={c['domain_b']!r} with data.source={metadata.name!r}: "
+    if (hp.domain_b == "unpaired") != unpaired:
+        raise ValueError(f"config.objective.domain_b={hp.domain_b!r} with data.source={metadata.name!r}: "
                          "domain_b='unpaired' goes with data.source='unpaired:SRC_A|SRC_B' (two datasets), "
                          "domain_b='invert' with a single dataset")
-    ch, nb, dch, dl = int(c["ch"]), int(c["n_blocks"]), int(c["d_ch"]), int(c["d_layers"])
     return CycleGAN(
-        generator=Pair(lambda: ResnetGenerator(ch, nb), ("ab", "ba")),
-        discriminator=Pair(lambda: PatchDiscriminator(dch, dl), ("a", "b")),
+        generator=Pair(lambda: ResnetGenerator(hp.ch, hp.n_blocks), ("ab", "ba")),
+        discriminator=Pair(lambda: PatchDiscriminator(hp.d_ch, hp.d_layers), ("a", "b")),
+        g_terms=(GeneratorLoss(loss=LeastSquares()), Reconstruction(name="cycle", weight=hp.lambda_cyc),
+                 Reconstruction(name="identity", weight=hp.lambda_id)),
         value_range=tuple(float(v) for v in metadata.value_range),
-        lambda_cyc=float(c["lambda_cyc"]), lambda_id=float(c["lambda_id"]),
-        pool_size=int(c["pool_size"]), domain_b=c["domain_b"],
+        pool_size=hp.pool_size, domain_b=hp.domain_b,
     )

@@ -1,143 +1,207 @@
 """Generative adversarial networks (Goodfellow et al. 2014) as a two-player objective.
 
 Players "generator" (G) and "discriminator" (D). One compiled train step runs `n_critic`
-discriminator updates, then one generator update (WGAN's schedule, Arjovsky et al. 2017).
+discriminator updates, then one generator update (WGAN's schedule, Arjovsky et al. 2017). Each
+player's loss is a list of weighted terms (`genjax.losses.terms`), added in order:
 
-    L_D = loss.discriminator(D(pack(A(x))), D(pack(A(G(z)))))
-          + gp_weight * (||grad D(x_hat)|| - gp_target)^2                       (WGAN-GP)
-          + r1_gamma / 2 * ||grad D(x)||^2 + r2_gamma / 2 * ||grad D(G(z))||^2  (R1 / R2, lazy)
-    L_G = loss.generator(D(pack(A(G(z)))), D(pack(A(x))))
-          + pl_weight * (||J_w^T y|| - a)^2                                     (path length, lazy)
+    L_D = sum_t w_t v_t(D(T(x)), D(T(G(z))), ...)   e.g. the adversarial loss, WGAN-GP, R1, R2, drift
+    L_G = sum_t w_t v_t(D(T(G(z))), ...)            e.g. the adversarial loss (top-k), path length
 
-With `topk_gamma` < 1 the generator's adversarial term comes from the top k of its (packed)
-samples by D's score only, k / B = max(topk_gamma^floor(step / topk_every), topk_min) (top-k
-training, Sinha et al. 2020).
+where T is D's tuple of input transforms (`genjax.losses.transforms`: DiffAugment, Zhao et al.
+2020; PacGAN packing, Lin et al. 2018) with fresh draws for the real and the generated batch.
+The networks (`Networks`) decide how G and D are called: `GANNetworks` for the architectures of
+`ARCHITECTURES` (StyleGAN2 is one of them), `genjax.objectives.progan.ProGANNetworks` for
+progressive growing. Separate learning rates (TTUR, Heusel et al. 2017) come from
+`config.optim.players.<player>`; the generator EMA from `config.train.ema_decays`.
 
-A is DiffAugment (Zhao et al. 2020) when `diffaugment` names a policy; `pack` concatenates m
-samples for the discriminator (PacGAN, Lin et al. 2018). Lazy terms run every `r1_every` /
-`pl_every` steps, scaled by that interval (Karras et al. 2020). Separate learning rates (TTUR,
-Heusel et al. 2017) come from `config.optim.players.<player>`; the generator EMA from
-`config.train.ema_decays`.
+Randomness: each loss (and sample) call splits its key into the named keys of `streams`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.losses import regularizers as reg
-from genjax.losses.diffaugment import POLICIES, diff_augment
-from genjax.losses.gan import RelativisticAverage, get_gan_loss, top_k_fraction, top_k_weights
+from genjax.losses.diffaugment import POLICIES
+from genjax.losses.gan import GAN_LOSSES, TopK, get_gan_loss
+from genjax.losses.terms import (DiscriminatorLoss, GeneratorLoss, GradientPenalty, PathLength, R1, R2, Term,
+                                 TermInputs, apply_terms)
+from genjax.losses.transforms import DiffAugment, Pack
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
 from genjax.nn.sngan import SNGANDiscriminator, SNGANGenerator
 from genjax.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
-from genjax.objectives import check_fields, register
-from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives import register
+from genjax.objectives.base import Collections, LossOutput, PlayerVariables
+from genjax.objectives.hparams import from_config, hparam, module_kwargs
 
 Array = jax.Array
-ARCHITECTURES = {
-    "mlp": (MLPGenerator, MLPDiscriminator),
-    "dcgan": (DCGANGenerator, DCGANDiscriminator),
-    "sngan": (SNGANGenerator, SNGANDiscriminator),
-    "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
-}
-FIELDS = dict(
-    loss="non_saturating", arch="mlp", z_dim=64, generator={}, discriminator={}, n_critic=1,
-    pack=1, gp_weight=0.0, gp_target=1.0, r1_gamma=0.0, r2_gamma=0.0, r1_every=1,
-    pl_weight=0.0, pl_every=4, pl_decay=0.01, diffaugment="", mixing_prob=0.0, conditional=False,
-    rescale="none", topk_gamma=1.0, topk_min=0.5, topk_every=1000,
-)
-PL_COLLECTION = "path_length"
+Transform = Callable[[Array, Array], Array]
 
 
-def pack(x: Array, m: int) -> Array:
-    """PacGAN packing: [B, ...] -> [B/m, ...] with consecutive groups of m samples concatenated
-    along the last (feature or channel) axis."""
-    if m == 1:
+class Streams(NamedTuple):
+    """The keys each call splits from its key, by name and in order: the i-th name's key is
+    split(rng, n)[i], a single name takes the key itself (`split_keys`). z: latents; noise: G's
+    noise inputs; real, fake: D's input transforms on each batch; terms: the loss terms."""
+
+    discriminator: tuple[str, ...] = ("z", "noise", "real", "fake", "terms")
+    generator: tuple[str, ...] = ("z", "noise", "fake", "real", "terms")
+    sample: tuple[str, ...] = ("z", "noise")
+
+
+def split_keys(rng: Array, names: tuple[str, ...]) -> dict[str, Array]:
+    """{name: key} for `names` (see `Streams`)."""
+    if len(names) == 1:
+        return {names[0]: rng}
+    return dict(zip(names, jax.random.split(rng, len(names))))
+
+
+class Networks(Protocol):
+    """G and D as the GAN objective calls them. `cols` are a player's non-trainable Flax
+    collections, `params` every player's params, `step` the traced train step; `train` calls
+    return the player's updated collections (else {})."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    sample_options: tuple[str, ...]  # keyword options of `sample`
+
+    def init(self, rng: Array, z: Array, x: Array, y: Array | None) -> tuple[dict, dict]:
+        """Flax variables of G and D from example latents [B, Z] and D inputs [N, ...]."""
+
+    def real(self, x: Array, step: Array) -> Array:
+        """Real examples as D judges them at `step`."""
+
+    def generate(self, params, cols, z: Array, y: Array | None, rng: Array | None, step: Array,
+                 train: bool) -> tuple[Array, Collections]:
+        """G(z, y) [B, ...] and G's collections."""
+
+    def discriminate(self, params, cols, x: Array, y: Array | None, step: Array,
+                     train: bool) -> tuple[Array, Collections]:
+        """D(x, y) [N] and D's collections."""
+
+    def sample(self, params, cols, z: Array, y: Array | None, rng: Array | None, **options: Any) -> Array:
+        """G(z, y) [B, ...] in eval mode, at the data's shape."""
+
+    def metrics(self, step: Array) -> dict[str, Array]:
+        """Metrics of the networks' schedule, logged with the generator's."""
+
+    def style(self, params, cols) -> tuple[Callable | None, Callable | None]:
+        """(mapping, synthesis) of a style-based G (see `TermInputs`), else (None, None)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GANNetworks:
+    """G(z, y, train) and D(x, y, train) of a GAN architecture (labels y only when
+    conditional); `style_based` G's (StyleGAN2) also have `map` / `synthesize` methods, mix
+    styles with probability `mixing_prob` in training and sample with `truncation_psi`."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    style_based: bool = False
+    mixing_prob: float = 0.0
+
+    @property
+    def sample_options(self) -> tuple[str, ...]:
+        return ("truncation_psi",) if self.style_based else ()
+
+    def init(self, rng, z, x, y):
+        k_g, k_d, k_n = jax.random.split(rng, 3)
+        return (self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True),
+                self.discriminator.init(k_d, x, y, train=True))
+
+    def real(self, x, step):
         return x
-    if x.shape[0] % m:
-        raise ValueError(f"objective.pack={m} must divide the batch size {x.shape[0]}")
-    g = x.reshape(x.shape[0] // m, m, *x.shape[1:])
-    return jnp.moveaxis(g, 1, -2).reshape(x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1])
+
+    def generate(self, params, cols, z, y, rng, step, train):
+        kw = {"mixing_prob": self.mixing_prob} if self.style_based else {}
+        out = self.generator.apply({"params": params["generator"], **cols}, z, y, train=train,
+                                   rngs={"noise": rng}, mutable=list(cols) if train else False, **kw)
+        return out if train else (out, {})
+
+    def discriminate(self, params, cols, x, y, step, train):
+        out = self.discriminator.apply({"params": params["discriminator"], **cols}, x, y, train=train,
+                                       mutable=list(cols) if train else False)
+        return out if train else (out, {})
+
+    def sample(self, params, cols, z, y, rng, **options):
+        return self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
+                                    rngs={"noise": rng}, **options)
+
+    def metrics(self, step):
+        return {}
+
+    def style(self, params, cols):
+        if not self.style_based:
+            return None, None
+        variables = {"params": params["generator"], **cols}
+        mapping = lambda z, y: self.generator.apply(variables, z, y, False, method="map")  # noqa: E731
+        synthesis = lambda w, rng: self.generator.apply(variables, w, method="synthesize",  # noqa: E731
+                                                        rngs={"noise": rng})
+        return mapping, synthesis
 
 
 @dataclasses.dataclass(frozen=True)
 class GAN:
-    generator: nn.Module
-    discriminator: nn.Module
-    loss_fn: Any
+    """The GAN objective: networks, each player's terms, D's input transforms.
+
+    Non-trainable state: a player's collections hold its networks' (batch statistics, ...) and
+    its stateful terms' states under the terms' names (path length's `path_length`)."""
+
+    nets: Networks
+    d_terms: tuple[Term, ...]
+    g_terms: tuple[Term, ...]
     z_dim: int = 64
     n_critic: int = 1
-    pack: int = 1
-    gp_weight: float = 0.0
-    gp_target: float = 1.0
-    r1_gamma: float = 0.0
-    r2_gamma: float = 0.0
-    r1_every: int = 1
-    pl_weight: float = 0.0
-    pl_every: int = 4
-    pl_decay: float = 0.01
-    diffaugment: tuple[str, ...] = ()
-    mixing_prob: float = 0.0
-    topk_gamma: float = 1.0
-    topk_min: float = 0.5
-    topk_every: int = 1000
+    d_inputs: tuple[Transform, ...] = ()
     conditional: bool = False
     num_classes: int | None = None
     # Affine map of the data to what the networks see, x_net = (x - shift) / scale (see
     # `rescale_affine`); samples are mapped back.
     shift: float = 0.0
     scale: float = 1.0
+    streams: Streams = Streams()
     players: tuple[str, ...] = ("generator", "discriminator")
 
     @property
     def schedule(self) -> tuple[str, ...]:
         return ("discriminator",) * self.n_critic + ("generator",)
 
-    # ---- networks, used purely ------------------------------------------------------------
-    def _labels(self, batch: Mapping[str, Array]) -> Array | None:
-        return batch["y"] if self.conditional else None
+    def _to_net(self, x: Array) -> Array:
+        return x if (self.shift, self.scale) == (0.0, 1.0) else (x - self.shift) / self.scale
 
-    def generate(self, params, state, z, y, rng, train: bool) -> tuple[Array, dict]:
-        """G(z, y) and G's updated collections (empty unless train)."""
-        cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
-        kw = {"mixing_prob": self.mixing_prob} if isinstance(self.generator, StyleGAN2Generator) else {}
-        out = self.generator.apply({"params": params["generator"], **cols}, z, y, train=train,
-                                   rngs={"noise": rng}, mutable=list(cols) if train else False, **kw)
-        return out if train else (out, {})
+    def _real(self, batch: Mapping[str, Array], step: Array) -> tuple[Array, Array | None]:
+        """Real examples as the networks see them at `step`, and their labels (conditional)."""
+        return self.nets.real(self._to_net(batch["x"]), step), batch["y"] if self.conditional else None
 
-    def discriminate(self, params, state, x, y, train: bool, packed: bool = False) -> tuple[Array, dict]:
-        """D(pack(x), y) [B/pack] and D's updated collections (empty unless train); `packed`
-        says x is already packed."""
-        cols = dict(state.get("discriminator", {}))
-        xp = x if packed else pack(x, self.pack)
-        out = self.discriminator.apply({"params": params["discriminator"], **cols}, xp, y,
-                                       train=train, mutable=list(cols) if train else False)
-        return out if train else (out, {})
+    def _d_input(self, x: Array, rng: Array | None) -> Array:
+        for transform in self.d_inputs:
+            x = transform(x, rng)
+        return x
 
-    def _augment(self, x: Array, rng: Array) -> Array:
-        return diff_augment(x, rng, self.diffaugment) if self.diffaugment else x
+    def _player_state(self, player: str, state) -> tuple[dict, dict]:
+        """(the networks' collections, the terms' states) of `player`."""
+        names = {t.name for t in (self.d_terms if player == "discriminator" else self.g_terms)}
+        cols = state.get(player, {})
+        return ({k: v for k, v in cols.items() if k not in names}, {k: v for k, v in cols.items() if k in names})
 
     # ---- protocol -------------------------------------------------------------------------
     def init(self, rng: Array, batch: Mapping[str, Array]) -> dict[str, PlayerVariables]:
         x = batch["x"]
-        y = self._labels(batch)
-        k_g, k_d, k_n = jax.random.split(rng, 3)
         z = jnp.zeros((x.shape[0], self.z_dim), x.dtype)
-        g_vars = self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True)
-        d_vars = self.discriminator.init(k_d, pack(x, self.pack), y, train=True)
-        g_state = {k: v for k, v in g_vars.items() if k != "params"}
-        if self.pl_weight > 0:
-            g_state[PL_COLLECTION] = {"pl_mean": jnp.zeros((), jnp.float32)}
-        d_state = {k: v for k, v in d_vars.items() if k != "params"}
-        return {"generator": PlayerVariables(g_vars["params"], g_state),
-                "discriminator": PlayerVariables(d_vars["params"], d_state)}
+        y = batch["y"] if self.conditional else None
+        out = {}
+        for player, variables, terms in zip(("generator", "discriminator"),
+                                            self.nets.init(rng, z, self._d_input(x, rng), y),
+                                            (self.g_terms, self.d_terms)):
+            states = {t.name: s for t in terms if (s := t.init_state())}
+            cols = {k: v for k, v in variables.items() if k != "params"}
+            out[player] = PlayerVariables(variables["params"], {**cols, **states})
+        return out
 
     def loss(self, player: str, params, state, batch, rng, step) -> LossOutput:
         if player == "discriminator":
@@ -146,93 +210,54 @@ class GAN:
             return self._g_loss(params, state, batch, rng, step)
         raise ValueError(f"GAN has players {self.players}, got {player!r}")
 
-    def _to_net(self, x: Array) -> Array:
-        return x if (self.shift, self.scale) == (0.0, 1.0) else (x - self.shift) / self.scale
-
     def _d_loss(self, params, state, batch, rng, step) -> LossOutput:
-        x, y = self._to_net(batch["x"]), self._labels(batch)
-        b = x.shape[0]
-        k_z, k_g, k_ar, k_af, k_gp = jax.random.split(rng, 5)
-        z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
-        fake = jax.lax.stop_gradient(self.generate(params, state, z, y, k_g, train=True)[0])
-        real, fake = self._augment(x, k_ar), self._augment(fake, k_af)
-        d_real, d_state = self.discriminate(params, state, real, y, train=True)
-        d_fake, d_state = self.discriminate(params, {**state, "discriminator": d_state}, fake, y, True)
-        loss = self.loss_fn.discriminator(d_real, d_fake)  # [B / pack]
-        metrics = {"d_real": d_real, "d_fake": d_fake, "adv": loss}
-        after = {**state, "discriminator": d_state}
-        # Penalties differentiate w.r.t. the packed inputs the discriminator sees.
-        d_fn = lambda v: self.discriminate(params, after, v, y, False, packed=True)[0]  # noqa: E731
-        real_p, fake_p = pack(real, self.pack), pack(fake, self.pack)
-        if self.gp_weight > 0:
-            gp = reg.gradient_penalty(d_fn, real_p, fake_p, k_gp, self.gp_target)
-            loss, metrics["gp"] = loss + self.gp_weight * gp, gp
-        for name, gamma, data in (("r1", self.r1_gamma, real_p), ("r2", self.r2_gamma, fake_p)):
-            if gamma > 0:
-                pen = reg.lazy(lambda data=data: reg.r1_penalty(d_fn, data), step, self.r1_every,
-                               data.shape[0])
-                loss, metrics[name] = loss + 0.5 * gamma * pen, pen
-        return LossOutput(self._unpack_loss(loss), metrics, {"discriminator": d_state})
-
-    def _unpack_loss(self, loss: Array) -> Array:
-        """[B / pack] -> [B]: each sample of a pack carries its pack's loss (same mean)."""
-        return jnp.repeat(loss, self.pack) if self.pack > 1 else loss
+        """D's terms; N = B / pack examples reach D."""
+        k = split_keys(rng, self.streams.discriminator)
+        real, y = self._real(batch, step)  # [B, ...], [B] or None
+        g_cols, _ = self._player_state("generator", state)
+        d_cols, d_terms_state = self._player_state("discriminator", state)
+        z = jax.random.normal(k["z"], (real.shape[0], self.z_dim), real.dtype)
+        fake = jax.lax.stop_gradient(self.nets.generate(params, g_cols, z, y, k.get("noise"), step, True)[0])
+        real_in, fake_in = self._d_input(real, k.get("real")), self._d_input(fake, k.get("fake"))  # [N, ...]
+        d_real, d_cols = self.nets.discriminate(params, d_cols, real_in, y, step, True)  # [N]
+        d_fake, d_cols = self.nets.discriminate(params, d_cols, fake_in, y, step, True)
+        critic = lambda v: self.nets.discriminate(params, d_cols, v, y, step, False)[0]  # noqa: E731
+        io = TermInputs(step, d_fake=d_fake, d_real=d_real, real=real_in, fake=fake_in, critic=critic)
+        loss, metrics, d_terms_state = apply_terms(self.d_terms, io, k.get("terms"), d_terms_state, real.shape[0])
+        return LossOutput(loss, {"d_real": d_real, "d_fake": d_fake, **metrics},
+                          {"discriminator": {**d_cols, **d_terms_state}})
 
     def _g_loss(self, params, state, batch, rng, step) -> LossOutput:
-        x, y = self._to_net(batch["x"]), self._labels(batch)
-        b = x.shape[0]
-        k_z, k_g, k_af, k_ar, k_pl = jax.random.split(rng, 5)
-        z = jax.random.normal(k_z, (b, self.z_dim), x.dtype)
-        fake, g_state = self.generate(params, state, z, y, k_g, train=True)
-        d_fake, _ = self.discriminate(params, state, self._augment(fake, k_af), y, train=True)
+        k = split_keys(rng, self.streams.generator)
+        real, y = self._real(batch, step)
+        g_cols, g_terms_state = self._player_state("generator", state)
+        d_cols, _ = self._player_state("discriminator", state)
+        z = jax.random.normal(k["z"], (real.shape[0], self.z_dim), real.dtype)
+        fake, new_cols = self.nets.generate(params, g_cols, z, y, k.get("noise"), step, True)  # [B, ...]
+        d_fake, _ = self.nets.discriminate(params, d_cols, self._d_input(fake, k.get("fake")), y, step, True)
         d_real = None
-        if isinstance(self.loss_fn, RelativisticAverage):
-            d_real, _ = self.discriminate(params, state, self._augment(x, k_ar), y, train=True)
-        adv = self.loss_fn.generator(d_fake, d_real)
-        metrics = {"d_fake": d_fake}
-        if self.topk_gamma < 1:
-            metrics["topk_fraction"] = top_k_fraction(step, self.topk_gamma, self.topk_min, self.topk_every)
-            adv = adv * top_k_weights(d_fake, metrics["topk_fraction"])
-        loss = metrics["adv"] = self._unpack_loss(adv)
-        new_state = dict(g_state)
-        if self.pl_weight > 0:
-            pl_mean = state["generator"][PL_COLLECTION]["pl_mean"]
-            pen, pl_mean = self._path_length(params, state, z, y, k_pl, step, pl_mean)
-            loss, metrics["path_length"] = loss + self.pl_weight * pen, pen
-            new_state[PL_COLLECTION] = {"pl_mean": pl_mean}
-        return LossOutput(loss, metrics, {"generator": new_state})
+        if any(t.needs_real for t in self.g_terms):
+            d_real, _ = self.nets.discriminate(params, d_cols, self._d_input(real, k.get("real")), y, step, True)
+        mapping, synthesis = self.nets.style(params, g_cols)
+        io = TermInputs(step, d_fake=d_fake, d_real=d_real, latents=(z, y), mapping=mapping, synthesis=synthesis)
+        loss, metrics, g_terms_state = apply_terms(self.g_terms, io, k.get("terms"), g_terms_state, real.shape[0])
+        return LossOutput(loss, {"d_fake": d_fake, **metrics, **self.nets.metrics(step)},
+                          {"generator": {**new_cols, **g_terms_state}})
 
-    def _path_length(self, params, state, z, y, rng, step, pl_mean):
-        cols = {k: v for k, v in state["generator"].items() if k != PL_COLLECTION}
-        variables = {"params": params["generator"], **cols}
-        k_syn, k_y = jax.random.split(rng)
-        ws = self.generator.apply(variables, z, y, False, method="map")
-        g_fn = lambda w: self.generator.apply(variables, w, method="synthesize", rngs={"noise": k_syn})  # noqa: E731
-
-        def compute():
-            pen, new_mean, _ = reg.path_length_penalty(g_fn, ws, k_y, pl_mean.astype(ws.dtype), self.pl_decay)
-            return self.pl_every * pen.astype(jnp.float32), new_mean.astype(jnp.float32)
-
-        def skip():
-            return jnp.zeros((z.shape[0],), jnp.float32), pl_mean.astype(jnp.float32)
-
-        if self.pl_every <= 1:
-            return compute()
-        return jax.lax.cond(step % self.pl_every == 0, compute, skip)
-
-    def sample(self, params, state, rng, num: int, labels: Array | None = None,
-               truncation_psi: float = 1.0, label: int | None = None, jacobian_keep: float = 1.0,
-               **kwargs: Any) -> Array:
+    def sample(self, params, state, rng, num: int, labels: Array | None = None, label: int | None = None,
+               jacobian_keep: float = 1.0, **options: Any) -> Array:
         """`num` samples from G in eval mode; labels [num] default to 0, 1, ..., cycling the
-        classes, and `label` gives every sample that class (`genjax sample --label`).
+        classes, and `label` gives every sample that class (`genjax sample --label`); `options`
+        go to the networks (`truncation_psi` of StyleGAN2).
 
         `jacobian_keep` < 1 is Jacobian-based truncation (JBT; Tanielian et al. 2020, "Learning
         disconnected manifolds: a no GAN's land", sec. 4): ceil(num / jacobian_keep) latents are
         drawn and the `num` with the smallest ||dG(z)/dz||_F are kept, dropping the samples where
         the generator stretches its latent space to cross between disconnected modes."""
-        if kwargs:
-            raise ValueError(f"GAN.sample got unknown keyword(s) {sorted(kwargs)}; "
-                             f"known: labels, label, truncation_psi, jacobian_keep")
+        unknown = sorted(set(options) - set(self.nets.sample_options))
+        if unknown:
+            raise ValueError(f"GAN.sample got unknown keyword(s) {unknown}; known: labels, label, "
+                             f"jacobian_keep{''.join(', ' + o for o in self.nets.sample_options)}")
         if not 0 < jacobian_keep <= 1:
             raise ValueError(f"jacobian_keep={jacobian_keep} must lie in (0, 1] (1 keeps every sample)")
         if jacobian_keep < 1 and self.conditional:
@@ -241,17 +266,15 @@ class GAN:
             raise ValueError("label= needs a class-conditional GAN and no labels= array")
         if label is not None and not 0 <= int(label) < self.num_classes:
             raise ValueError(f"label={label} is outside [0, {self.num_classes})")
-        k_z, k_n = jax.random.split(rng)
-        z = jax.random.normal(k_z, (math.ceil(num / jacobian_keep), self.z_dim))
+        k = split_keys(rng, self.streams.sample)
+        z = jax.random.normal(k["z"], (math.ceil(num / jacobian_keep), self.z_dim))
         y = None
         if self.conditional:
             if label is not None:
                 labels = jnp.full((num,), int(label), jnp.int32)
             y = jnp.arange(num) % self.num_classes if labels is None else jnp.asarray(labels)
-        cols = {k: v for k, v in state.get("generator", {}).items() if k != PL_COLLECTION}
-        kw = {"truncation_psi": truncation_psi} if isinstance(self.generator, StyleGAN2Generator) else {}
-        g = lambda z: self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,  # noqa: E731
-                                           rngs={"noise": k_n}, **kw)
+        cols, _ = self._player_state("generator", state)
+        g = lambda z: self.nets.sample(params, cols, z, y, k.get("noise"), **options)  # noqa: E731
         x = g(z)
         if jacobian_keep < 1:
             x = x[jnp.sort(jnp.argsort(jacobian_norms(g, z))[:num])]
@@ -271,16 +294,82 @@ def jacobian_norms(g: Callable[[Array], Array], z: Array) -> Array:
     return jnp.sqrt(jax.lax.scan(add, jnp.zeros(z.shape[0], jnp.float32), jnp.arange(z.shape[1]))[0])
 
 
-def _module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "out_shape", "num_classes"}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"config.objective.{section} has unknown field(s) {unknown} for "
-                         f"{cls.__name__}; known: {sorted(known)}")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+# ---- the "gan" family: architectures, hyper-parameters, factory ------------------------------
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A generator and discriminator pair of modules; `images_only`: they need image data;
+    `style_based`: G has StyleGAN2's mapping and synthesis (style mixing, path length,
+    truncation)."""
+
+    generator: type[nn.Module]
+    discriminator: type[nn.Module]
+    images_only: bool = True
+    style_based: bool = False
 
 
-RESCALE = ("none", "range", "std")
+ARCHITECTURES = {
+    "mlp": Architecture(MLPGenerator, MLPDiscriminator, images_only=False),
+    "dcgan": Architecture(DCGANGenerator, DCGANDiscriminator),
+    "sngan": Architecture(SNGANGenerator, SNGANDiscriminator),
+    "stylegan2": Architecture(StyleGAN2Generator, StyleGAN2Discriminator, style_based=True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GANHParams:
+    """`config.objective` of the "gan" family (docs/gans.md describes each field)."""
+
+    loss: str = hparam("non_saturating", choices=GAN_LOSSES)
+    arch: str = hparam("mlp", choices=ARCHITECTURES)
+    z_dim: int = hparam(64, ge=1)
+    generator: dict[str, Any] = hparam({})  # keyword arguments of the architecture's G
+    discriminator: dict[str, Any] = hparam({})  # ... and of its D
+    n_critic: int = hparam(1, ge=1)
+    pack: int = hparam(1, ge=1)  # PacGAN: samples per discriminator input
+    gp_weight: float = hparam(0.0, ge=0)
+    gp_target: float = 1.0
+    r1_gamma: float = hparam(0.0, ge=0)
+    r2_gamma: float = hparam(0.0, ge=0)
+    r1_every: int = hparam(1, ge=1)  # lazy interval of R1 and R2
+    pl_weight: float = hparam(0.0, ge=0)
+    pl_every: int = hparam(4, ge=1)
+    pl_decay: float = hparam(0.01, ge=0, le=1)
+    diffaugment: str = ""  # comma-separated DiffAugment policy, e.g. "color,translation,cutout"
+    mixing_prob: float = hparam(0.0, ge=0, le=1)
+    conditional: bool = False
+    rescale: str | bool = hparam("none", choices=("none", "range", "std", False, True))
+    topk_gamma: float = hparam(1.0, gt=0, le=1)  # 1: no top-k training
+    topk_min: float = hparam(0.5, gt=0, le=1)
+    topk_every: int = hparam(1000, ge=1)
+
+    def __post_init__(self):
+        if set(self.policy) - set(POLICIES):
+            raise ValueError(f"config.objective.diffaugment={self.diffaugment!r}: use a comma-separated "
+                             f"subset of {POLICIES}")
+        if not ARCHITECTURES[self.arch].style_based and (self.pl_weight > 0 or self.mixing_prob > 0):
+            raise ValueError("config.objective.pl_weight and mixing_prob need a style-based arch ('stylegan2')")
+        if self.conditional and self.pack > 1:
+            raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
+
+    @property
+    def policy(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.diffaugment.split(",") if p.strip())
+
+    def terms(self) -> tuple[tuple[Term, ...], tuple[Term, ...]]:
+        """(discriminator terms, generator terms) in the order they are added."""
+        loss = get_gan_loss(self.loss)
+        top_k = TopK(self.topk_gamma, self.topk_min, self.topk_every) if self.topk_gamma < 1 else None
+        d_terms = [DiscriminatorLoss(loss=loss)]
+        if self.gp_weight > 0:
+            d_terms.append(GradientPenalty(weight=self.gp_weight, target=self.gp_target))
+        if self.r1_gamma > 0:
+            d_terms.append(R1(weight=0.5 * self.r1_gamma, every=self.r1_every))
+        if self.r2_gamma > 0:
+            d_terms.append(R2(weight=0.5 * self.r2_gamma, every=self.r1_every))
+        g_terms = [GeneratorLoss(loss=loss, top_k=top_k)]
+        if self.pl_weight > 0:
+            g_terms.append(PathLength(weight=self.pl_weight, every=self.pl_every, decay=self.pl_decay))
+        return tuple(d_terms), tuple(g_terms)
 
 
 def rescale_affine(rescale: str | bool, metadata: Any) -> tuple[float, float]:
@@ -294,8 +383,6 @@ def rescale_affine(rescale: str | bool, metadata: Any) -> tuple[float, float]:
                           distances stay isotropic.
     """
     name = {False: "none", True: "range"}.get(rescale, rescale)
-    if name not in RESCALE:
-        raise ValueError(f"config.objective.rescale={rescale!r}; choose one of {RESCALE}")
     if name == "range":
         lo, hi = (float(v) for v in metadata.value_range)
         return (lo + hi) / 2, (hi - lo) / 2
@@ -310,50 +397,24 @@ def rescale_affine(rescale: str | bool, metadata: Any) -> tuple[float, float]:
 
 @register("gan")
 def make(cfg: Any, metadata: Any) -> GAN:
-    """Builds the GAN objective from `config.objective` (fields: see FIELDS) and the data."""
-    check_fields(cfg, set(FIELDS), "gan")
-    c = {k: cfg.get(k, v) for k, v in FIELDS.items()}
-    if c["arch"] not in ARCHITECTURES:
-        raise ValueError(f"config.objective.arch={c['arch']!r}; choose one of {sorted(ARCHITECTURES)}")
-    if c["arch"] != "mlp" and metadata.kind != "image":
-        raise ValueError(f"config.objective.arch={c['arch']!r} needs images; {metadata.name} has "
+    """Builds the GAN objective from `config.objective` (fields: `GANHParams`) and the data."""
+    hp = from_config(GANHParams, cfg, "gan")
+    arch = ARCHITECTURES[hp.arch]
+    if arch.images_only and metadata.kind != "image":
+        raise ValueError(f"config.objective.arch={hp.arch!r} needs images; {metadata.name} has "
                          f"{metadata.kind}: use arch='mlp'")
-    if not (0 < c["topk_gamma"] <= 1 and 0 < c["topk_min"] <= 1):
-        raise ValueError(f"config.objective.topk_gamma={c['topk_gamma']} and topk_min={c['topk_min']} must lie "
-                         "in (0, 1] (topk_gamma=1 turns top-k training off)")
-    for field in ("n_critic", "pack", "r1_every", "pl_every", "z_dim", "topk_every"):
-        if int(c[field]) < 1:
-            raise ValueError(f"config.objective.{field} must be >= 1, got {c[field]}")
-    policy = tuple(p.strip() for p in c["diffaugment"].split(",") if p.strip())
-    if set(policy) - set(POLICIES):
-        raise ValueError(f"config.objective.diffaugment={c['diffaugment']!r}: use a comma-separated "
-                         f"subset of {POLICIES}")
-    if policy and metadata.kind != "image":
+    if hp.policy and metadata.kind != "image":
         raise ValueError("config.objective.diffaugment applies to images only; set it to ''")
-    stylegan = c["arch"] == "stylegan2"
-    if not stylegan and (c["pl_weight"] > 0 or c["mixing_prob"] > 0):
-        raise ValueError("config.objective.pl_weight and mixing_prob need arch='stylegan2'")
-    num_classes = None
-    if c["conditional"]:
-        if not metadata.num_classes:
-            raise ValueError(f"config.objective.conditional=True but {metadata.name} has no labels")
-        if c["pack"] > 1:
-            raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
-        num_classes = metadata.num_classes
-    shift, scale = rescale_affine(c["rescale"], metadata)
-    g_cls, d_cls = ARCHITECTURES[c["arch"]]
-    g_kw = _module_kwargs(g_cls, dict(c["generator"]), "generator")
-    d_kw = _module_kwargs(d_cls, dict(c["discriminator"]), "discriminator")
-    return GAN(
-        generator=g_cls(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
-        discriminator=d_cls(num_classes=num_classes, **d_kw),
-        loss_fn=get_gan_loss(c["loss"]),
-        z_dim=int(c["z_dim"]), n_critic=int(c["n_critic"]), pack=int(c["pack"]),
-        gp_weight=float(c["gp_weight"]), gp_target=float(c["gp_target"]),
-        r1_gamma=float(c["r1_gamma"]), r2_gamma=float(c["r2_gamma"]), r1_every=int(c["r1_every"]),
-        pl_weight=float(c["pl_weight"]), pl_every=int(c["pl_every"]), pl_decay=float(c["pl_decay"]),
-        diffaugment=policy, mixing_prob=float(c["mixing_prob"]), topk_gamma=float(c["topk_gamma"]),
-        topk_min=float(c["topk_min"]), topk_every=int(c["topk_every"]), conditional=bool(c["conditional"]),
-        num_classes=num_classes,
-        shift=shift, scale=scale,
-    )
+    if hp.conditional and not metadata.num_classes:
+        raise ValueError(f"config.objective.conditional=True but {metadata.name} has no labels")
+    num_classes = metadata.num_classes if hp.conditional else None
+    shift, scale = rescale_affine(hp.rescale, metadata)
+    reserved = frozenset({"out_shape", "num_classes"})
+    g_kw = module_kwargs(arch.generator, hp.generator, "generator", reserved)
+    d_kw = module_kwargs(arch.discriminator, hp.discriminator, "discriminator", reserved)
+    nets = GANNetworks(arch.generator(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
+                       arch.discriminator(num_classes=num_classes, **d_kw), arch.style_based, hp.mixing_prob)
+    d_terms, g_terms = hp.terms()
+    d_inputs = ((DiffAugment(hp.policy),) if hp.policy else ()) + ((Pack(hp.pack),) if hp.pack > 1 else ())
+    return GAN(nets, d_terms, g_terms, z_dim=hp.z_dim, n_critic=hp.n_critic, d_inputs=d_inputs,
+               conditional=hp.conditional, num_classes=num_classes, shift=shift, scale=scale)

@@ -22,9 +22,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.nn.mlp import MLP
-from genjax.objectives import check_fields, register
+from genjax.nn.mlp import ACTIVATIONS, MLP
+from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.hparams import from_config, hparam
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -137,19 +138,21 @@ class VAE:
         return self.decode(params, z)
 
 
+@dataclasses.dataclass(frozen=True)
+class VAEHParams:
+    """`config.objective` of the "vae" family."""
+
+    latent_dim: int = hparam(16, ge=1)
+    hidden: tuple[int, ...] = hparam((512, 256), ge=1)  # MLP widths of the encoder (reversed: decoder)
+    activation: str = hparam("relu", choices=ACTIVATIONS)
+    likelihood: str = hparam("bernoulli", choices=LIKELIHOODS)
+    obs_std: float = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation
+    beta: float = hparam(1.0, ge=0)  # weight of the KL term
+
+
 @register("vae")
 def make(cfg: Any, metadata: Any) -> VAE:
-    """config.objective fields: latent_dim, hidden, activation, likelihood, obs_std, beta."""
-    fields = {"latent_dim", "hidden", "activation", "likelihood", "obs_std", "beta"}
-    check_fields(cfg, fields, "vae")
-    likelihood = cfg.get("likelihood", "bernoulli")
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"config.objective.likelihood={likelihood!r}; choose one of {LIKELIHOODS}")
-    net = VAENet(
-        shape=tuple(metadata.shape),
-        latent_dim=int(cfg.get("latent_dim", 16)),
-        hidden=tuple(cfg.get("hidden", (512, 256))),
-        activation=cfg.get("activation", "relu"),
-    )
-    return VAE(net, tuple(metadata.value_range), likelihood, float(cfg.get("obs_std", 0.1)),
-               float(cfg.get("beta", 1.0)))
+    """Builds the VAE from `config.objective` (fields: `VAEHParams`) and the data's shape."""
+    hp = from_config(VAEHParams, cfg, "vae")
+    net = VAENet(shape=tuple(metadata.shape), latent_dim=hp.latent_dim, hidden=hp.hidden, activation=hp.activation)
+    return VAE(net, tuple(metadata.value_range), hp.likelihood, hp.obs_std, hp.beta)

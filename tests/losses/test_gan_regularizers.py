@@ -70,16 +70,6 @@ def test_penalty_is_differentiable_wrt_critic_params(x64):
     check_grads(penalty, (w,), order=1, modes=["rev"], eps=1e-5)
 
 
-def test_lazy_regularization_scales_and_skips():
-    pen = lambda: jnp.array([1.0, 2.0])
-    np.testing.assert_allclose(reg.lazy(pen, jnp.int32(32), 16, 2), [16.0, 32.0])
-    np.testing.assert_allclose(reg.lazy(pen, jnp.int32(33), 16, 2), [0.0, 0.0])
-    np.testing.assert_allclose(reg.lazy(pen, jnp.int32(33), 1, 2), [1.0, 2.0])
-    # Averaged over a cycle of `every` steps, the lazy penalty equals the eager one.
-    mean = np.mean([reg.lazy(pen, jnp.int32(s), 4, 2) for s in range(8)], axis=0)
-    np.testing.assert_allclose(mean, [1.0, 2.0])
-
-
 def test_path_length_matches_explicit_jacobian(x64):
     a = jnp.asarray(RNG.normal(size=(3, 2 * 2 * 1)))
 

@@ -12,6 +12,7 @@ import pytest
 import genjax.objectives.gan as G
 from genjax.data import DatasetMetadata
 from genjax.losses.gan import GAN_LOSSES
+from genjax.losses.transforms import pack
 from genjax.objectives import make_objective
 
 POINTS = DatasetMetadata("builtin:ring8", "points", (2,), 8, (-1.0, 1.0), 100)
@@ -102,14 +103,14 @@ def test_every_loss(loss):
 
 def test_pack_concatenates_consecutive_samples():
     x = jnp.arange(12.0).reshape(6, 2)
-    np.testing.assert_array_equal(G.pack(x, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    np.testing.assert_array_equal(pack(x, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
     img = jnp.arange(4 * 2 * 2 * 1.0).reshape(4, 2, 2, 1)
-    p = G.pack(img, 2)
+    p = pack(img, 2)
     assert p.shape == (2, 2, 2, 2)
     np.testing.assert_array_equal(p[1, ..., 0], img[2, ..., 0])
     np.testing.assert_array_equal(p[1, ..., 1], img[3, ..., 0])
     with pytest.raises(ValueError, match="pack"):
-        G.pack(jnp.zeros((5, 2)), 2)
+        pack(jnp.zeros((5, 2)), 2)
 
 
 def test_packed_discriminator_and_lazy_r1_match_brute_force():
@@ -126,10 +127,10 @@ def test_packed_discriminator_and_lazy_r1_match_brute_force():
     np.testing.assert_allclose(off.metrics["r1"], 0.0)
     # R1 on the packed reals, by brute force: grad of D(pack_i) w.r.t. the 4-vector pack_i.
     d_state = on.state["discriminator"]
-    xp = G.pack(batch["x"], 2)
+    xp = pack(batch["x"], 2)
     expect = []
     for i in range(4):
-        f = lambda v: obj.discriminator.apply({"params": params["discriminator"], **d_state},
+        f = lambda v: obj.nets.discriminator.apply({"params": params["discriminator"], **d_state},
                                               v[None], None, train=False)[0]
         expect.append(float(jnp.sum(jax.grad(f)(xp[i]) ** 2)))
     np.testing.assert_allclose(on.metrics["r1"], 4 * np.array(expect), rtol=1e-4)
@@ -176,7 +177,9 @@ def test_gradient_penalty_term():
     (dict(generator=dict(widht=3)), "generator"),
     (dict(pl_weight=1.0), "stylegan2"),
     (dict(conditional=True, pack=2), "pack"),
-    (dict(topk_gamma=1.5), "topk_gamma=1.5 and topk_min=0.5 must lie in"),
+    (dict(topk_gamma=1.5), r"config.objective.topk_gamma must be in \(0, 1\], got 1.5"),
+    (dict(n_critic=2.5), "config.objective.n_critic must be an int, got 2.5"),
+    (dict(conditional="yes"), "config.objective.conditional must be true or false"),
     (dict(topk_every=0), "topk_every"),
 ])
 def test_bad_config_is_a_clear_error(bad, match):
@@ -260,7 +263,7 @@ def test_jacobian_truncation_keeps_the_smallest_jacobians():
     kept = obj.sample(params, state, jax.random.key(1), 6, jacobian_keep=0.5)
     candidates = obj.sample(params, state, jax.random.key(1), 12)
     z = jax.random.normal(jax.random.split(jax.random.key(1))[0], (12, obj.z_dim))
-    g1 = lambda zi: obj.generator.apply({"params": params["generator"]}, zi[None], None, train=False)[0]  # noqa: E731
+    g1 = lambda zi: obj.nets.generator.apply({"params": params["generator"]}, zi[None], None, train=False)[0]  # noqa: E731
     norms = [np.linalg.norm(np.asarray(jax.jacfwd(g1)(zi))) for zi in z]
     np.testing.assert_allclose(kept, np.asarray(candidates)[np.sort(np.argsort(norms)[:6])], rtol=1e-5)
     np.testing.assert_allclose(obj.sample(params, state, jax.random.key(1), 12, jacobian_keep=1.0), candidates)
@@ -272,7 +275,7 @@ def test_jacobian_truncation_keeps_the_smallest_jacobians():
 
 
 @pytest.mark.parametrize("rescale, meta, match", [
-    ("unit", POINTS, "choose one of"),
+    ("unit", POINTS, "config.objective.rescale must be one of 'none', 'range', 'std', False, True, got 'unit'"),
     ("std", POINTS, "needs the mean and std of points data"),
     ("std", IMAGES, "use rescale='range' or 'none'"),
 ])

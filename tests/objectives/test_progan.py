@@ -38,11 +38,11 @@ def test_growth_schedule_and_alpha_by_hand():
     # stage 0: steps 0-1; stage 1: fade 2-4, stable 5-6; stage 2: fade 7-9, then to the end
     assert [obj.stage_at(s) for s in range(13)] == [0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
     assert [obj.stage_start(k) for k in range(3)] == [0, 2, 7]
-    alpha = lambda k, s: float(obj.at_stage(k).alpha(jnp.int32(s)))  # noqa: E731
+    alpha = lambda k, s: float(obj.at_stage(k).nets.alpha(jnp.int32(s)))  # noqa: E731
     assert [alpha(1, s) for s in range(1, 8)] == pytest.approx([0, 0, 1 / 3, 2 / 3, 1, 1, 1])
     assert [alpha(2, s) for s in range(7, 12)] == pytest.approx([0, 1 / 3, 2 / 3, 1, 1])
     assert alpha(0, 0) == alpha(0, 5) == 1.0
-    assert float(objective(fade_steps=0).at_stage(1).alpha(jnp.int32(0))) == 1.0  # no fade-in
+    assert float(objective(fade_steps=0).at_stage(1).nets.alpha(jnp.int32(0))) == 1.0  # no fade-in
     with pytest.raises(ValueError, match="stage 3 out of range 0..2"):
         obj.at_stage(3)
 
@@ -53,9 +53,9 @@ def test_real_images_are_pooled_and_faded_like_the_paper():
     x8 = blocks(x, 2)  # stage 1 (8x8) of 16x16 images
     low = np.repeat(np.repeat(blocks(x8, 2), 2, 1), 2, 2)
     obj = objective().at_stage(1)
-    np.testing.assert_allclose(obj.real_images(jnp.asarray(x), 0.25), 0.75 * low + 0.25 * x8, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(objective().at_stage(0).real_images(jnp.asarray(x), 0.25), blocks(x, 4), atol=1e-6)
-    np.testing.assert_array_equal(objective().at_stage(2).real_images(jnp.asarray(x), 1.0), x)
+    np.testing.assert_allclose(obj.nets.real_images(jnp.asarray(x), 0.25), 0.75 * low + 0.25 * x8, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(objective().at_stage(0).nets.real_images(jnp.asarray(x), 0.25), blocks(x, 4), atol=1e-6)
+    np.testing.assert_array_equal(objective().at_stage(2).nets.real_images(jnp.asarray(x), 1.0), x)
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,11 @@ def test_losses_match_the_wgan_gp_drift_formula(variables):
     x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
     step, rng = jnp.int32(3), jax.random.key(7)  # alpha = (3 - 2) / 4
     alpha = 0.25
-    real = obj.real_images(x, alpha)
-    G = lambda z: obj.generator.apply({"params": params["generator"]}, z, 1, alpha)  # noqa: E731
-    D = lambda v: obj.discriminator.apply({"params": params["discriminator"]}, v, 1, alpha)  # noqa: E731
-    out = dataclasses.replace(obj, gp_weight=0.0).loss("discriminator", params, state, {"x": x}, rng, step)
+    real = obj.nets.real_images(x, alpha)
+    G = lambda z: obj.nets.generator.apply({"params": params["generator"]}, z, 1, alpha)  # noqa: E731
+    D = lambda v: obj.nets.discriminator.apply({"params": params["discriminator"]}, v, 1, alpha)  # noqa: E731
+    no_gp = dataclasses.replace(obj, d_terms=tuple(t for t in obj.d_terms if t.name != "gp"))
+    out = no_gp.loss("discriminator", params, state, {"x": x}, rng, step)
     z = jax.random.normal(jax.random.split(rng)[0], (4, 4))
     d_real, d_fake = D(real), D(G(z))
     np.testing.assert_allclose(out.loss, d_fake - d_real + 0.001 * d_real**2, rtol=1e-5, atol=1e-6)
@@ -128,6 +129,29 @@ def test_per_resolution_batch_sizes_and_learning_rates():
     assert plain.batch_sizes == () and plain.lr_scales == () and plain.at_stage(2).lr_scale("generator") == 1.0
 
 
+def test_plan_is_one_gan_stage_per_resolution():
+    """plan(): stages [0, 2), [2, 7), [7, end) of GAN objectives at stages 0, 1, 2 with ProGAN's
+    terms; their batch sizes (data.batch_size where unset), lr factors and optimizer resets
+    (each fade-in's first step and its first step at alpha = 1)."""
+    from genjax.objectives.base import Stage, training_plan
+    from genjax.objectives.gan import GAN
+
+    obj = objective(fade_steps=3, stable_steps=2, batch_sizes={4: 16, 16: 8},
+                    lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}})
+    plan = training_plan(obj, 4)
+    assert plan == obj.plan(4)
+    assert plan.stages == (
+        Stage(0, 2, obj.at_stage(0), 16, {"generator": 1.0, "discriminator": 1.0}, ()),
+        Stage(2, 7, obj.at_stage(1), 4, {"generator": 0.5, "discriminator": 1.0}, (2, 5)),
+        Stage(7, None, obj.at_stage(2), 8, {"generator": 2.0, "discriminator": 0.25}, (7, 10)))
+    for k, stage in enumerate(plan.stages):
+        assert isinstance(stage.objective, GAN) and stage.objective.stage == k
+        assert [t.name for t in stage.objective.d_terms] == ["adv", "gp", "drift"]
+        assert [t.name for t in stage.objective.g_terms] == ["adv"]
+    plain = objective(fade_steps=3, stable_steps=2, reset_optimizer=False).plan(4)
+    assert [(s.batch_size, s.lr_scale, s.reset_optimizer) for s in plain.stages] == [(4, {}, ())] * 3
+
+
 def _reference_lod(step, fade, stable, final_stage):
     """The reference's TrainingSchedule lod (in steps instead of kimg): each phase stabilises,
     then fades the next resolution in; lod = final_stage at the first resolution, 0 at the last."""
@@ -164,7 +188,9 @@ def test_optimizer_resets_at_stage_starts_and_where_the_reference_lod_ceil_chang
     (dict(batch_sizes={"8": 0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
     (dict(batch_sizes={"8": 4.0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
     (dict(batch_sizes={"8": 6}), IMAGES, r"batch_sizes\['8'\]=6 is not divisible by the minibatch-std group size 4"),
-    (dict(batch_sizes=64), IMAGES, "batch_sizes must map stage resolutions to values"),
+    (dict(batch_sizes=64), IMAGES, "config.objective.batch_sizes must be a mapping, got 64"),
+    (dict(lr_scales={"generator": 2}), IMAGES, "lr_scales.generator must map stage resolutions to values"),
+    (dict(drift=-0.1), IMAGES, r"config.objective.drift must be >= 0, got -0.1"),
     (dict(lr_scales={"8": 0}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
     (dict(lr_scales={"8": "x"}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
     (dict(lr_scales={"gen": {"8": 2}}), IMAGES, r"key 'gen'.*or name a player: generator, discriminator"),
