@@ -19,9 +19,10 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/genjax train --workdir runs/default
 
-# Static checks: ruff's bug-finding rules and the import contracts of pyproject.toml.
+# Static checks: ruff's bug-finding rules and formatting, and the import contracts of pyproject.toml.
 lint: install-test
 	$(BIN)/ruff check genjax tests benchmarks
+	$(BIN)/ruff format --check genjax tests benchmarks
 	$(BIN)/lint-imports
 
 # The whole suite (notebooks and docs included), two workers.

@@ -40,7 +40,9 @@ def one_seed(config, seed: int, num: int) -> tuple[dict[str, float], float]:
     meta = load_metadata(config.data)
     objective = make_objective(config, meta)
     params = state.sampling_params(0 if state.ema else None)
-    fake = jax.jit(lambda p, k: objective.sample(p, state.model_state, k, num))(params, jax.random.PRNGKey(10_000 + seed))
+    fake = jax.jit(lambda p, k: objective.sample(p, state.model_state, k, num))(
+        params, jax.random.PRNGKey(10_000 + seed)
+    )
     secs = time.perf_counter() - t0
     real = load_examples(config.data, num)["x"]
     result = metrics.compute(["mode_coverage"], np.asarray(fake), real, metadata=meta)
@@ -60,8 +62,11 @@ def main(argv=None) -> None:
         r, s = one_seed(config, seed, args.num)
         rows.append(r)
         secs.append(s)
-        print(f"seed {seed}: modes {r['modes']:.0f}, high quality {100 * r['high_quality']:.1f} %, "
-              f"reverse KL {r['reverse_kl']:.4f}, {s:.0f} s", flush=True)
+        print(
+            f"seed {seed}: modes {r['modes']:.0f}, high quality {100 * r['high_quality']:.1f} %, "
+            f"reverse KL {r['reverse_kl']:.4f}, {s:.0f} s",
+            flush=True,
+        )
     stat = {}
     for k in KEYS:
         v = np.array([r[k] for r in rows])
@@ -69,9 +74,11 @@ def main(argv=None) -> None:
     m, hq, kl = stat["modes"], stat["high_quality"], stat["reverse_kl"]
     print("| config | seeds | modes (of 25) | high quality (%) | reverse KL | min modes / min HQ | s per seed |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {args.config} {' '.join(args.override)} | {args.seeds} | {m[0]:.1f} +- {m[1]:.1f} "
-          f"| {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} | {kl[0]:.4f} +- {kl[1]:.4f} "
-          f"| {m[2].min():.0f} / {100 * hq[2].min():.1f} | {np.mean(secs):.0f} |")
+    print(
+        f"| {args.config} {' '.join(args.override)} | {args.seeds} | {m[0]:.1f} +- {m[1]:.1f} "
+        f"| {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} | {kl[0]:.4f} +- {kl[1]:.4f} "
+        f"| {m[2].min():.0f} / {100 * hq[2].min():.1f} | {np.mean(secs):.0f} |"
+    )
 
 
 if __name__ == "__main__":

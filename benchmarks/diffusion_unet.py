@@ -60,9 +60,16 @@ def main() -> None:
     mult = (1, 2, 2)
     net = UNet(ch=ch, ch_mult=mult, num_res_blocks=1, attn_resolutions=(s // 2,), dropout=0.0)
     ref = diffusers.UNet2DModel(
-        sample_size=s, in_channels=3, out_channels=3, block_out_channels=tuple(ch * m for m in mult),
-        layers_per_block=1, down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D"), attention_head_dim=None, norm_eps=1e-6)
+        sample_size=s,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=tuple(ch * m for m in mult),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=None,
+        norm_eps=1e-6,
+    )
     x = jax.random.normal(jax.random.key(0), (b, s, s, 3))
     t = jnp.full((b,), 500.0)
     params = net.init(jax.random.key(1), x, t)["params"]
@@ -77,8 +84,10 @@ def main() -> None:
     @jax.jit
     def step(params, opt_state, x, rng):
         def loss(p):
-            return jnp.mean(losses.denoising_loss(lambda i, c: net.apply({"params": p}, i, c), process, "eps",
-                                                  x, rng)[0])
+            return jnp.mean(
+                losses.denoising_loss(lambda i, c: net.apply({"params": p}, i, c), process, "eps", x, rng)[0]
+            )
+
         value, g = jax.value_and_grad(loss)(params)
         u, opt_state = tx.update(g, opt_state, params)
         return optax.apply_updates(params, u), opt_state, value
@@ -107,8 +116,13 @@ def main() -> None:
 
     @jax.jit
     def jax_sample(params, rng):
-        d = lambda y, tt: parameterization.denoise(lambda i, c: net.apply({"params": params}, i, c), "eps", process,
-                                                   process.alpha_sigma(tt)[0] * y, jnp.full((b,), tt))
+        d = lambda y, tt: parameterization.denoise(
+            lambda i, c: net.apply({"params": params}, i, c),
+            "eps",
+            process,
+            process.alpha_sigma(tt)[0] * y,
+            jnp.full((b,), tt),
+        )
         return samplers.sample("ddim", d, process, rng, (b, s, s, 3), k)
 
     def jax_sampling():
@@ -130,8 +144,8 @@ def main() -> None:
     results = _timeit({"jax_step": jax_step, "torch_step": torch_step}, args.repeats)
     results |= _timeit({"jax_sample": jax_sampling, "torch_sample": torch_sampling}, args.repeats)
     out = {
-        "config": vars(args) | {"params": n_jax, "device": jax.devices()[0].platform,
-                                "xla_flags": os.environ.get("XLA_FLAGS", "")},
+        "config": vars(args)
+        | {"params": n_jax, "device": jax.devices()[0].platform, "xla_flags": os.environ.get("XLA_FLAGS", "")},
         "train_step_s": {"genjax": results["jax_step"], "torch": results["torch_step"]},
         "train_step_ratio_genjax_over_torch": results["jax_step"] / results["torch_step"],
         "sample_images_per_s": {"genjax": b / results["jax_sample"], "torch": b / results["torch_sample"]},

@@ -42,13 +42,14 @@ RUNS = {
 }
 # PacGAN (Lin et al. 2018), Table 1 (2D-grid): modes, high-quality %, reverse KL.
 PUBLISHED = {
-    "grid25": [("GAN (PacGAN paper, Table 1)", "17.3 +- 0.8", "94.8 +- 0.7", "0.70 +- 0.07"),
-               ("PacGAN4 (PacGAN paper, Table 1)", "24.8 +- 0.2", "93.6 +- 0.6", "0.04 +- 0.01")],
+    "grid25": [
+        ("GAN (PacGAN paper, Table 1)", "17.3 +- 0.8", "94.8 +- 0.7", "0.70 +- 0.07"),
+        ("PacGAN4 (PacGAN paper, Table 1)", "24.8 +- 0.2", "93.6 +- 0.6", "0.04 +- 0.01"),
+    ],
 }
 
 
-def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0,
-                keeps: tuple[float, ...] = (1.0,)):
+def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 0, keeps: tuple[float, ...] = (1.0,)):
     """Trains one run per seed, one after another with one compiled program; returns
     ({keep: samples [S, num, 2]}, metadata, seconds of training): for each of `keeps` the samples
     of Jacobian-based truncation (GAN.sample's jacobian_keep; 1.0 = none) from the same trained
@@ -94,9 +95,16 @@ def train_seeds(config, seeds: list[int], chunk: int = 500, report_every: int = 
     chunk = min(chunk, report_every) if report_every else chunk
     samples, secs = {keep: [] for keep in keeps}, 0.0
     for seed in seeds:
-        state = init_train_state(objective, txs, jax.random.PRNGKey(seed), spec, mesh,
-                                 rules=tuple(tuple(r) for r in config.sharding.rules),
-                                 min_fsdp_size=config.sharding.min_fsdp_size, ema_decays=ema)[0]
+        state = init_train_state(
+            objective,
+            txs,
+            jax.random.PRNGKey(seed),
+            spec,
+            mesh,
+            rules=tuple(tuple(r) for r in config.sharding.rules),
+            min_fsdp_size=config.sharding.min_fsdp_size,
+            ema_decays=ema,
+        )[0]
         data_key, sample_key = jax.random.PRNGKey(10_000 + seed), jax.random.PRNGKey(20_000 + seed)
         t0 = time.time()
         for start in range(0, total, chunk):
@@ -131,14 +139,19 @@ def main(argv=None):
     p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed, ..., first_seed + seeds - 1")
     p.add_argument("--which", default="recipe,baseline")
     p.add_argument("--report_every", type=int, default=0, help="also report every N steps")
-    p.add_argument("--jacobian_keep", default="",
-                   help="also evaluate Jacobian-based truncation keeping these fractions, comma-separated "
-                        "(recipe rows; e.g. 0.9,0.8); the configs' own sample.kwargs.jacobian_keep and no "
-                        "truncation are always evaluated")
+    p.add_argument(
+        "--jacobian_keep",
+        default="",
+        help="also evaluate Jacobian-based truncation keeping these fractions, comma-separated "
+        "(recipe rows; e.g. 0.9,0.8); the configs' own sample.kwargs.jacobian_keep and no "
+        "truncation are always evaluated",
+    )
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
     args = p.parse_args(argv)
-    lines = ["| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for run in args.runs.split(","):
         if run not in RUNS:
             raise SystemExit(f"unknown run {run!r}; known: {', '.join(RUNS)}")
@@ -150,15 +163,25 @@ def main(argv=None):
             own = float(config.sample.kwargs.get("jacobian_keep", 1.0))
             extra = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
             samples, meta, secs = train_seeds(
-                config, list(range(args.first_seed, args.first_seed + args.seeds)),
-                report_every=args.report_every, keeps=tuple(dict.fromkeys((own, 1.0, *extra))))
+                config,
+                list(range(args.first_seed, args.first_seed + args.seeds)),
+                report_every=args.report_every,
+                keeps=tuple(dict.fromkeys((own, 1.0, *extra))),
+            )
             for keep, s in samples.items():
-                name = (which if keep == own else f"{which}, Jacobian truncation keep {keep}" if keep < 1
-                        else f"{which}, without truncation")
+                name = (
+                    which
+                    if keep == own
+                    else f"{which}, Jacobian truncation keep {keep}"
+                    if keep < 1
+                    else f"{which}, without truncation"
+                )
                 r = evaluate(s, meta)
                 m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]
-                line = (f"| {run} | {name} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "
-                        f"| {kl[0]:.3f} +- {kl[1]:.3f} | {min(m[2]):.0f} / {100 * min(hq[2]):.1f} | {secs:.0f} |")
+                line = (
+                    f"| {run} | {name} | {m[0]:.1f} +- {m[1]:.1f} | {100 * hq[0]:.1f} +- {100 * hq[1]:.1f} "
+                    f"| {kl[0]:.3f} +- {kl[1]:.3f} | {min(m[2]):.0f} / {100 * min(hq[2]):.1f} | {secs:.0f} |"
+                )
                 print(line, flush=True)
                 print(f"  per seed modes={m[2]} hq={[round(v, 4) for v in hq[2]]}", flush=True)
                 lines.append(line)

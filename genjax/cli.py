@@ -96,7 +96,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         "devices": [str(d) for d in jax.devices()],
         "process": f"{jax.process_index()} of {jax.process_count()}",
         "backend": jax.default_backend(),
-        "versions": {p: _version(md, p) for p in ("genjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain")},
+        "versions": {
+            p: _version(md, p) for p in ("genjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain")
+        },
     }
     config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
     mesh = make_mesh(config.mesh)
@@ -115,10 +117,19 @@ def _version(md, name: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genjax", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    parser.add_argument("--debug", action="store_true",
-                        help="print the traceback of a failure (also after the command, or GENJAX_DEBUG=1)")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import a module (name or .py file) that registers your own objectives; repeatable")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of a failure (also after the command, or GENJAX_DEBUG=1)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (name or .py file) that registers your own objectives; repeatable",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
@@ -159,8 +170,14 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", type=_floats, help="explicit sampling times, noisiest first (e.g. 999,600,300,0)")
     p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
     p.add_argument("--label", type=int, help="class label for conditional models")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=_option,
-                   help="another keyword of the family's sampler, e.g. eta=0.5, s_churn=40, truncation_psi=0.7")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=_option,
+        help="another keyword of the family's sampler, e.g. eta=0.5, s_churn=40, truncation_psi=0.7",
+    )
 
 
 def _floats(text: str) -> list[float]:

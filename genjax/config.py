@@ -196,8 +196,7 @@ def validate(config: ConfigDict, reference: ConfigDict | None = None, prefix: st
             validate(value, ref, path + ".")
         elif ref is not None and value is not None and not _compatible(value, ref):
             raise UsageError(
-                f"config key {path!r} must be of type {type(ref).__name__}, "
-                f"got {type(value).__name__} {value!r}"
+                f"config key {path!r} must be of type {type(ref).__name__}, got {type(value).__name__} {value!r}"
             )
 
 
@@ -231,16 +230,24 @@ def apply_overrides(config: ConfigDict, overrides: Iterable[str]) -> ConfigDict:
         _prepare(config, path)
     flag_values = flags.FlagValues()
     try:
-        config_flags.DEFINE_config_dict("config", config, flag_values=flag_values, lock_config=False,
-                                        accept_new_attributes=True, sys_argv=["genjax", *argv])
+        config_flags.DEFINE_config_dict(
+            "config",
+            config,
+            flag_values=flag_values,
+            lock_config=False,
+            accept_new_attributes=True,
+            sys_argv=["genjax", *argv],
+        )
         rest = flag_values(["genjax", *argv])[1:]
     except flags.IllegalFlagValueError as e:
         raise UsageError(_value_error(str(e), config)) from None
     except (flags.Error, KeyError, TypeError) as e:  # a missing value, an unknown flag, a flag order
         raise UsageError(str(e.args[0]) if e.args else repr(e)) from None
     if rest:
-        raise UsageError(f"unexpected argument {rest[0]!r}: a bool, a new key or a field whose default is "
-                         "None takes its value after '=' (--config.KEY=VALUE)")
+        raise UsageError(
+            f"unexpected argument {rest[0]!r}: a bool, a new key or a field whose default is "
+            "None takes its value after '=' (--config.KEY=VALUE)"
+        )
     return config
 
 
@@ -323,8 +330,10 @@ def _config_module(where: str) -> ModuleType:
     """The module of the packaged config `where` (a name) or of the config file `where` (a path)."""
     if where.isidentifier():
         if where not in config_names():
-            raise UsageError(f"no packaged config {where!r} (known: {', '.join(config_names())}); "
-                             "a config file is named by its path, e.g. ./my_config.py")
+            raise UsageError(
+                f"no packaged config {where!r} (known: {', '.join(config_names())}); "
+                "a config file is named by its path, e.g. ./my_config.py"
+            )
         return importlib.import_module(f"{CONFIG_PACKAGE}.{where}")
     path = Path(where)
     if not path.is_file():

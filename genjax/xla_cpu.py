@@ -31,6 +31,7 @@ def configure() -> bool:
         return False
     try:
         import jaxlib
+
         major, minor = (int(p) for p in jaxlib.__version__.split(".")[:2])
     except (ImportError, ValueError):
         return False

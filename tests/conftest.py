@@ -12,8 +12,9 @@ WORKER = Path(__file__).parent / "parallel" / "worker.py"
 
 def run_worker(args, devices: int = 1, timeout: int = 300) -> None:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, str(WORKER), *map(str, args)], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 

@@ -15,10 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    assert main(["train", "--config", "digits_vae:runlocal", "--workdir", str(workdir),
-                 "--config.train.progress=false", "--config.train.eval_every=5", "--config.eval.metrics=('kid',)",
-                 "--config.eval.num=48", "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16",
-                 "--config.train.best_metric=eval/kid"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "digits_vae:runlocal",
+                "--workdir",
+                str(workdir),
+                "--config.train.progress=false",
+                "--config.train.eval_every=5",
+                "--config.eval.metrics=('kid',)",
+                "--config.eval.num=48",
+                "--config.eval.kwargs.features=raw",
+                "--config.eval.kwargs.kid_subset_size=16",
+                "--config.train.best_metric=eval/kid",
+            ]
+        )
+        == 0
+    )
     return workdir
 
 
@@ -50,8 +65,7 @@ def test_sample_png_and_npz(workdir, tmp_path):
     assert main(["sample", "--workdir", str(workdir), "--num", "9", "--out", str(tmp_path / "s.npz")]) == 0
     x = np.load(tmp_path / "s.npz")["x"]
     assert x.shape == (9, 16, 16, 1) and x.dtype == np.uint8
-    assert main(["sample", "--workdir", str(workdir), "--num", "4", "--out", str(tmp_path / "s.png"),
-                 "--no-ema"]) == 0
+    assert main(["sample", "--workdir", str(workdir), "--num", "4", "--out", str(tmp_path / "s.png"), "--no-ema"]) == 0
     assert Image.open(tmp_path / "s.png").size == (35, 35)
 
 
@@ -62,16 +76,29 @@ def test_info(capsys):
 
 
 def test_errors_are_reported(tmp_path, capsys):
-    assert main(["train", "--config", "digits_vae", "--workdir", str(tmp_path),
-                 "--config.train.stepz=1"]) == 2
+    assert main(["train", "--config", "digits_vae", "--workdir", str(tmp_path), "--config.train.stepz=1"]) == 2
     assert "unknown config key 'train.stepz'" in capsys.readouterr().err
     assert main(["sample", "--workdir", str(tmp_path / "nothing"), "--out", "x.png"]) == 2
     assert "no config.json" in capsys.readouterr().err
-    assert main(["train", "--config", "digits_vae:runlocal", "--workdir", str(tmp_path / "accum"),
-                 "--config.data.batch_size=6", "--config.train.grad_accum=4"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "digits_vae:runlocal",
+                "--workdir",
+                str(tmp_path / "accum"),
+                "--config.data.batch_size=6",
+                "--config.train.grad_accum=4",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert ("config.data.batch_size=6: the global batch 6 is not divisible by the 4 micro-batches of "
-            "config.train.grad_accum; use a multiple of 4") in err
+    assert (
+        "config.data.batch_size=6: the global batch 6 is not divisible by the 4 micro-batches of "
+        "config.train.grad_accum; use a multiple of 4"
+    ) in err
     assert not (tmp_path / "accum" / "checkpoints").exists()
     with pytest.raises(SystemExit):
         main(["sample", "--workdir", str(tmp_path), "--out", "x.png", "--config.train.steps=3"])

@@ -34,18 +34,40 @@ def _train(tmp_path, *args: str) -> int:
 
 
 def test_both_override_forms_give_the_same_config(trained, tmp_path):
-    assert _train(tmp_path, "--config", "digits_vae:runlocal", "--config.train.steps=7", "--config.optim.lr=0.5",
-                  "--config.objective.hidden=(8,4)", "--config.train.progress=false") == 0
-    assert _train(tmp_path, "--config.train.steps", "7", "--config", "digits_vae:runlocal", "--config.optim.lr",
-                  "0.5", "--config.objective.hidden", "(8,4)", "--noconfig.train.progress") == 0
+    assert (
+        _train(
+            tmp_path,
+            "--config",
+            "digits_vae:runlocal",
+            "--config.train.steps=7",
+            "--config.optim.lr=0.5",
+            "--config.objective.hidden=(8,4)",
+            "--config.train.progress=false",
+        )
+        == 0
+    )
+    assert (
+        _train(
+            tmp_path,
+            "--config.train.steps",
+            "7",
+            "--config",
+            "digits_vae:runlocal",
+            "--config.optim.lr",
+            "0.5",
+            "--config.objective.hidden",
+            "(8,4)",
+            "--noconfig.train.progress",
+        )
+        == 0
+    )
     first, second = trained.configs
     assert first.to_dict() == second.to_dict()
     assert first.train.steps == 7 and first.optim.lr == 0.5 and first.objective.hidden == (8, 4)
     assert first.to_dict() != load_config("digits_vae:runlocal").to_dict()
 
 
-def test_the_default_config_and_packaged_names_do_not_depend_on_the_working_directory(trained, tmp_path,
-                                                                                        monkeypatch):
+def test_the_default_config_and_packaged_names_do_not_depend_on_the_working_directory(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configs/ folder here
     assert _train(tmp_path) == 0
     assert _train(tmp_path, "--config", "digits_vae") == 0
@@ -56,25 +78,38 @@ def test_the_default_config_and_packaged_names_do_not_depend_on_the_working_dire
 
 def test_a_config_file_with_a_variant(trained, tmp_path):
     f = tmp_path / "my_config.py"
-    f.write_text("from genjax.config import variants\n"
-                 "from genjax.configs import digits_vae\n"
-                 "def get_config(arg=None):\n"
-                 "    return variants(digits_vae.get_config(), arg, short=lambda c: c.train.update(steps=3))\n")
+    f.write_text(
+        "from genjax.config import variants\n"
+        "from genjax.configs import digits_vae\n"
+        "def get_config(arg=None):\n"
+        "    return variants(digits_vae.get_config(), arg, short=lambda c: c.train.update(steps=3))\n"
+    )
     assert _train(tmp_path, "--config", f"{f}:short", "--config.train.log_every=1") == 0
     (config,) = trained.configs
     assert config.train.steps == 3 and config.train.log_every == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--config.train.stepz=1"], "genjax train: error: unknown config key 'train.stepz'; did you mean 'train.steps'?"),
-    (["--config.train.stepz", "1"], "genjax train: error: unknown config key 'train.stepz'"),
-    (["--config.train.steps=many"], "genjax train: error: --config.train.steps=many: expected int\n"),
-    (["--config.train.progress=maybe"], "genjax train: error: --config.train.progress=maybe: expected true or false\n"),
-    (["--config", "digits_vae:huge"],
-     "genjax train: error: config 'digits_vae:huge': unknown variant 'huge'; known: runlocal\n"),
-    (["--config", "nope"], "genjax train: error: no packaged config 'nope' (known: "),
-    (["--config", "missing/file.py"], "genjax train: error: config file 'missing/file.py' does not exist\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--config.train.stepz=1"],
+            "genjax train: error: unknown config key 'train.stepz'; did you mean 'train.steps'?",
+        ),
+        (["--config.train.stepz", "1"], "genjax train: error: unknown config key 'train.stepz'"),
+        (["--config.train.steps=many"], "genjax train: error: --config.train.steps=many: expected int\n"),
+        (
+            ["--config.train.progress=maybe"],
+            "genjax train: error: --config.train.progress=maybe: expected true or false\n",
+        ),
+        (
+            ["--config", "digits_vae:huge"],
+            "genjax train: error: config 'digits_vae:huge': unknown variant 'huge'; known: runlocal\n",
+        ),
+        (["--config", "nope"], "genjax train: error: no packaged config 'nope' (known: "),
+        (["--config", "missing/file.py"], "genjax train: error: config file 'missing/file.py' does not exist\n"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(trained, tmp_path, capsys, args, message):
     assert _train(tmp_path, *args) == 2
     err = capsys.readouterr().err
@@ -90,8 +125,11 @@ def test_errors_of_the_run_are_classified(trained, tmp_path, capsys):
         (FileNotFoundError("tfds:mnist is not prepared"), 2, "error: tfds:mnist is not prepared"),
         (CheckpointError("checkpoint 10 is damaged"), 2, "error: checkpoint 10 is damaged"),
         (KeyError("no sampler 'ddimm'"), 2, "error: no sampler 'ddimm'"),
-        (jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB.\nmore"), 1,
-         "runtime error: JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB."),
+        (
+            jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB.\nmore"),
+            1,
+            "runtime error: JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB.",
+        ),
         (MemoryError(), 1, "runtime error: MemoryError: out of memory"),
         (OSError(errno.ENOSPC, "No space left on device"), 1, "runtime error: OSError: [Errno 28] No space left"),
         (KeyboardInterrupt(), 130, "interrupted"),

@@ -10,9 +10,17 @@ VAE = "digits_vae"
 
 
 def test_overrides_are_typed():
-    c = config_lib.load_config(VAE, ["--config.train.steps=7", "--config.optim.lr=1", "--config.train.progress=false",
-                                     "--config.objective.hidden=(8,4)", "--config.train.ema_decays=0.5",
-                                     "--config.data.source=builtin:ring8"])
+    c = config_lib.load_config(
+        VAE,
+        [
+            "--config.train.steps=7",
+            "--config.optim.lr=1",
+            "--config.train.progress=false",
+            "--config.objective.hidden=(8,4)",
+            "--config.train.ema_decays=0.5",
+            "--config.data.source=builtin:ring8",
+        ],
+    )
     assert c.train.steps == 7 and c.optim.lr == 1.0 and isinstance(c.optim.lr, float)
     assert c.train.progress is False and c.objective.hidden == (8, 4) and c.train.ema_decays == (0.5,)
     assert c.data.source == "builtin:ring8"
@@ -21,31 +29,59 @@ def test_overrides_are_typed():
 def test_override_forms_give_the_same_config():
     """config_flags' forms: `--config.x=v`, `--config.x v`, `--noconfig.flag`, repeated tuple
     flags; and, in load_config, `x=v` without the prefix."""
-    equals = ["--config.train.steps=7", "--config.optim.lr=0.5", "--config.data.source=builtin:ring8",
-              "--config.train.ema_decays=(0.9,0.99)", "--config.train.progress=false", "--config.optim.b1=-0.5"]
-    spaced = ["--config.train.steps", "7", "--config.optim.lr", "0.5", "--config.data.source", "builtin:ring8",
-              "--config.train.ema_decays", "0.9", "--config.train.ema_decays", "0.99", "--noconfig.train.progress",
-              "--config.optim.b1", "-0.5"]
-    bare = ["train.steps=7", "optim.lr=0.5", "data.source=builtin:ring8", "train.ema_decays=(0.9, 0.99)",
-            "train.progress=False", "optim.b1", "-0.5"]
+    equals = [
+        "--config.train.steps=7",
+        "--config.optim.lr=0.5",
+        "--config.data.source=builtin:ring8",
+        "--config.train.ema_decays=(0.9,0.99)",
+        "--config.train.progress=false",
+        "--config.optim.b1=-0.5",
+    ]
+    spaced = [
+        "--config.train.steps",
+        "7",
+        "--config.optim.lr",
+        "0.5",
+        "--config.data.source",
+        "builtin:ring8",
+        "--config.train.ema_decays",
+        "0.9",
+        "--config.train.ema_decays",
+        "0.99",
+        "--noconfig.train.progress",
+        "--config.optim.b1",
+        "-0.5",
+    ]
+    bare = [
+        "train.steps=7",
+        "optim.lr=0.5",
+        "data.source=builtin:ring8",
+        "train.ema_decays=(0.9, 0.99)",
+        "train.progress=False",
+        "optim.b1",
+        "-0.5",
+    ]
     configs = [config_lib.load_config(VAE, overrides).to_dict() for overrides in (equals, spaced, bare)]
     assert configs[0] == configs[1] == configs[2]
     assert configs[0]["train"]["steps"] == 7 and configs[0]["train"]["ema_decays"] == (0.9, 0.99)
     assert configs[0] != config_lib.load_config(VAE).to_dict()
 
 
-@pytest.mark.parametrize("override, match", [
-    ("--config.train.stepz=3", r"^unknown config key 'train.stepz'; did you mean 'train.steps'\?"),
-    ("--config.trian.steps=3", r"^unknown config key 'trian'"),
-    ("--config.train.steps=abc", r"^--config.train.steps=abc: expected int$"),
-    ("--config.train.steps=1.5", r"^--config.train.steps=1.5: expected int$"),
-    ("--config.optim.lr=fast", r"^--config.optim.lr=fast: expected float$"),
-    ("--config.train.progress=maybe", r"^--config.train.progress=maybe: expected true or false$"),
-    ("--config.train=5", r"^--config.train=5: expected ConfigDict"),
-    ("--config.train.steps.x=1", r"config key 'train.steps' is a value, not a section"),
-    ("--config.train.steps", r"^Missing value for flag --config.train.steps$"),
-    ("--workdir=x", r"Unknown command line flag 'workdir'"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("--config.train.stepz=3", r"^unknown config key 'train.stepz'; did you mean 'train.steps'\?"),
+        ("--config.trian.steps=3", r"^unknown config key 'trian'"),
+        ("--config.train.steps=abc", r"^--config.train.steps=abc: expected int$"),
+        ("--config.train.steps=1.5", r"^--config.train.steps=1.5: expected int$"),
+        ("--config.optim.lr=fast", r"^--config.optim.lr=fast: expected float$"),
+        ("--config.train.progress=maybe", r"^--config.train.progress=maybe: expected true or false$"),
+        ("--config.train=5", r"^--config.train=5: expected ConfigDict"),
+        ("--config.train.steps.x=1", r"config key 'train.steps' is a value, not a section"),
+        ("--config.train.steps", r"^Missing value for flag --config.train.steps$"),
+        ("--workdir=x", r"Unknown command line flag 'workdir'"),
+    ],
+)
 def test_bad_overrides_name_the_key(override, match):
     with pytest.raises(UsageError, match=match):
         config_lib.load_config(VAE, [override])
@@ -61,25 +97,35 @@ def test_a_value_after_a_bool_or_a_new_key_needs_the_equals_sign():
 
 
 def test_free_sections_take_new_keys_and_none_defaults_take_literals():
-    c = config_lib.load_config("mnist_progan", ["--config.objective.batch_sizes.32=48", "--config.objective.lr_scales.16=0.5",
-                                                "--config.data.data_dir=/tmp/tfds", "--config.data.eval_split=test[:10%]",
-                                                "--config.sample.kwargs.sampler=ddim"])
+    c = config_lib.load_config(
+        "mnist_progan",
+        [
+            "--config.objective.batch_sizes.32=48",
+            "--config.objective.lr_scales.16=0.5",
+            "--config.data.data_dir=/tmp/tfds",
+            "--config.data.eval_split=test[:10%]",
+            "--config.sample.kwargs.sampler=ddim",
+        ],
+    )
     assert c.objective.batch_sizes.to_dict() == {"4": 128, "8": 128, "16": 128, "32": 48}
     assert c.objective.lr_scales.to_dict() == {"16": 0.5} and c.sample.kwargs.sampler == "ddim"
     assert c.data.data_dir == "/tmp/tfds" and c.data.eval_split == "test[:10%]"
-    c = config_lib.load_config("mnist_dcgan", ["--config.data.image_size=(12, 14)",
-                                               "--config.objective.batch_sizes={'4': 8}"])
+    c = config_lib.load_config(
+        "mnist_dcgan", ["--config.data.image_size=(12, 14)", "--config.objective.batch_sizes={'4': 8}"]
+    )
     assert c.data.image_size == (12, 14) and c.objective.batch_sizes.to_dict() == {"4": 8}
     assert config_lib.from_json(config_lib.to_json(c)).data.image_size == (12, 14)
 
 
 def test_unknown_key_in_a_config_file_is_named(tmp_path):
     f = tmp_path / "bad.py"
-    f.write_text("from genjax.config import base_config\n"
-                 "def get_config(arg=None):\n"
-                 "    c = base_config()\n"
-                 "    c.train.learning_rate = 0.1\n"
-                 "    return c\n")
+    f.write_text(
+        "from genjax.config import base_config\n"
+        "def get_config(arg=None):\n"
+        "    c = base_config()\n"
+        "    c.train.learning_rate = 0.1\n"
+        "    return c\n"
+    )
     with pytest.raises(UsageError, match=r"unknown config key 'train.learning_rate'"):
         config_lib.load_config(str(f))
     f.write_text(f.read_text().replace("c.train.learning_rate = 0.1", "c.train.steps = 'many'"))
@@ -91,8 +137,9 @@ def test_unknown_key_in_a_config_file_is_named(tmp_path):
 
 
 def test_missing_file_name_and_variant():
-    with pytest.raises(FileNotFoundError, match="does not exist; the packaged config is named without a path: "
-                                                "digits_vae"):
+    with pytest.raises(
+        FileNotFoundError, match="does not exist; the packaged config is named without a path: digits_vae"
+    ):
         config_lib.load_config("configs/digits_vae.py")
     with pytest.raises(UsageError, match=r"no packaged config 'nope' \(known: cifar10_ddpm, .*digits_vae"):
         config_lib.load_config("nope")
@@ -114,13 +161,15 @@ def test_packaged_configs_do_not_depend_on_the_working_directory(tmp_path, monke
 
 def test_a_config_file_with_variants(tmp_path):
     f = tmp_path / "my_config.py"
-    f.write_text("from genjax.config import variants\n"
-                 "from genjax.configs import digits_vae\n"
-                 "def get_config(arg=None):\n"
-                 "    c = digits_vae.get_config()\n"
-                 "    return variants(c, arg, small=lambda c: c.objective.update(hidden=(8,)), short=short)\n"
-                 "def short(c):\n"
-                 "    c.train.steps = 3\n")
+    f.write_text(
+        "from genjax.config import variants\n"
+        "from genjax.configs import digits_vae\n"
+        "def get_config(arg=None):\n"
+        "    c = digits_vae.get_config()\n"
+        "    return variants(c, arg, small=lambda c: c.objective.update(hidden=(8,)), short=short)\n"
+        "def short(c):\n"
+        "    c.train.steps = 3\n"
+    )
     c = config_lib.load_config(f"{f}:small,short", ["--config.train.log_every=1"])
     assert c.objective.hidden == (8,) and c.train.steps == 3 and c.train.log_every == 1
     assert config_lib.load_config(str(f)).objective.hidden == (512, 256)

@@ -33,8 +33,10 @@ def fake_tfds(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
     rng = np.random.default_rng(0)
     for name, hw in FAKE_TFDS.items():
-        arrays = {split: (rng.integers(0, 256, (n, *hw), dtype=np.uint8), rng.integers(0, 10, n))
-                  for split, n in (("train", 32), ("test", 16))}
+        arrays = {
+            split: (rng.integers(0, 256, (n, *hw), dtype=np.uint8), rng.integers(0, 10, n))
+            for split, n in (("train", 32), ("test", 16))
+        }
         write_tfds(name, arrays, data_dir=str(data_dir))
     return str(data_dir)
 

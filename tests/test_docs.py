@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_docs_build(tmp_path):
     mkdocs = shutil.which("mkdocs", path=os.path.dirname(sys.executable)) or shutil.which("mkdocs")
     assert mkdocs, "mkdocs is part of the test extra: pip install -e '.[test]'"
-    proc = subprocess.run([mkdocs, "build", "--strict", "-q", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [mkdocs, "build", "--strict", "-q", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "architecture" / "index.html").exists()
 
@@ -37,8 +41,12 @@ def _documented_commands() -> list[tuple[str, str]]:
     """Every `genjax <command> ...` line of the README's and docs/' code blocks and of the
     docstrings of genjax/configs/ and benchmarks/ (indented example lines), continuation lines
     joined, without its trailing comment."""
-    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-             *sorted((ROOT / "genjax" / "configs").glob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+    files = [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "genjax" / "configs").glob("*.py")),
+        *sorted((ROOT / "benchmarks").glob("*.py")),
+    ]
     found = []
     for path in files:
         lines, fenced, pending = path.read_text().splitlines(), False, ""
@@ -55,7 +63,7 @@ def _documented_commands() -> list[tuple[str, str]]:
                     pending = text[:-1]
                     continue
                 pending = ""
-                command = text[text.index("genjax "):].split(" #")[0].strip()
+                command = text[text.index("genjax ") :].split(" #")[0].strip()
                 found.append((f"{path.relative_to(ROOT)}: {command}", command))
     return found
 

@@ -21,14 +21,20 @@ print("ynn" if "ynn_fusion" in hlo else "eigen")
 
 def _probe(**env):
     base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "GENJAX_XLA_CPU_DEFAULTS")}
-    out = subprocess.run([sys.executable, "-c", _PROBE], env={**base, "JAX_PLATFORMS": "cpu", **env},
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**base, "JAX_PLATFORMS": "cpu", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     return out[-2], out[-1]
 
 
 @pytest.fixture(scope="module")
 def tested_jaxlib():
     import jaxlib
+
     if tuple(int(p) for p in jaxlib.__version__.split(".")[:2]) not in xla_cpu.TESTED_JAXLIB:
         pytest.skip(f"jaxlib {jaxlib.__version__} is not one genjax sets XLA:CPU flags for")
 

@@ -1,11 +1,11 @@
 """Datasets and input pipelines: built-in sets, TFDS, local files; grain iterators per process.
 
-    source = "builtin:digits" | "builtin:ring8" | "tfds:mnist" | "npz:PATH" | "folder:PATH" | ...
-    meta = load_metadata(config.data)
-    it = make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
-                       process_count=jax.process_count())
-    batch = next(it)            # {"x": float32 [B_local, ...], "y": int32 [B_local]}
-    state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
+source = "builtin:digits" | "builtin:ring8" | "tfds:mnist" | "npz:PATH" | "folder:PATH" | ...
+meta = load_metadata(config.data)
+it = make_iterator(config.data, seed=config.seed, process_index=jax.process_index(),
+                   process_count=jax.process_count())
+batch = next(it)            # {"x": float32 [B_local, ...], "y": int32 [B_local]}
+state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
 """
 
 from genjax.data.config import check_batch_size, check_data_config, local_batch_size

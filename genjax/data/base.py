@@ -64,8 +64,10 @@ def point_stats(x: np.ndarray) -> dict[str, tuple[float, float]]:
     per-axis standard deviations, sqrt(mean_d Var[x_d]). One scalar scale keeps distances
     isotropic."""
     x = np.asarray(x, np.float64)
-    return dict(point_range=(float(x.min()), float(x.max())),
-                point_moments=(float(x.mean()), float(np.sqrt(x.var(axis=0).mean()))))
+    return dict(
+        point_range=(float(x.min()), float(x.max())),
+        point_moments=(float(x.mean()), float(np.sqrt(x.var(axis=0).mean()))),
+    )
 
 
 def select_split(x: np.ndarray, y: np.ndarray | None, split: str, sizes: dict[str, int], offsets: dict[str, int]):
@@ -94,12 +96,16 @@ def array_source(
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"{what}: x must be points [N, D] or images [N, H, W] / [N, H, W, C] with C in "
-                         f"(1, 3, 4), got shape {x.shape}")
+        raise ValueError(
+            f"{what}: x must be points [N, D] or images [N, H, W] / [N, H, W, C] with C in "
+            f"(1, 3, 4), got shape {x.shape}"
+        )
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.floating) or x.min() < 0 or x.max() > 1:
-            raise ValueError(f"{what}: images must be uint8 in [0, 255] or floats in [0, 1]; got {x.dtype} "
-                             f"with range [{x.min()}, {x.max()}]")
+            raise ValueError(
+                f"{what}: images must be uint8 in [0, 255] or floats in [0, 1]; got {x.dtype} "
+                f"with range [{x.min()}, {x.max()}]"
+            )
         x = x.astype(np.float32)
     info = SourceInfo("image", x.shape[1:], num_classes, x.shape[0], uint8=x.dtype == np.uint8, **info_kw)
     return ArraySource(info, x, y)

@@ -98,8 +98,7 @@ def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) 
         x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)  # [1797, 8, 8]
         return array_source(x, d.target, split, what=source, num_classes=10)
     # Independent streams per split: seed and split index both enter the generator's seed.
-    parts = [_generate(base, p, n, np.random.default_rng([p["seed"], i]))
-             for i, n in enumerate((p["n"], p["n_test"]))]
+    parts = [_generate(base, p, n, np.random.default_rng([p["seed"], i])) for i, n in enumerate((p["n"], p["n_test"]))]
     x = np.concatenate([part[0] for part in parts])
     y = None if parts[0][1] is None else np.concatenate([part[1] for part in parts])
     x, y = select_split(x, y, split, {"train": p["n"], "test": p["n_test"]}, {"train": 0, "test": p["n"]})
@@ -108,6 +107,14 @@ def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) 
         centres = ring_modes(p["modes"], p["radius"]) if base == "ring" else grid_modes(p["modes"], p["spacing"])
         modes, mode_std = tuple(tuple(float(v) for v in c) for c in centres), float(p["std"])
     num_classes = p["modes"] if base in ("ring", "grid") else (2 if base == "moons" else None)
-    info = SourceInfo("points", (2,), num_classes, x.shape[0], splits=("train", "test"), modes=modes,
-                      mode_std=mode_std, **point_stats(x))
+    info = SourceInfo(
+        "points",
+        (2,),
+        num_classes,
+        x.shape[0],
+        splits=("train", "test"),
+        modes=modes,
+        mode_std=mode_std,
+        **point_stats(x),
+    )
     return ArraySource(info, x, y)

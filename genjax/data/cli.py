@@ -17,8 +17,10 @@ from genjax.data.prepare import CHECKSUMS, prepare
 
 def _prepare(args: argparse.Namespace) -> int:
     path = prepare(args.name, args.from_dir, data_dir=args.data_dir, overwrite=args.overwrite)
-    print(f"prepared tfds:{args.name} in {path}; read it with data.source='tfds:{args.name}'"
-          + (f" and data.data_dir='{args.data_dir}'" if args.data_dir else ""))
+    print(
+        f"prepared tfds:{args.name} in {path}; read it with data.source='tfds:{args.name}'"
+        + (f" and data.data_dir='{args.data_dir}'" if args.data_dir else "")
+    )
     return 0
 
 
@@ -35,8 +37,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     sub = data.add_subparsers(dest="data_command", required=True)
     p = sub.add_parser("prepare", help="build a TFDS array_record dataset from the original idx files (no TensorFlow)")
     p.add_argument("name", choices=sorted(CHECKSUMS))
-    p.add_argument("--from", dest="from_dir", required=True, metavar="DIR",
-                   help="folder with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...")
+    p.add_argument(
+        "--from",
+        dest="from_dir",
+        required=True,
+        metavar="DIR",
+        help="folder with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-...",
+    )
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--overwrite", action="store_true", help="rebuild when the dataset is already prepared")
     p.set_defaults(func=_prepare)

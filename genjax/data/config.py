@@ -33,15 +33,20 @@ def check_data_config(data_cfg: Any) -> None:
         raise ValueError(f"data.shuffle_seed must be None or an int >= 0, got {data_cfg.shuffle_seed!r}")
 
 
-def check_batch_size(batch_size: int, what: str, *, process_count: int, num_shards: int | None = None,
-                     grad_accum: int = 1) -> None:
+def check_batch_size(
+    batch_size: int, what: str, *, process_count: int, num_shards: int | None = None, grad_accum: int = 1
+) -> None:
     """Raises a ValueError naming `what` unless the global batch splits evenly over the
     processes, the mesh's data shards (when known) and the gradient-accumulation micro-batches."""
-    for n, name in ((process_count, "processes"), (num_shards, "data shards (mesh data x fsdp devices)"),
-                    (grad_accum, "micro-batches of config.train.grad_accum")):
+    for n, name in (
+        (process_count, "processes"),
+        (num_shards, "data shards (mesh data x fsdp devices)"),
+        (grad_accum, "micro-batches of config.train.grad_accum"),
+    ):
         if n and batch_size % n:
-            raise ValueError(f"{what}: the global batch {batch_size} is not divisible by the {n} {name}; "
-                             f"use a multiple of {n}")
+            raise ValueError(
+                f"{what}: the global batch {batch_size} is not divisible by the {n} {name}; use a multiple of {n}"
+            )
 
 
 def local_batch_size(batch_size: int, process_count: int, num_data_shards: int | None = None) -> int:
@@ -51,6 +56,7 @@ def local_batch_size(batch_size: int, process_count: int, num_data_shards: int |
     """
     if process_count < 1:
         raise ValueError(f"process_count must be >= 1, got {process_count}")
-    check_batch_size(batch_size, f"data.batch_size={batch_size}", process_count=process_count,
-                     num_shards=num_data_shards)
+    check_batch_size(
+        batch_size, f"data.batch_size={batch_size}", process_count=process_count, num_shards=num_data_shards
+    )
     return batch_size // process_count

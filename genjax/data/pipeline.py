@@ -54,9 +54,17 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
     else:
         value_range, bits = info.point_range, None
     return DatasetMetadata(
-        name=data_cfg.source, kind=info.kind, shape=shape, num_classes=info.num_classes,
-        value_range=value_range, num_examples=info.num_examples, modes=info.modes,
-        mode_std=info.mode_std, class_names=info.class_names, bits=bits, point_moments=info.point_moments,
+        name=data_cfg.source,
+        kind=info.kind,
+        shape=shape,
+        num_classes=info.num_classes,
+        value_range=value_range,
+        num_examples=info.num_examples,
+        modes=info.modes,
+        mode_std=info.mode_std,
+        class_names=info.class_names,
+        bits=bits,
+        point_moments=info.point_moments,
     )
 
 
@@ -70,10 +78,12 @@ def _preprocess(data_cfg: Any, info: SourceInfo) -> Preprocess:
     if info.kind == "image" and not info.uint8 and data_cfg.dequantize:
         raise ValueError(f"data.dequantize needs 8-bit images; {data_cfg.source} holds float images")
     return Preprocess(
-        kind=info.kind, uint8=info.uint8,
+        kind=info.kind,
+        uint8=info.uint8,
         hw=image_hw(data_cfg.image_size) if data_cfg.image_size is not None else None,
         value_range=tuple(float(v) for v in data_cfg.value_range),
-        dequantize=bool(data_cfg.dequantize), binarize=bool(data_cfg.binarize),
+        dequantize=bool(data_cfg.dequantize),
+        binarize=bool(data_cfg.binarize),
         random_flip=bool(data_cfg.random_flip),
     )
 
@@ -119,8 +129,11 @@ class DataIterator(Iterator[dict]):
     def _next_from_pool(self) -> dict[str, np.ndarray]:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self._num_workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init, initargs=(self._batches,))
+                self._num_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self._batches,),
+            )
             self._submitted = self._position
         while len(self._pending) < self._num_workers * max(1, self._prefetch):
             self._pending.append(self._pool.submit(_worker_batch, self._submitted))
@@ -133,8 +146,11 @@ class DataIterator(Iterator[dict]):
         else:
             if self._it is None:
                 threads = max(1, min(self._prefetch, 4))
-                self._it = iter(self._batches[self._position:].to_iter_dataset(
-                    grain.ReadOptions(num_threads=threads, prefetch_buffer_size=self._prefetch)))
+                self._it = iter(
+                    self._batches[self._position :].to_iter_dataset(
+                        grain.ReadOptions(num_threads=threads, prefetch_buffer_size=self._prefetch)
+                    )
+                )
             batch = next(self._it)
         self._position += 1
         return {k: np.asarray(v) for k, v in batch.items()}
@@ -145,11 +161,13 @@ class DataIterator(Iterator[dict]):
     def set_state(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION or "next_batch" not in state:
             raise ValueError(f"not a genjax data-iterator state: {state!r}")
-        changed = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in self._fingerprint.items()
-                   if state.get(k) != v]
+        changed = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in self._fingerprint.items() if state.get(k) != v]
         if changed:
-            raise ValueError("the saved data-iterator state belongs to a different input stream ("
-                             + "; ".join(changed) + "); restore with the data config and processes it was saved with")
+            raise ValueError(
+                "the saved data-iterator state belongs to a different input stream ("
+                + "; ".join(changed)
+                + "); restore with the data config and processes it was saved with"
+            )
         self.close()
         self._position = int(state["next_batch"])
 
@@ -173,8 +191,11 @@ class DataIterator(Iterator[dict]):
 def cache_part(source: Source, start: int, stop: int, chunk: int = 4096) -> ArraySource:
     """Examples [start, stop) of `source` decoded into memory (raw, before preprocessing)."""
     if isinstance(source, ArraySource):
-        return ArraySource(dataclasses.replace(source.info, num_examples=stop - start),
-                           source.x[start:stop], None if source.y is None else source.y[start:stop])
+        return ArraySource(
+            dataclasses.replace(source.info, num_examples=stop - start),
+            source.x[start:stop],
+            None if source.y is None else source.y[start:stop],
+        )
     parts = [source.read(np.arange(i, min(i + chunk, stop))) for i in range(start, stop, chunk)]
     x = np.concatenate([p["x"] for p in parts])
     y = np.concatenate([p["y"] for p in parts]) if "y" in parts[0] else None
@@ -182,8 +203,14 @@ def cache_part(source: Source, start: int, stop: int, chunk: int = 4096) -> Arra
 
 
 def make_iterator(
-    data_cfg: Any, *, seed: int, process_index: int = 0, process_count: int = 1, split: str | None = None,
-    batch_size: int | None = None, start_example: int = 0,
+    data_cfg: Any,
+    *,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    split: str | None = None,
+    batch_size: int | None = None,
+    start_example: int = 0,
 ) -> DataIterator:
     """The infinite, shuffled, preprocessed training stream of this process.
 
@@ -216,17 +243,29 @@ def make_iterator(
     ds = ds.batch(b_local, drop_remainder=True, batch_fn=np.asarray)
     augment_seed = _seed(seed, process_index, 1, *([start_example] if start_example else []))
     ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), augment=True), seed=augment_seed)
-    fingerprint = dict(source=data_cfg.source, split=split, batch_size=batch_size,
-                       process_index=process_index, process_count=process_count,
-                       shuffle=bool(data_cfg.shuffle), shuffle_seed=int(shuffle_seed), seed=int(seed))
+    fingerprint = dict(
+        source=data_cfg.source,
+        split=split,
+        batch_size=batch_size,
+        process_index=process_index,
+        process_count=process_count,
+        shuffle=bool(data_cfg.shuffle),
+        shuffle_seed=int(shuffle_seed),
+        seed=int(seed),
+    )
     if start_example:
         fingerprint["start_example"] = int(start_example)
     return DataIterator(ds, fingerprint, data_cfg.num_workers, data_cfg.prefetch)
 
 
 def iterate_split(
-    data_cfg: Any, *, split: str | None = None, batch_size: int | None = None, process_index: int = 0,
-    process_count: int = 1, seed: int = 0,
+    data_cfg: Any,
+    *,
+    split: str | None = None,
+    batch_size: int | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
+    seed: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
     """One pass over this process's part of `split` (default: eval_split), in order, no augmentation.
 

@@ -36,8 +36,10 @@ URLS = {
     "mnist": "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 }
-SPLITS = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 60000),
-          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 10000)}
+SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 60000),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 10000),
+}
 
 
 def sha256(path: Path) -> str:
@@ -62,8 +64,10 @@ def check_files(name: str, from_dir: str | os.PathLike) -> dict[str, Path]:
             raise ValueError(f"genjax data prepare {name}: {path} is missing; download it from {URLS[name]}{fname}")
         got = sha256(path)
         if got != expected:
-            raise ValueError(f"genjax data prepare {name}: {path} fails the checksum (sha256 {got}, expected "
-                             f"{expected}); the file is corrupt or not the official one, download it again")
+            raise ValueError(
+                f"genjax data prepare {name}: {path} fails the checksum (sha256 {got}, expected "
+                f"{expected}); the file is corrupt or not the official one, download it again"
+            )
         paths[fname] = path
     return paths
 
@@ -96,15 +100,23 @@ def prepare(name: str, from_dir: str | os.PathLike, data_dir: str | None = None,
     for split, (images_file, labels_file, count) in SPLITS.items():
         images, labels = read_idx(paths[images_file]), read_idx(paths[labels_file])
         if images.shape != (count, 28, 28) or labels.shape != (count,):
-            raise ValueError(f"genjax data prepare {name}: {split} has shapes {images.shape}, {labels.shape}; "
-                             f"expected ({count}, 28, 28) and ({count},)")
+            raise ValueError(
+                f"genjax data prepare {name}: {split} has shapes {images.shape}, {labels.shape}; "
+                f"expected ({count}, 28, 28) and ({count},)"
+            )
         arrays[split] = (images, labels)
     download_size = sum(p.stat().st_size for p in paths.values())
     return write_tfds(name, arrays, data_dir=data_dir, overwrite=overwrite, download_size=download_size)
 
 
-def write_tfds(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], *, data_dir: str | None = None,
-               overwrite: bool = False, download_size: int = 0) -> Path:
+def write_tfds(
+    name: str,
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    data_dir: str | None = None,
+    overwrite: bool = False,
+    download_size: int = 0,
+) -> Path:
     """Writes {split: (images uint8 [N, 28, 28], labels [N])} as the array_record TFDS dataset `name`.
 
     Uses TFDS's Writer (records shuffled by the hash of the example index, salted with the split
@@ -124,15 +136,24 @@ def write_tfds(name: str, arrays: dict[str, tuple[np.ndarray, np.ndarray]], *, d
     split_infos = []
     with utils.incomplete_dir(target, overwrite=overwrite) as tmp:
         for split, (images, labels) in arrays.items():
-            template = naming.ShardedFileTemplate(data_dir=Path(tmp), dataset_name=builder.name, split=split,
-                                                  filetype_suffix=array_record.file_suffix)
-            writer = writer_lib.Writer(serializer=serializer, filename_template=template, hash_salt=split,
-                                       disable_shuffling=False, example_writer=writer_lib.ExampleWriter(array_record))
+            template = naming.ShardedFileTemplate(
+                data_dir=Path(tmp), dataset_name=builder.name, split=split, filetype_suffix=array_record.file_suffix
+            )
+            writer = writer_lib.Writer(
+                serializer=serializer,
+                filename_template=template,
+                hash_salt=split,
+                disable_shuffling=False,
+                example_writer=writer_lib.ExampleWriter(array_record),
+            )
             for key in range(len(images)):
                 writer.write(key, features.encode_example({"image": _png(images[key]), "label": int(labels[key])}))
             shard_lengths, num_bytes = writer.finalize()
-            split_infos.append(splits.SplitInfo(name=split, shard_lengths=shard_lengths, num_bytes=num_bytes,
-                                                filename_template=template))
+            split_infos.append(
+                splits.SplitInfo(
+                    name=split, shard_lengths=shard_lengths, num_bytes=num_bytes, filename_template=template
+                )
+            )
         builder.info.set_splits(splits.SplitDict(split_infos))
         builder.info.download_size = download_size
         builder.info.write_to_directory(tmp)

@@ -127,5 +127,6 @@ def _open_folder(path: str, split: str, image_size: Any) -> ArraySource:
         images = [np.repeat(im, 3, axis=-1) if im.shape[-1] == 1 else im for im in images]
     x = np.stack(images)
     y = np.asarray(labels, np.int32)
-    return array_source(x, y, split, what=f"data.source folder:{path}", num_classes=len(classes),
-                        class_names=tuple(classes))
+    return array_source(
+        x, y, split, what=f"data.source folder:{path}", num_classes=len(classes), class_names=tuple(classes)
+    )

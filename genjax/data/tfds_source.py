@@ -46,12 +46,21 @@ def open_builder(name: str, data_dir: str | None):
     except (AssertionError, ValueError) as e:  # e.g. a version that does not exist
         raise ValueError(f"data.source tfds:{name}: {str(e).splitlines()[0]}") from e
     if not builder.is_prepared():
-        raise _not_prepared(name, data_dir, str(builder.data_dir), f"the dataset (version {builder.version}) is not prepared")
-    formats = {str(f.value) if hasattr(f, "value") else str(f) for f in
-               [builder.info.file_format, *getattr(builder.info, "alternative_file_formats", ())] if f}
+        raise _not_prepared(
+            name, data_dir, str(builder.data_dir), f"the dataset (version {builder.version}) is not prepared"
+        )
+    formats = {
+        str(f.value) if hasattr(f, "value") else str(f)
+        for f in [builder.info.file_format, *getattr(builder.info, "alternative_file_formats", ())]
+        if f
+    }
     if "array_record" not in formats:
-        raise _not_prepared(name, data_dir, str(builder.data_dir),
-                            f"the dataset is prepared as {sorted(formats)}, but random access needs array_record")
+        raise _not_prepared(
+            name,
+            data_dir,
+            str(builder.data_dir),
+            f"the dataset is prepared as {sorted(formats)}, but random access needs array_record",
+        )
     return builder
 
 
@@ -63,8 +72,10 @@ def _features(builder, name: str) -> tuple[str, str | None]:
     image_keys = [k for k, f in feats.items() if isinstance(f, tfds.features.Image)]
     image_key = keys[0] if keys and keys[0] in image_keys else (image_keys[0] if image_keys else None)
     if image_key is None:
-        raise ValueError(f"data.source tfds:{name}: no image feature (features: {list(feats)}); only image "
-                         "datasets are supported through TFDS")
+        raise ValueError(
+            f"data.source tfds:{name}: no image feature (features: {list(feats)}); only image "
+            "datasets are supported through TFDS"
+        )
     label_key = keys[1] if len(keys) > 1 else "label"
     if label_key not in feats or not isinstance(feats[label_key], tfds.features.ClassLabel):
         label_key = None
@@ -78,8 +89,9 @@ def tfds_info(name: str, split: str, data_dir: str | None) -> SourceInfo:
     try:
         num_examples = splits[split].num_examples
     except (KeyError, ValueError, AssertionError) as e:
-        raise ValueError(f"data.split {split!r}: not a split of tfds:{name} (splits: {list(splits)}): "
-                         f"{str(e).splitlines()[0]}") from e
+        raise ValueError(
+            f"data.split {split!r}: not a split of tfds:{name} (splits: {list(splits)}): {str(e).splitlines()[0]}"
+        ) from e
     feats = builder.info.features
     label = feats[label_key] if label_key else None
     return SourceInfo(
@@ -102,8 +114,9 @@ class TfdsSource(Source):
         self.image_key, self.label_key = _features(open_builder(name, data_dir), name)
         self.hw = image_hw(image_size) if image_size is not None else None
         if None in self.info.shape and self.hw is None:
-            raise ValueError(f"data.image_size must be set for tfds:{name}: its images vary in size "
-                             f"({self.info.shape})")
+            raise ValueError(
+                f"data.image_size must be set for tfds:{name}: its images vary in size ({self.info.shape})"
+            )
         # The fast path handles 8-bit PNG/JPEG images with 1 or 3 channels (MNIST, CIFAR, CelebA, ...).
         self._fast = ("PNG", "JPEG") if self.info.uint8 and self.info.shape[-1] in (1, 3) else None
         self._ds = None
@@ -119,8 +132,14 @@ class TfdsSource(Source):
             # directly is ~3x faster than TFDS's generic decoding (which probes every image format).
             method = tfds.decode.DeserializeMethod.RAW_BYTES if self._fast else None
             kw = {"deserialize_method": method} if method else {}
-            self._ds = tfds.data_source(self.name, split=self.split, data_dir=self.data_dir, download=False,
-                                        builder_kwargs={"file_format": "array_record"}, **kw)
+            self._ds = tfds.data_source(
+                self.name,
+                split=self.split,
+                data_dir=self.data_dir,
+                download=False,
+                builder_kwargs={"file_format": "array_record"},
+                **kw,
+            )
         return self._ds
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
@@ -143,8 +162,7 @@ class TfdsSource(Source):
             records = [self._decode(r) for r in records]
         images = [r[self.image_key] for r in records]
         if None in self.info.shape:  # variable sizes: resize each image before stacking
-            images = [np.clip(np.round(resize_images(im[None], self.hw)[0]), 0, 255).astype(im.dtype)
-                      for im in images]
+            images = [np.clip(np.round(resize_images(im[None], self.hw)[0]), 0, 255).astype(im.dtype) for im in images]
         out = {"x": np.stack(images)}
         if self.label_key is not None:
             out["y"] = np.asarray([r[self.label_key] for r in records], np.int32)

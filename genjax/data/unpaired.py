@@ -21,11 +21,13 @@ SEPARATOR = "|"
 
 
 def split_sources(rest: str) -> tuple[str, str]:
-    """"SRC_A|SRC_B" -> ("SRC_A", "SRC_B")."""
+    """ "SRC_A|SRC_B" -> ("SRC_A", "SRC_B")."""
     parts = rest.split(SEPARATOR)
     if len(parts) != 2 or not all(parts):
-        raise ValueError(f"data.source unpaired:{rest}: expected two sources, unpaired:SRC_A{SEPARATOR}SRC_B, "
-                         f"e.g. unpaired:tfds:mnist{SEPARATOR}tfds:fashion_mnist")
+        raise ValueError(
+            f"data.source unpaired:{rest}: expected two sources, unpaired:SRC_A{SEPARATOR}SRC_B, "
+            f"e.g. unpaired:tfds:mnist{SEPARATOR}tfds:fashion_mnist"
+        )
     if any(p.startswith("unpaired:") for p in parts):
         raise ValueError(f"data.source unpaired:{rest}: the two domains must be plain sources, not unpaired ones")
     return parts[0], parts[1]
@@ -37,14 +39,17 @@ def unpaired_info(a: SourceInfo, b: SourceInfo, source: str) -> SourceInfo:
         if info.kind != "image":
             raise ValueError(f"data.source {source}: domain {name} holds {info.kind}; unpaired data are images")
     if a.shape != b.shape or None in a.shape:
-        raise ValueError(f"data.source {source}: domain A's images are {a.shape} and domain B's {b.shape} "
-                         "([H, W, C]); both domains need one fixed size and channel count (set data.image_size "
-                         "for image folders, or pick sources of one format)")
+        raise ValueError(
+            f"data.source {source}: domain A's images are {a.shape} and domain B's {b.shape} "
+            "([H, W, C]); both domains need one fixed size and channel count (set data.image_size "
+            "for image folders, or pick sources of one format)"
+        )
     if a.uint8 != b.uint8:
         raise ValueError(f"data.source {source}: one domain holds 8-bit images and the other float images")
     splits = tuple(s for s in a.splits if s in b.splits)
-    return SourceInfo("image", (*a.shape[:2], 2 * a.shape[2]), None, min(a.num_examples, b.num_examples),
-                      splits=splits, uint8=a.uint8)
+    return SourceInfo(
+        "image", (*a.shape[:2], 2 * a.shape[2]), None, min(a.num_examples, b.num_examples), splits=splits, uint8=a.uint8
+    )
 
 
 class UnpairedSource(Source):

@@ -29,8 +29,7 @@ def guided(denoise: CondDenoiser, labels: Array, scale: float, null_class: int):
         return lambda y, t: denoise(y, t, labels)
 
     def fn(y: Array, t: Array) -> Array:
-        both = denoise(jnp.concatenate([y, y]), t,
-                       jnp.concatenate([labels, jnp.full_like(labels, null_class)]))
+        both = denoise(jnp.concatenate([y, y]), t, jnp.concatenate([labels, jnp.full_like(labels, null_class)]))
         cond, uncond = jnp.split(both, 2)
         return uncond + scale * (cond - uncond)
 

@@ -41,8 +41,9 @@ def divergence(f: Callable[[Array], Array], y: Array, z: Array | None) -> Array:
     return jnp.sum(jax.vmap(diag)(basis), axis=0)
 
 
-def log_likelihood(denoise: Denoiser, process, x0: Array, rng: Array, steps: int = 64,
-                   exact_trace: bool = False) -> Array:
+def log_likelihood(
+    denoise: Denoiser, process, x0: Array, rng: Array, steps: int = 64, exact_trace: bool = False
+) -> Array:
     """log p(x0) [B] in nats under the model's probability-flow ODE, integrated over `steps`
     points between the noise levels of the first and last of the process's `sampling_times(steps)`.
 

@@ -23,8 +23,9 @@ Array = jax.Array
 WEIGHTINGS = ("none", "min_snr", "edm")
 
 
-def loss_weight(weighting: str, kind: str, alpha: Array, sigma: Array, sigma_data: float = 0.5,
-                min_snr_gamma: float = 5.0) -> Array:
+def loss_weight(
+    weighting: str, kind: str, alpha: Array, sigma: Array, sigma_data: float = 0.5, min_snr_gamma: float = 5.0
+) -> Array:
     """Weight [B] on the squared error of parameterization `kind`'s target."""
     if weighting == "none":
         return jnp.ones_like(sigma)
@@ -37,9 +38,16 @@ def loss_weight(weighting: str, kind: str, alpha: Array, sigma: Array, sigma_dat
     raise ValueError(f"loss weighting {weighting!r} is unknown; choose one of {WEIGHTINGS}")
 
 
-def denoising_loss(net: param.NetFn, process, kind: str, x0: Array, rng: Array,
-                   weighting: str = "none", sigma_data: float = 0.5,
-                   min_snr_gamma: float = 5.0) -> tuple[Array, dict[str, Array]]:
+def denoising_loss(
+    net: param.NetFn,
+    process,
+    kind: str,
+    x0: Array,
+    rng: Array,
+    weighting: str = "none",
+    sigma_data: float = 0.5,
+    min_snr_gamma: float = 5.0,
+) -> tuple[Array, dict[str, Array]]:
     """Per-example loss [B] and metrics for data x0 [B, ...].
 
     Draws t from the process's training distribution and eps ~ N(0, I), forms
@@ -58,6 +66,5 @@ def denoising_loss(net: param.NetFn, process, kind: str, x0: Array, rng: Array,
     tgt = param.target(kind, x0, eps, a, s, sigma_data)
     axes = tuple(range(1, x0.ndim))
     mse = jnp.mean(jnp.square(out.astype(jnp.float32) - tgt.astype(jnp.float32)), axis=axes)
-    w = loss_weight(weighting, kind, alpha.astype(jnp.float32), sigma.astype(jnp.float32),
-                    sigma_data, min_snr_gamma)
+    w = loss_weight(weighting, kind, alpha.astype(jnp.float32), sigma.astype(jnp.float32), sigma_data, min_snr_gamma)
     return w * mse, {"mse": mse, "log_snr": 2 * jnp.log(alpha / sigma).astype(jnp.float32)}

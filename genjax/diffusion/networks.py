@@ -53,7 +53,8 @@ def make_backbone(name: str, num_classes: int | None, kwargs: dict[str, Any]) ->
     fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "num_classes"}
     unknown = sorted(set(kwargs) - fields)
     if unknown:
-        raise ValueError(f"config.objective.net has unknown field(s) {unknown} for backbone {name!r}; "
-                         f"known: {sorted(fields)}")
+        raise ValueError(
+            f"config.objective.net has unknown field(s) {unknown} for backbone {name!r}; known: {sorted(fields)}"
+        )
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     return cls(num_classes=num_classes, **kwargs)

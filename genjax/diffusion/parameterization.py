@@ -47,8 +47,7 @@ def edm_weight(sigma: Array, sigma_data: float) -> Array:
     return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
 
 
-def target(kind: str, x0: Array, eps: Array, alpha: Array, sigma: Array,
-           sigma_data: float = 0.5) -> Array:
+def target(kind: str, x0: Array, eps: Array, alpha: Array, sigma: Array, sigma_data: float = 0.5) -> Array:
     """The regression target of parameterization `kind` for the pair (x0, eps)."""
     if kind == "eps":
         return eps
@@ -63,8 +62,7 @@ def target(kind: str, x0: Array, eps: Array, alpha: Array, sigma: Array,
     raise ValueError(f"parameterization {kind!r} is unknown; choose one of {PARAMETERIZATIONS}")
 
 
-def to_x0(kind: str, out: Array, x_t: Array, alpha: Array, sigma: Array,
-          sigma_data: float = 0.5) -> Array:
+def to_x0(kind: str, out: Array, x_t: Array, alpha: Array, sigma: Array, sigma_data: float = 0.5) -> Array:
     """x0 prediction from the network output `out` of parameterization `kind`."""
     if kind == "eps":
         return (x_t - sigma * out) / alpha
@@ -78,8 +76,7 @@ def to_x0(kind: str, out: Array, x_t: Array, alpha: Array, sigma: Array,
     raise ValueError(f"parameterization {kind!r} is unknown; choose one of {PARAMETERIZATIONS}")
 
 
-def convert(out: Array, src: str, dst: str, x_t: Array, alpha: Array, sigma: Array,
-            sigma_data: float = 0.5) -> Array:
+def convert(out: Array, src: str, dst: str, x_t: Array, alpha: Array, sigma: Array, sigma_data: float = 0.5) -> Array:
     """Rewrites a prediction of parameterization `src` as one of `dst` at the same x_t."""
     x0 = to_x0(src, out, x_t, alpha, sigma, sigma_data)
     eps = (x_t - alpha * x0) / sigma
@@ -103,8 +100,9 @@ def error_scale(kind: str, alpha: Array, sigma: Array, sigma_data: float = 0.5) 
 NetFn = Callable[[Array, Array], Array]  # (network input [B, ...], c_noise [B]) -> output [B, ...]
 
 
-def network_input(kind: str, process, x_t: Array, t: Array, alpha: Array, sigma: Array,
-                  sigma_data: float = 0.5) -> tuple[Array, Array]:
+def network_input(
+    kind: str, process, x_t: Array, t: Array, alpha: Array, sigma: Array, sigma_data: float = 0.5
+) -> tuple[Array, Array]:
     """(network input, c_noise [B]): EDM scales the input by c_in(s) and conditions on ln(s)/4;
     the other parameterizations see x_t and the process's own c_noise(t)."""
     if kind == "edm":
@@ -113,8 +111,7 @@ def network_input(kind: str, process, x_t: Array, t: Array, alpha: Array, sigma:
     return x_t, process.c_noise(t)
 
 
-def denoise(net: NetFn, kind: str, process, x_t: Array, t: Array,
-            sigma_data: float = 0.5) -> Array:
+def denoise(net: NetFn, kind: str, process, x_t: Array, t: Array, sigma_data: float = 0.5) -> Array:
     """x0 prediction [B, ...] of network `net` at x_t [B, ...], times t [B]."""
     alpha, sigma = (_expand(a, x_t) for a in process.alpha_sigma(t))
     inp, c_noise = network_input(kind, process, x_t, t, alpha, sigma, sigma_data)

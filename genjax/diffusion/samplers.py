@@ -57,8 +57,9 @@ def check_timesteps(process, timesteps: Sequence[float], steps: int | None = Non
         raise ValueError(f"timesteps must be strictly decreasing (noisiest first), got {t.tolist()}")
     num_steps = getattr(process, "num_steps", None)
     if num_steps is not None and (np.any(t != np.round(t)) or t[0] > num_steps - 1 or t[-1] < 0):
-        raise ValueError(f"timesteps of a {num_steps}-step DDPM must be integers in [0, {num_steps - 1}], "
-                         f"got {t.tolist()}")
+        raise ValueError(
+            f"timesteps of a {num_steps}-step DDPM must be integers in [0, {num_steps - 1}], got {t.tolist()}"
+        )
     with jax.ensure_compile_time_eval():  # concrete even inside a jit-traced sampler
         sigma = np.asarray(process.sigma_e(jnp.asarray(t, jnp.float32)))
     if not np.all(np.isfinite(sigma) & (sigma > 0)):
@@ -84,8 +85,7 @@ def ddim_step(y: Array, x0: Array, s: Array, s_next: Array, z: Array, eta: float
 def _xs(grid: Grid, rng: Array):
     n = grid.t.shape[0]
     t_next = jnp.concatenate([grid.t[1:], grid.t[-1:]])  # last entry unused (sigma_next = 0)
-    return (jnp.arange(n), grid.t, t_next, grid.sigma[:-1], grid.sigma[1:],
-            jax.random.split(rng, n))
+    return (jnp.arange(n), grid.t, t_next, grid.sigma[:-1], grid.sigma[1:], jax.random.split(rng, n))
 
 
 def ddpm(denoise: Denoiser, y: Array, grid: Grid, rng: Array, **_) -> Array:
@@ -159,8 +159,18 @@ def dpmpp_2m(denoise: Denoiser, y: Array, grid: Grid, rng: Array, **_) -> Array:
     return lax.scan(body, init, _xs(grid, rng))[0][0]
 
 
-def _edm(denoise: Denoiser, y: Array, grid: Grid, rng: Array, t_of_sigma, second_order: bool,
-         s_churn: float, s_tmin: float, s_tmax: float, s_noise: float) -> Array:
+def _edm(
+    denoise: Denoiser,
+    y: Array,
+    grid: Grid,
+    rng: Array,
+    t_of_sigma,
+    second_order: bool,
+    s_churn: float,
+    s_tmin: float,
+    s_tmax: float,
+    s_noise: float,
+) -> Array:
     n = grid.t.shape[0]
     gamma_max = min(s_churn / n, math.sqrt(2) - 1)
 
@@ -174,6 +184,7 @@ def _edm(denoise: Denoiser, y: Array, grid: Grid, rng: Array, t_of_sigma, second
         d = (y_hat - denoise(y_hat, t_hat)) / s_hat
         y_next = y_hat + (s_next - s_hat) * d
         if second_order:
+
             def correct(y_next):
                 d_next = (y_next - denoise(y_next, t_next)) / s_next
                 return y_hat + (s_next - s_hat) * 0.5 * (d + d_next)
@@ -184,23 +195,47 @@ def _edm(denoise: Denoiser, y: Array, grid: Grid, rng: Array, t_of_sigma, second
     return lax.scan(body, y, _xs(grid, rng))[0]
 
 
-def euler(denoise: Denoiser, y: Array, grid: Grid, rng: Array, t_of_sigma=None,
-          s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float("inf"),
-          s_noise: float = 1.0, **_) -> Array:
+def euler(
+    denoise: Denoiser,
+    y: Array,
+    grid: Grid,
+    rng: Array,
+    t_of_sigma=None,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    **_,
+) -> Array:
     return _edm(denoise, y, grid, rng, t_of_sigma, False, s_churn, s_tmin, s_tmax, s_noise)
 
 
-def heun(denoise: Denoiser, y: Array, grid: Grid, rng: Array, t_of_sigma=None,
-         s_churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = float("inf"),
-         s_noise: float = 1.0, **_) -> Array:
+def heun(
+    denoise: Denoiser,
+    y: Array,
+    grid: Grid,
+    rng: Array,
+    t_of_sigma=None,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    **_,
+) -> Array:
     return _edm(denoise, y, grid, rng, t_of_sigma, True, s_churn, s_tmin, s_tmax, s_noise)
 
 
 SAMPLERS: dict[str, Callable[..., Array]] = {
-    "ddpm": ddpm, "ddim": ddim, "dpmpp_2m": dpmpp_2m, "euler": euler, "heun": heun,
+    "ddpm": ddpm,
+    "ddim": ddim,
+    "dpmpp_2m": dpmpp_2m,
+    "euler": euler,
+    "heun": heun,
 }
 SAMPLER_OPTIONS = {
-    "ddpm": (), "ddim": ("eta",), "dpmpp_2m": (),
+    "ddpm": (),
+    "ddim": ("eta",),
+    "dpmpp_2m": (),
     "euler": ("s_churn", "s_tmin", "s_tmax", "s_noise"),
     "heun": ("s_churn", "s_tmin", "s_tmax", "s_noise"),
 }
@@ -214,12 +249,20 @@ def check_sampler(name: str, steps: int, options: dict) -> None:
         raise ValueError(f"steps must be >= 1, got {steps}")
     unknown = sorted(set(options) - set(SAMPLER_OPTIONS[name]))
     if unknown:
-        raise ValueError(f"sampler {name!r} takes no option(s) {unknown}; "
-                         f"it takes {list(SAMPLER_OPTIONS[name])}")
+        raise ValueError(f"sampler {name!r} takes no option(s) {unknown}; it takes {list(SAMPLER_OPTIONS[name])}")
 
 
-def sample(name: str, denoise: Denoiser, process, rng: Array, shape: tuple[int, ...],
-           steps: int | None = None, *, timesteps: Sequence[float] | None = None, **options) -> Array:
+def sample(
+    name: str,
+    denoise: Denoiser,
+    process,
+    rng: Array,
+    shape: tuple[int, ...],
+    steps: int | None = None,
+    *,
+    timesteps: Sequence[float] | None = None,
+    **options,
+) -> Array:
     """Draws y_T ~ N(0, prior_std^2 I) at the first grid time and runs sampler `name` over
     `steps` default times or the given `timesteps` (static Python numbers, noisiest first).
 

@@ -30,9 +30,14 @@ Array = jax.Array
 BETA_SCHEDULES = ("linear", "cosine", "scaled_linear")
 
 
-def beta_schedule(name: str, num_steps: int, beta_start: float = 1e-4,
-                  beta_end: float = 0.02, cosine_s: float = 0.008,
-                  max_beta: float = 0.999) -> np.ndarray:
+def beta_schedule(
+    name: str,
+    num_steps: int,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    cosine_s: float = 0.008,
+    max_beta: float = 0.999,
+) -> np.ndarray:
     """betas [T] in float64.
 
     linear:        betas = linspace(beta_start, beta_end, T)             (Ho et al. 2020)
@@ -71,8 +76,7 @@ class DDPM:
 
     @property
     def alpha_bar(self) -> np.ndarray:
-        return np.cumprod(1.0 - beta_schedule(self.schedule, self.num_steps, self.beta_start,
-                                              self.beta_end))
+        return np.cumprod(1.0 - beta_schedule(self.schedule, self.num_steps, self.beta_start, self.beta_end))
 
     @property
     def _log_sigma_e(self) -> np.ndarray:

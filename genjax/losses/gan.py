@@ -138,9 +138,7 @@ GAN_LOSSES = {
 def get_gan_loss(name: str) -> AdversarialLoss:
     """The loss registered under `name` (see GAN_LOSSES)."""
     if name not in GAN_LOSSES:
-        raise ValueError(
-            f"config.objective.loss={name!r} is not a GAN loss; choose one of {sorted(GAN_LOSSES)}"
-        )
+        raise ValueError(f"config.objective.loss={name!r} is not a GAN loss; choose one of {sorted(GAN_LOSSES)}")
     return GAN_LOSSES[name]()
 
 

@@ -184,8 +184,9 @@ class PathLength(Term):
     def __call__(self, io: TermInputs, rng: Array, state: Collections) -> TermOutput:
         k_syn, k_y = jax.random.split(rng)
         ws = io.mapping(*io.latents)
-        pen, pl_mean, _ = reg.path_length_penalty(lambda w: io.synthesis(w, k_syn), ws, k_y,
-                                                  state["pl_mean"].astype(ws.dtype), self.decay)
+        pen, pl_mean, _ = reg.path_length_penalty(
+            lambda w: io.synthesis(w, k_syn), ws, k_y, state["pl_mean"].astype(ws.dtype), self.decay
+        )
         return TermOutput(pen.astype(jnp.float32), state={"pl_mean": pl_mean.astype(jnp.float32)})
 
 
@@ -218,8 +219,9 @@ def _evaluate(term: Term, io: TermInputs, rng: Array, state: Collections) -> Ter
     return jax.lax.cond(io.step % term.every == 0, on, off)
 
 
-def apply_terms(terms: Sequence[Term], io: TermInputs, rng: Array, state: Collections,
-                size: int) -> tuple[Array, dict[str, Array], dict[str, Collections]]:
+def apply_terms(
+    terms: Sequence[Term], io: TermInputs, rng: Array, state: Collections, size: int
+) -> tuple[Array, dict[str, Array], dict[str, Collections]]:
     """sum_t w_t v_t over `terms` in order -> (loss [size], metrics, new states).
 
     Each value of N = size / m entries (one per pack of m samples) is repeated to the m samples

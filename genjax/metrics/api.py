@@ -37,7 +37,7 @@ OPTIONS = {
 
 
 def dataset_base_name(name: str) -> str:
-    """"tfds:mnist" -> "mnist", "builtin:ring8?modes=8" -> "ring8"."""
+    """ "tfds:mnist" -> "mnist", "builtin:ring8?modes=8" -> "ring8"."""
     return name.split(":")[-1].split("?")[0].split("/")[0]
 
 
@@ -54,7 +54,7 @@ def resolve_features(metadata: Any, features: str = "auto") -> str:
 
 
 def get_extractor(name: str) -> Extractor:
-    """"inception", "raw" (flattened pixels in [0, 1]), or a domain classifier ("mnist",
+    """ "inception", "raw" (flattened pixels in [0, 1]), or a domain classifier ("mnist",
     "fashion_mnist", see `genjax.metrics.domain`)."""
     if name == "inception":
         return inception_extractor()
@@ -86,8 +86,12 @@ class _Inputs:
                 vr = tuple(self.metadata.value_range)
                 if which == "real" and self.opts["real_split"] is not None and self.space != "raw":
                     self._cache[which] = reference_features(
-                        extractor, images, vr, dataset=dataset_base_name(self.metadata.name),
-                        split=self.opts["real_split"], **kw
+                        extractor,
+                        images,
+                        vr,
+                        dataset=dataset_base_name(self.metadata.name),
+                        split=self.opts["real_split"],
+                        **kw,
                     )
                 else:
                     self._cache[which] = extract(extractor, images, vr, **kw)
@@ -156,9 +160,15 @@ def _memorization(x: _Inputs) -> dict[str, float]:
 def _mode_coverage(x: _Inputs) -> dict[str, float]:
     modes = getattr(x.metadata, "modes", None)
     if x.metadata.kind != "points" or modes is None:
-        raise ValueError(f"metric 'mode_coverage' needs a points dataset with metadata.modes; {x.metadata.name!r} has none")
+        raise ValueError(
+            f"metric 'mode_coverage' needs a points dataset with metadata.modes; {x.metadata.name!r} has none"
+        )
     return mixtures.mode_coverage(
-        x.features("fake"), np.asarray(modes), float(x.metadata.mode_std), x.opts["mode_num_std"], x.opts["mode_min_count"]
+        x.features("fake"),
+        np.asarray(modes),
+        float(x.metadata.mode_std),
+        x.opts["mode_num_std"],
+        x.opts["mode_min_count"],
     )
 
 
@@ -201,7 +211,9 @@ def compute(
     shape = tuple(metadata.shape)
     for label, arr in (("fake", fake), ("real", real)):
         if arr.shape[1:] != shape or len(arr) < 2:
-            raise ValueError(f"{label} must be [N >= 2, *{shape}] (metadata.shape of {metadata.name!r}), got {arr.shape}")
+            raise ValueError(
+                f"{label} must be [N >= 2, *{shape}] (metadata.shape of {metadata.name!r}), got {arr.shape}"
+            )
     inputs = _Inputs(fake, real, metadata, {**OPTIONS, **opts}, rng_seed)
     out: dict[str, float] = {}
     for name in names:

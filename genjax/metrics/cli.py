@@ -74,7 +74,9 @@ def run_fetch(args: argparse.Namespace) -> None:
         print(f"Inception weights: {path}")
     else:
         if args.source is None:
-            raise ValueError(f"`weights fetch {args.what}` trains the classifier: pass --from DIR with the idx .gz files")
+            raise ValueError(
+                f"`weights fetch {args.what}` trains the classifier: pass --from DIR with the idx .gz files"
+            )
         path, acc = domain.build(args.what, args.source, steps=args.steps)
         print(f"{args.what} classifier: {path} (test accuracy {acc:.4f})")
 

@@ -90,7 +90,11 @@ def train_classifier(
 def accuracy(params: dict, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
     apply = jax.jit(lambda p, x: DomainClassifier().apply({"params": p}, x)[1].argmax(-1))
     hits = sum(
-        int((np.asarray(apply(params, images[i : i + batch_size].astype(np.float32))) == labels[i : i + batch_size]).sum())
+        int(
+            (
+                np.asarray(apply(params, images[i : i + batch_size].astype(np.float32))) == labels[i : i + batch_size]
+            ).sum()
+        )
         for i in range(0, len(images), batch_size)
     )
     return hits / len(images)

@@ -114,8 +114,11 @@ def convert_pytorch_fid(path: str | os.PathLike) -> dict[str, np.ndarray]:
     for name in _torchvision_names():
         p = name.replace("/", ".")
         folded = fold_batch_norm(
-            sd[f"{p}.conv.weight"], sd[f"{p}.bn.running_mean"], sd[f"{p}.bn.running_var"],
-            sd[f"{p}.bn.bias"], sd.get(f"{p}.bn.weight"),
+            sd[f"{p}.conv.weight"],
+            sd[f"{p}.bn.running_mean"],
+            sd[f"{p}.bn.running_var"],
+            sd[f"{p}.bn.bias"],
+            sd.get(f"{p}.bn.weight"),
         )
         out[f"{name}/conv/kernel"], out[f"{name}/conv/bias"] = folded["kernel"], folded["bias"]
     if "fc.weight" in sd:

@@ -29,10 +29,15 @@ log = logging.getLogger(__name__)
 
 SOURCES = [Path(__file__).with_name(name) for name in ("onednn_conv.cc", "onednn_attention.cc", "group_norm.cc")]
 HEADER = Path(__file__).with_name("onednn_common.h")
-TARGETS = {"genjax_conv_fwd": "GenjaxConvFwd", "genjax_conv_bwd_data": "GenjaxConvBwdData",
-           "genjax_conv_bwd_weights": "GenjaxConvBwdWeights", "genjax_attention_fwd": "GenjaxAttentionFwd",
-           "genjax_attention_bwd": "GenjaxAttentionBwd", "genjax_group_norm_fwd": "GenjaxGroupNormFwd",
-           "genjax_group_norm_bwd": "GenjaxGroupNormBwd"}
+TARGETS = {
+    "genjax_conv_fwd": "GenjaxConvFwd",
+    "genjax_conv_bwd_data": "GenjaxConvBwdData",
+    "genjax_conv_bwd_weights": "GenjaxConvBwdWeights",
+    "genjax_attention_fwd": "GenjaxAttentionFwd",
+    "genjax_attention_bwd": "GenjaxAttentionBwd",
+    "genjax_group_norm_fwd": "GenjaxGroupNormFwd",
+    "genjax_group_norm_bwd": "GenjaxGroupNormBwd",
+}
 
 
 def _onednn_prefix() -> Path | None:
@@ -52,8 +57,9 @@ def _build(prefix: Path) -> Path:
     include = jax.ffi.include_dir()
     lib = next(p for p in sorted((prefix / "lib").glob("libdnnl.so*")))
     sources = [p.read_bytes() for p in (*SOURCES, HEADER)]
-    key = hashlib.sha256(b"\0".join([*sources, jax.__version__.encode(), str(lib.resolve()).encode(),
-                                     cxx.encode()])).hexdigest()[:16]
+    key = hashlib.sha256(
+        b"\0".join([*sources, jax.__version__.encode(), str(lib.resolve()).encode(), cxx.encode()])
+    ).hexdigest()[:16]
     cache = Path(os.environ.get("GENJAX_CACHE", Path.home() / ".cache" / "genjax")) / "native"
     out = cache / f"libgenjax_onednn_{key}.so"
     if out.exists():
@@ -61,9 +67,25 @@ def _build(prefix: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:  # build aside, then rename: safe for parallel builds
         tmp_out = Path(tmp) / out.name
-        cmd = [cxx, "-O3", "-fno-trapping-math", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", *map(str, SOURCES), f"-I{include}",
-               f"-I{prefix / 'include'}", f"-L{prefix / 'lib'}", "-l:" + lib.name,
-               f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(tmp_out)]
+        cmd = [
+            cxx,
+            "-O3",
+            "-fno-trapping-math",
+            "-fno-math-errno",
+            "-std=c++17",
+            "-shared",
+            "-fPIC",
+            "-fopenmp",
+            "-w",
+            *map(str, SOURCES),
+            f"-I{include}",
+            f"-I{prefix / 'include'}",
+            f"-L{prefix / 'lib'}",
+            "-l:" + lib.name,
+            f"-Wl,-rpath,{prefix / 'lib'}",
+            "-o",
+            str(tmp_out),
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"compiling {', '.join(p.name for p in SOURCES)} failed:\n{result.stderr[-2000:]}")

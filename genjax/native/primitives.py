@@ -71,8 +71,9 @@ def _single_device(ctx) -> bool:
     return getattr(axis_context, "num_devices", 1) == 1
 
 
-def register_cpu_kernel(p: Primitive, target: str, reference: Callable,
-                        attrs: Callable[..., dict] = lambda **_: {}) -> None:
+def register_cpu_kernel(
+    p: Primitive, target: str, reference: Callable, attrs: Callable[..., dict] = lambda **_: {}
+) -> None:
     """On CPU, lowers `p` to the FFI `target` when the oneDNN kernels are available, the program is
     unpartitioned and every operand is float32; to `reference` otherwise. `attrs(**params)` gives
     the kernel's attributes from the primitive's parameters (ints as int64, floats as float32)."""

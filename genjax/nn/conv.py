@@ -89,10 +89,19 @@ register_cpu_kernel(conv_dx_p, "genjax_conv_bwd_data", _lax_conv_dx, _attrs)
 register_cpu_kernel(conv_dw_p, "genjax_conv_bwd_weights", _lax_conv_dw, _attrs)
 
 
-def conv_general_dilated(lhs: Array, rhs: Array, window_strides: Sequence[int], padding,
-                         lhs_dilation: Sequence[int] | None = None, rhs_dilation: Sequence[int] | None = None,
-                         dimension_numbers=None, feature_group_count: int = 1, batch_group_count: int = 1,
-                         precision=None, preferred_element_type=None) -> Array:
+def conv_general_dilated(
+    lhs: Array,
+    rhs: Array,
+    window_strides: Sequence[int],
+    padding,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    batch_group_count: int = 1,
+    precision=None,
+    preferred_element_type=None,
+) -> Array:
     """`lax.conv_general_dilated`'s signature. Plain NHWC/HWIO convolutions (no dilation, one
     group) take a faster path: 1x1 stride-1 ones are a matmul over channels (XLA:CPU computes the
     matmul's weight gradient without the transposes a convolution's needs), larger float32 ones at
@@ -102,12 +111,23 @@ def conv_general_dilated(lhs: Array, rhs: Array, window_strides: Sequence[int], 
         lhs.ndim == rhs.ndim == 4
         and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == _NHWC
         and all(d == 1 for d in (*(lhs_dilation or (1, 1)), *(rhs_dilation or (1, 1))))
-        and feature_group_count == batch_group_count == 1 and preferred_element_type is None
+        and feature_group_count == batch_group_count == 1
+        and preferred_element_type is None
     )
     if not plain:
-        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-                                        dimension_numbers, feature_group_count, batch_group_count, precision,
-                                        preferred_element_type)
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            batch_group_count,
+            precision,
+            preferred_element_type,
+        )
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
     pads = tuple((int(lo), int(hi)) for lo, hi in padding)

@@ -27,6 +27,7 @@ def _init(names, init=_xavier):
 
 def sincos_2d(grid: int, dim: int) -> np.ndarray:
     """[grid * grid, dim] fixed embedding: half the channels encode rows, half columns (MAE / DiT)."""
+
     def one(pos, d):
         omega = 1.0 / 10_000 ** (np.arange(d // 2, dtype=np.float64) / (d / 2))
         out = np.outer(pos.reshape(-1), omega)
@@ -50,26 +51,43 @@ class DiTBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, c: Array) -> Array:
-        mod = nn.Dense(6 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros),
-                       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)),
-                       name="adaLN")(nn.silu(c))
+        mod = nn.Dense(
+            6 * self.hidden,
+            kernel_init=_init((EMBED, MLP), nn.initializers.zeros),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)),
+            name="adaLN",
+        )(nn.silu(c))
         shift1, scale1, gate1, shift2, scale2, gate2 = jnp.split(mod, 6, axis=-1)
         head_dim = self.hidden // self.num_heads
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(x), shift1, scale1)
-        qkv = nn.DenseGeneral((3, self.num_heads, head_dim), kernel_init=_init((EMBED, None, HEADS, KV)),
-                              bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (None, HEADS, KV)),
-                              name="qkv")(h)
+        qkv = nn.DenseGeneral(
+            (3, self.num_heads, head_dim),
+            kernel_init=_init((EMBED, None, HEADS, KV)),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (None, HEADS, KV)),
+            name="qkv",
+        )(h)
         h = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
-        h = nn.DenseGeneral(self.hidden, axis=(-2, -1), kernel_init=_init((HEADS, KV, EMBED)),
-                            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
-                            name="proj")(h)
+        h = nn.DenseGeneral(
+            self.hidden,
+            axis=(-2, -1),
+            kernel_init=_init((HEADS, KV, EMBED)),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
+            name="proj",
+        )(h)
         x = x + gate1[:, None] * h
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(x), shift2, scale2)
-        h = nn.Dense(int(self.hidden * self.mlp_ratio), kernel_init=_init((EMBED, MLP)),
-                     bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)), name="fc1")(h)
-        h = nn.Dense(self.hidden, kernel_init=_init((MLP, EMBED)),
-                     bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
-                     name="fc2")(nn.gelu(h, approximate=True))
+        h = nn.Dense(
+            int(self.hidden * self.mlp_ratio),
+            kernel_init=_init((EMBED, MLP)),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)),
+            name="fc1",
+        )(h)
+        h = nn.Dense(
+            self.hidden,
+            kernel_init=_init((MLP, EMBED)),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
+            name="fc2",
+        )(nn.gelu(h, approximate=True))
         return x + gate2[:, None] * h
 
 
@@ -88,8 +106,7 @@ class DiT(nn.Module):
     out_channels: int | None = None
 
     @nn.compact
-    def __call__(self, x: Array, c_noise: Array, labels: Array | None = None,
-                 train: bool = False) -> Array:
+    def __call__(self, x: Array, c_noise: Array, labels: Array | None = None, train: bool = False) -> Array:
         del train  # no dropout in DiT
         b, hgt, wid, ch = x.shape
         p = self.patch
@@ -97,21 +114,35 @@ class DiT(nn.Module):
             raise ValueError(f"DiT needs square images divisible by patch={p}, got {hgt}x{wid}")
         g = hgt // p
         tokens = x.reshape(b, g, p, g, p, ch).transpose(0, 1, 3, 2, 4, 5).reshape(b, g * g, p * p * ch)
-        h = nn.Dense(self.hidden, kernel_init=_init((None, EMBED)),
-                     bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
-                     name="patch_embed")(tokens)
+        h = nn.Dense(
+            self.hidden,
+            kernel_init=_init((None, EMBED)),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
+            name="patch_embed",
+        )(tokens)
         h = h + jnp.asarray(sincos_2d(g, self.hidden), h.dtype)
-        c = TimeEmbedding(self.hidden, 256, kernel_init=nn.initializers.normal(0.02), name="time_embed")(c_noise, x.dtype)
+        c = TimeEmbedding(self.hidden, 256, kernel_init=nn.initializers.normal(0.02), name="time_embed")(
+            c_noise, x.dtype
+        )
         if self.num_classes:
             if labels is None:
                 labels = jnp.full((b,), self.num_classes, jnp.int32)
-            emb = nn.Embed(self.num_classes + 1, self.hidden, embedding_init=_init((VOCAB, EMBED), nn.initializers.normal(0.02)),
-                           name="label_embed")(labels)
+            emb = nn.Embed(
+                self.num_classes + 1,
+                self.hidden,
+                embedding_init=_init((VOCAB, EMBED), nn.initializers.normal(0.02)),
+                name="label_embed",
+            )(labels)
             c = c + emb.astype(c.dtype)
         for i in range(self.depth):
             h = DiTBlock(self.hidden, self.num_heads, self.mlp_ratio, name=f"block_{i}")(h, c)
-        shift, scale = jnp.split(nn.Dense(2 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros),
-                                          name="final_adaLN")(nn.silu(c)), 2, axis=-1)
+        shift, scale = jnp.split(
+            nn.Dense(2 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros), name="final_adaLN")(
+                nn.silu(c)
+            ),
+            2,
+            axis=-1,
+        )
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(h), shift, scale)
         out_ch = self.out_channels or ch
         h = nn.Dense(p * p * out_ch, kernel_init=_init((EMBED, None), nn.initializers.zeros), name="final")(h)

@@ -94,7 +94,8 @@ class EqualizedDense(nn.Module):
         y = x @ (kernel * (self.lr_multiplier / math.sqrt(x.shape[-1]))).astype(x.dtype)
         if self.use_bias:
             bias = self.param(
-                "bias", nn.initializers.constant(self.bias_init / self.lr_multiplier),
+                "bias",
+                nn.initializers.constant(self.bias_init / self.lr_multiplier),
                 (self.features,),
             )
             y = y + (bias * self.lr_multiplier).astype(x.dtype)
@@ -120,9 +121,7 @@ class EqualizedConv(nn.Module):
 
 
 def _conv(x: Array, w: Array) -> Array:
-    return jax.lax.conv_general_dilated(
-        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def modulated_conv2d(x: Array, weight: Array, styles: Array, demodulate: bool = True) -> Array:

@@ -125,8 +125,16 @@ def _fused_jvp(groups, act, eps, primals, tangents):
     return y, group_norm_jvp_p.bind(*primals, mu, rstd, *tangents, **kw)
 
 
-def group_norm(x: Array, groups: int, gamma: Array, beta: Array, *, add: Array | None = None,
-               activation: str | None = None, eps: float = 1e-6) -> Array:
+def group_norm(
+    x: Array,
+    groups: int,
+    gamma: Array,
+    beta: Array,
+    *,
+    add: Array | None = None,
+    activation: str | None = None,
+    eps: float = 1e-6,
+) -> Array:
     """act(GroupNorm(x + add) * gamma + beta) for x [B, ..., C]; gamma, beta [C] or [B, C];
     add [B, C] or None. Statistics in float32; the output has x's dtype."""
     if activation not in ACTIVATIONS:
@@ -136,6 +144,7 @@ def group_norm(x: Array, groups: int, gamma: Array, beta: Array, *, add: Array |
         raise ValueError(f"GroupNorm: {c} channels are not divisible into {groups} groups")
     per_example = lambda v: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (b, c))  # noqa: E731
     p = per_example(0.0 if add is None else add)
-    y = _fused(x.reshape(b, -1, c), p, per_example(gamma), per_example(beta), groups, ACTIVATIONS[activation],
-               float(eps))
+    y = _fused(
+        x.reshape(b, -1, c), p, per_example(gamma), per_example(beta), groups, ACTIVATIONS[activation], float(eps)
+    )
     return y.reshape(x.shape)

@@ -30,8 +30,9 @@ class GroupNorm(nn.Module):
     activation: str | None = None
 
     @nn.compact
-    def __call__(self, x: Array, add: Array | None = None, scale: Array | None = None,
-                 shift: Array | None = None) -> Array:
+    def __call__(
+        self, x: Array, add: Array | None = None, scale: Array | None = None, shift: Array | None = None
+    ) -> Array:
         """add, scale, shift: [B, C] or None."""
         c = x.shape[-1]
         gamma = self.param("scale", nn.initializers.ones, (c,))

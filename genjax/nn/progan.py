@@ -26,8 +26,15 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.dcgan import num_upsamplings
-from genjax.nn.gan_layers import (EqualizedConv, EqualizedDense, avg_pool, lrelu_gain, minibatch_stddev,
-                                  pixel_norm, upsample_nearest)
+from genjax.nn.gan_layers import (
+    EqualizedConv,
+    EqualizedDense,
+    avg_pool,
+    lrelu_gain,
+    minibatch_stddev,
+    pixel_norm,
+    upsample_nearest,
+)
 from genjax.nn.stylegan2 import channels
 
 Array = jax.Array
@@ -41,8 +48,10 @@ def num_stages(size: int) -> tuple[int, int]:
 def _check_stage(size: int, stage: int, initializing: bool) -> tuple[int, int]:
     s, n = num_stages(size)
     if not 0 <= stage <= n:
-        raise ValueError(f"stage {stage} out of range: {size}x{size} images have stages 0..{n} "
-                         f"({', '.join(str(s * 2**k) for k in range(n + 1))})")
+        raise ValueError(
+            f"stage {stage} out of range: {size}x{size} images have stages 0..{n} "
+            f"({', '.join(str(s * 2**k) for k in range(n + 1))})"
+        )
     if initializing and stage != n:
         raise ValueError(f"init at the final stage {n} so that every resolution's params exist, got {stage}")
     return s, n

@@ -32,8 +32,7 @@ class CondBatchNorm(nn.Module):
     def __call__(self, x: Array, y: Array | None, train: bool) -> Array:
         if not self.num_classes:
             return nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, use_scale=False,
-                         use_bias=False)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, use_scale=False, use_bias=False)(x)
         c = x.shape[-1]
         gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones)(y)
         beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(y)

@@ -88,7 +88,10 @@ class SNConv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, shape)
         kernel = spectral_normalize(self, kernel.astype(x.dtype), update_stats, self.n_steps)
         y = jax.lax.conv_general_dilated(
-            x, kernel, tuple(self.strides), self.padding,
+            x,
+            kernel,
+            tuple(self.strides),
+            self.padding,
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         if self.use_bias:
@@ -106,7 +109,5 @@ class SNEmbed(nn.Module):
 
     @nn.compact
     def __call__(self, ids: Array, update_stats: bool) -> Array:  # [B] int -> [B, features]
-        table = self.param(
-            "embedding", nn.initializers.normal(1.0), (self.num_embeddings, self.features)
-        )
+        table = self.param("embedding", nn.initializers.normal(1.0), (self.num_embeddings, self.features))
         return spectral_normalize(self, table, update_stats, self.n_steps)[ids]

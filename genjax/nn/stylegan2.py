@@ -102,8 +102,7 @@ class SynthesisNetwork(nn.Module):
             r = 2**k
             x = SynthesisLayer(ch(r), up=True, name=f"b{r}_conv0")(x, ws[:, idx], noise_mode)
             x = SynthesisLayer(ch(r), name=f"b{r}_conv1")(x, ws[:, idx + 1], noise_mode)
-            rgb = ModulatedConv(self.img_channels, 1, demodulate=False, name=f"b{r}_torgb")(
-                x, ws[:, idx + 2])
+            rgb = ModulatedConv(self.img_channels, 1, demodulate=False, name=f"b{r}_torgb")(x, ws[:, idx + 2])
             img = upsample2x(img) + rgb
             idx += 2
         return img
@@ -127,12 +126,12 @@ class StyleGAN2Generator(nn.Module):
     def setup(self):
         self.resolution = padded_resolution(self.out_shape[0])
         self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, num_classes=self.num_classes)
-        self.synthesis = SynthesisNetwork(
-            self.resolution, self.out_shape[-1], self.channel_base, self.channel_max)
+        self.synthesis = SynthesisNetwork(self.resolution, self.out_shape[-1], self.channel_base, self.channel_max)
         self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,))
 
-    def map(self, z: Array, y: Array | None, train: bool, mixing_prob: float = 0.0,
-            truncation_psi: float = 1.0) -> Array:
+    def map(
+        self, z: Array, y: Array | None, train: bool, mixing_prob: float = 0.0, truncation_psi: float = 1.0
+    ) -> Array:
         """ws [B, num_ws, w_dim]."""
         n = num_ws(self.resolution)
         w = self.mapping(z, y)
@@ -156,11 +155,17 @@ class StyleGAN2Generator(nn.Module):
         img = self.synthesis(ws, noise_mode)
         h, w, _ = self.out_shape
         top, left = (img.shape[1] - h) // 2, (img.shape[2] - w) // 2
-        return img[:, top:top + h, left:left + w]
+        return img[:, top : top + h, left : left + w]
 
-    def __call__(self, z: Array, y: Array | None = None, train: bool = False,
-                 mixing_prob: float = 0.0, truncation_psi: float = 1.0,
-                 noise_mode: str = "random") -> Array:
+    def __call__(
+        self,
+        z: Array,
+        y: Array | None = None,
+        train: bool = False,
+        mixing_prob: float = 0.0,
+        truncation_psi: float = 1.0,
+        noise_mode: str = "random",
+    ) -> Array:
         return self.synthesize(self.map(z, y, train, mixing_prob, truncation_psi), noise_mode)
 
 

@@ -30,8 +30,13 @@ def _norm(channels: int, activation: str | None = None) -> GroupNorm:
 
 
 def _conv(features: int, zero: bool = False, **kw) -> nn.Conv:
-    return nn.Conv(features, (3, 3), kernel_init=_zeros if zero else nn.initializers.lecun_normal(),
-                   conv_general_dilated=conv_general_dilated, **kw)
+    return nn.Conv(
+        features,
+        (3, 3),
+        kernel_init=_zeros if zero else nn.initializers.lecun_normal(),
+        conv_general_dilated=conv_general_dilated,
+        **kw,
+    )
 
 
 class ResBlock(nn.Module):
@@ -95,11 +100,12 @@ class UNet(nn.Module):
     out_channels: int | None = None
 
     @nn.compact
-    def __call__(self, x: Array, c_noise: Array, labels: Array | None = None,
-                 train: bool = False) -> Array:
+    def __call__(self, x: Array, c_noise: Array, labels: Array | None = None, train: bool = False) -> Array:
         if x.shape[1] % 2 ** (len(self.ch_mult) - 1):
-            raise ValueError(f"image size {x.shape[1]} is not divisible by 2^{len(self.ch_mult) - 1} "
-                             f"(the UNet's ch_mult has {len(self.ch_mult)} levels)")
+            raise ValueError(
+                f"image size {x.shape[1]} is not divisible by 2^{len(self.ch_mult) - 1} "
+                f"(the UNet's ch_mult has {len(self.ch_mult)} levels)"
+            )
         emb = TimeEmbedding(4 * self.ch, self.ch, name="time_embed")(c_noise, x.dtype)
         if self.num_classes:
             if labels is None:

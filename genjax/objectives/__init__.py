@@ -16,8 +16,9 @@ _REGISTRY: dict[str, Callable[..., Objective]] = {}
 _COMPONENTS: dict[str, tuple[str, ...]] = {}
 
 
-def register(name: str, components: tuple[str, ...] = ()) -> Callable[[Callable[..., Objective]],
-                                                                      Callable[..., Objective]]:
+def register(
+    name: str, components: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Objective]], Callable[..., Objective]]:
     """Decorator: `@register("vae") def make(cfg, metadata) -> Objective`. `components` names the
     frozen networks of other runs the family may use (config.components.<name>); the factory
     receives each one that the config names as a keyword argument, the component run's Objective."""
@@ -42,14 +43,15 @@ def make_objective(config: Any, metadata: Any, components: Mapping[str, Objectiv
     name = config.objective.get("name")
     if name not in _REGISTRY:
         raise ValueError(
-            f"config.objective.name={name!r} is not a known objective; "
-            f"choose one of {', '.join(registered())}"
+            f"config.objective.name={name!r} is not a known objective; choose one of {', '.join(registered())}"
         )
     components = dict(components or {})
     unknown = sorted(set(components) - set(_COMPONENTS[name]))
     if unknown:
-        raise ValueError(f"config.components names {unknown}, which objective {name!r} does not use; it takes "
-                         f"{list(_COMPONENTS[name]) or 'no components'}")
+        raise ValueError(
+            f"config.components names {unknown}, which objective {name!r} does not use; it takes "
+            f"{list(_COMPONENTS[name]) or 'no components'}"
+        )
     return _REGISTRY[name](config.objective, metadata, **components)
 
 
@@ -58,8 +60,7 @@ def check_fields(cfg: Any, allowed: set[str], family: str) -> None:
     unknown = sorted(set(cfg.keys()) - allowed - {"name"})
     if unknown:
         raise ValueError(
-            f"config.objective has unknown field(s) {unknown} for objective {family!r}; "
-            f"known fields: {sorted(allowed)}"
+            f"config.objective has unknown field(s) {unknown} for objective {family!r}; known fields: {sorted(allowed)}"
         )
 
 

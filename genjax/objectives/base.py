@@ -144,8 +144,9 @@ class TrainingPlan:
             raise ValueError("a TrainingPlan's stages must start at step 0 and the last must have end=None")
         for a, b in zip(self.stages, self.stages[1:]):
             if a.end != b.start or not a.start < a.end:
-                raise ValueError(f"TrainingPlan stages must tile the steps: [{a.start}, {a.end}) then "
-                                 f"[{b.start}, {b.end})")
+                raise ValueError(
+                    f"TrainingPlan stages must tile the steps: [{a.start}, {a.end}) then [{b.start}, {b.end})"
+                )
 
     def stage_at(self, step: int) -> int:
         """Index of the stage that trains at 0-based train step `step`."""
@@ -195,8 +196,14 @@ class LikelihoodModel(Protocol):
     likelihood_kind: LikelihoodKind
     discrete: bool
 
-    def log_likelihood(self, params: Mapping[str, PyTree], state: Mapping[str, Collections],
-                       batch: Mapping[str, Array], rng: Array, **options: Any) -> Array:
+    def log_likelihood(
+        self,
+        params: Mapping[str, PyTree],
+        state: Mapping[str, Collections],
+        batch: Mapping[str, Array],
+        rng: Array,
+        **options: Any,
+    ) -> Array:
         """log p(x) [B] in nats for the batch's examples (conditioned on batch["y"] when the
         family is conditional)."""
         ...

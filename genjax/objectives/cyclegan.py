@@ -138,7 +138,7 @@ class CycleGAN:
             return x[..., :c], x[..., c:]
         half = x.shape[0] // 2
         lo, hi = self.value_range
-        return x[:half], lo + hi - x[half:2 * half]
+        return x[:half], lo + hi - x[half : 2 * half]
 
     def eval_reference(self, x: Array) -> Array:
         """The real images samples (G(a)) are compared with: domain B of examples x."""
@@ -153,10 +153,17 @@ class CycleGAN:
         g = self.generator.init(k_g, a, method=Pair.both)
         d = self.discriminator.init(k_d, a, method=Pair.both)
         empty = jnp.zeros((self.pool_size, *a.shape[1:]), a.dtype)
-        pool = {"a": empty, "b": empty, "real_a": empty[: a.shape[0]],
-                "count_a": jnp.zeros((), jnp.int32), "count_b": jnp.zeros((), jnp.int32)}
-        return {"generator": PlayerVariables(g["params"], {}),
-                "discriminator": PlayerVariables(d["params"], {"pool": pool})}
+        pool = {
+            "a": empty,
+            "b": empty,
+            "real_a": empty[: a.shape[0]],
+            "count_a": jnp.zeros((), jnp.int32),
+            "count_b": jnp.zeros((), jnp.int32),
+        }
+        return {
+            "generator": PlayerVariables(g["params"], {}),
+            "discriminator": PlayerVariables(d["params"], {"pool": pool}),
+        }
 
     def _g(self, params, x, which):
         return self.generator.apply({"params": params["generator"]}, x, which)
@@ -172,15 +179,28 @@ class CycleGAN:
             k_a, k_b = jax.random.split(rng)
             fa, pool_a, n_a = query_pool(pool["a"], pool["count_a"], jax.lax.stop_gradient(fake_a), k_a)
             fb, pool_b, n_b = query_pool(pool["b"], pool["count_b"], jax.lax.stop_gradient(fake_b), k_b)
-            passes = [TermInputs(step, d_fake=self._d(params, f, d), d_real=self._d(params, x, d))
-                      for x, f, d in ((a, fa, "a"), (b, fb, "b"))]
-            new = {"pool": {"a": pool_a, "b": pool_b, "count_a": n_a, "count_b": n_b,
-                            "real_a": a[: pool["real_a"].shape[0]]}}
+            passes = [
+                TermInputs(step, d_fake=self._d(params, f, d), d_real=self._d(params, x, d))
+                for x, f, d in ((a, fa, "a"), (b, fb, "b"))
+            ]
+            new = {
+                "pool": {
+                    "a": pool_a,
+                    "b": pool_b,
+                    "count_a": n_a,
+                    "count_b": n_b,
+                    "real_a": a[: pool["real_a"].shape[0]],
+                }
+            }
             return self._both(self.d_terms, passes, rng, {"discriminator": new})
-        passes = [TermInputs(step, d_fake=self._d(params, fake, d),
-                             pairs={"cycle": (self._g(params, fake, back), x),
-                                    "identity": (self._g(params, x, back), x)})
-                  for x, fake, d, back in ((a, fake_b, "b", "ba"), (b, fake_a, "a", "ab"))]
+        passes = [
+            TermInputs(
+                step,
+                d_fake=self._d(params, fake, d),
+                pairs={"cycle": (self._g(params, fake, back), x), "identity": (self._g(params, x, back), x)},
+            )
+            for x, fake, d, back in ((a, fake_b, "b", "ba"), (b, fake_a, "a", "ab"))
+        ]
         return self._both(self.g_terms, passes, rng, {})
 
     @staticmethod
@@ -226,14 +246,20 @@ def make(cfg: Any, metadata: Any) -> CycleGAN:
         raise ValueError(f"objective cyclegan needs images; {metadata.name} has {metadata.kind}")
     unpaired = str(metadata.name).startswith("unpaired:")
     if (hp.domain_b == "unpaired") != unpaired:
-        raise ValueError(f"config.objective.domain_b={hp.domain_b!r} with data.source={metadata.name!r}: "
-                         "domain_b='unpaired' goes with data.source='unpaired:SRC_A|SRC_B' (two datasets), "
-                         "domain_b='invert' with a single dataset")
+        raise ValueError(
+            f"config.objective.domain_b={hp.domain_b!r} with data.source={metadata.name!r}: "
+            "domain_b='unpaired' goes with data.source='unpaired:SRC_A|SRC_B' (two datasets), "
+            "domain_b='invert' with a single dataset"
+        )
     return CycleGAN(
         generator=Pair(lambda: ResnetGenerator(hp.ch, hp.n_blocks), ("ab", "ba")),
         discriminator=Pair(lambda: PatchDiscriminator(hp.d_ch, hp.d_layers), ("a", "b")),
-        g_terms=(GeneratorLoss(loss=LeastSquares()), Reconstruction(name="cycle", weight=hp.lambda_cyc),
-                 Reconstruction(name="identity", weight=hp.lambda_id)),
+        g_terms=(
+            GeneratorLoss(loss=LeastSquares()),
+            Reconstruction(name="cycle", weight=hp.lambda_cyc),
+            Reconstruction(name="identity", weight=hp.lambda_id),
+        ),
         value_range=tuple(float(v) for v in metadata.value_range),
-        pool_size=hp.pool_size, domain_b=hp.domain_b,
+        pool_size=hp.pool_size,
+        domain_b=hp.domain_b,
     )

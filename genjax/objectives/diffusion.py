@@ -33,11 +33,36 @@ from genjax.objectives import check_fields, register
 from genjax.objectives.base import Autoencoder, LossOutput, Objective, PlayerVariables
 from genjax.parallel.axes import BATCH_AXES
 
-PROCESS_FIELDS = {"schedule", "num_steps", "beta_start", "beta_end", "beta_min", "beta_max", "sigma_min",
-                  "sigma_max", "rho", "p_mean", "p_std", "eps_train", "eps_sample"}
+PROCESS_FIELDS = {
+    "schedule",
+    "num_steps",
+    "beta_start",
+    "beta_end",
+    "beta_min",
+    "beta_max",
+    "sigma_min",
+    "sigma_max",
+    "rho",
+    "p_mean",
+    "p_std",
+    "eps_train",
+    "eps_sample",
+}
 FIELDS = PROCESS_FIELDS | {
-    "process", "parameterization", "weighting", "min_snr_gamma", "sigma_data", "backbone", "net",
-    "p_uncond", "conditional", "sampler", "sample_steps", "eta", "guidance_scale", "sampler_options",
+    "process",
+    "parameterization",
+    "weighting",
+    "min_snr_gamma",
+    "sigma_data",
+    "backbone",
+    "net",
+    "p_uncond",
+    "conditional",
+    "sampler",
+    "sample_steps",
+    "eta",
+    "guidance_scale",
+    "sampler_options",
     "latent_scale",
 }
 AUTOENCODER = "autoencoder"  # the component name of latent diffusion's autoencoder
@@ -103,18 +128,27 @@ class Diffusion:
         labels = None
         if self.num_classes:
             labels = guidance.drop_labels(rng_labels, batch["y"], self.p_uncond, self.num_classes)
-        loss, metrics = losses.denoising_loss(self._net(params["model"], labels, rng_drop), self.process,
-                                              self.parameterization, x0, rng_loss, self.weighting,
-                                              self.sigma_data, self.min_snr_gamma)
+        loss, metrics = losses.denoising_loss(
+            self._net(params["model"], labels, rng_drop),
+            self.process,
+            self.parameterization,
+            x0,
+            rng_loss,
+            self.weighting,
+            self.sigma_data,
+            self.min_snr_gamma,
+        )
         return LossOutput(loss, metrics, {})
 
     def denoiser(self, params, labels=None, guidance_scale: float = 1.0) -> samplers.Denoiser:
         """D(y, t) in the EDM view for `samplers`: x0 prediction at x_t = alpha(t) y."""
+
         def cond(y, t, lab):
             t_b = jnp.full((y.shape[0],), t, jnp.float32)
             alpha = self.process.alpha_sigma(t_b)[0].reshape((-1,) + (1,) * (y.ndim - 1))
-            return parameterization.denoise(self._net(params["model"], lab), self.parameterization,
-                                            self.process, alpha * y, t_b, self.sigma_data)
+            return parameterization.denoise(
+                self._net(params["model"], lab), self.parameterization, self.process, alpha * y, t_b, self.sigma_data
+            )
 
         if not self.num_classes:
             return lambda y, t: cond(y, t, None)
@@ -127,23 +161,35 @@ class Diffusion:
         """[num] labels drawn uniformly from the classes (`Conditional`)."""
         return jax.random.randint(rng, (num,), 0, self.num_classes or 1)
 
-    def log_likelihood(self, params, state, batch, rng, *, steps: int = 128,
-                       exact_trace: bool = False) -> jax.Array:
+    def log_likelihood(self, params, state, batch, rng, *, steps: int = 128, exact_trace: bool = False) -> jax.Array:
         """log p(x) [B] in nats of the batch's images under the probability-flow ODE
         (`genjax.diffusion.likelihood`, `steps` noise levels; Hutchinson's trace unless
         exact_trace), conditioned on batch["y"] for class-conditional models; the batch is sharded
         like `sample`'s. Not defined for latent diffusion, whose density is over latents."""
         if self.latent is not None:
-            raise ValueError("bits/dim of a latent diffusion model would be over latents, not images; "
-                             "evaluate the pixel-space model instead")
+            raise ValueError(
+                "bits/dim of a latent diffusion model would be over latents, not images; "
+                "evaluate the pixel-space model instead"
+            )
         labels = batch["y"] if self.num_classes else None
         denoise = self.denoiser(params, labels)
         denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))  # noqa: E731
         return likelihood.log_likelihood(denoise_sharded, self.process, batch["x"], rng, steps, exact_trace)
 
-    def sample(self, params, state, rng, num, *, sampler: str | None = None, steps: int | None = None,
-               timesteps: Sequence[float] | None = None, guidance_scale: float | None = None,
-               label: int | None = None, **options) -> jax.Array:
+    def sample(
+        self,
+        params,
+        state,
+        rng,
+        num,
+        *,
+        sampler: str | None = None,
+        steps: int | None = None,
+        timesteps: Sequence[float] | None = None,
+        guidance_scale: float | None = None,
+        label: int | None = None,
+        **options,
+    ) -> jax.Array:
         """`num` samples; label=None draws labels uniformly (class-conditional models) and
         guidance_scale=1 is the plain conditional model. `timesteps` (noisiest first) replaces the
         `steps` default times. The batch is sharded over the mesh's batch axes when a mesh is set
@@ -162,12 +208,14 @@ class Diffusion:
         if self.num_classes:
             if label is not None and not 0 <= int(label) < self.num_classes:
                 raise ValueError(f"label={label} is outside [0, {self.num_classes})")
-            labels = (jnp.full((num,), int(label), jnp.int32) if label is not None
-                      else self.sample_labels(rng_labels, num))
+            labels = (
+                jnp.full((num,), int(label), jnp.int32) if label is not None else self.sample_labels(rng_labels, num)
+            )
         denoise = self.denoiser(params, labels, scale)
         denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))
-        x = samplers.sample(sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps,
-                            timesteps=timesteps, **options)
+        x = samplers.sample(
+            sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps, timesteps=timesteps, **options
+        )
         return self.latent.decode(state, x) if self.latent is not None else x
 
 
@@ -186,8 +234,10 @@ def _shard_batch(x: jax.Array) -> jax.Array:
 def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:
     """Latent diffusion over the frozen autoencoder component (config.components.autoencoder)."""
     if not isinstance(autoencoder, Autoencoder):
-        raise ValueError(f"config.components.autoencoder holds a {type(autoencoder).__name__} run; latent "
-                         "diffusion needs an autoencoder (e.g. a run of the vae objective)")
+        raise ValueError(
+            f"config.components.autoencoder holds a {type(autoencoder).__name__} run; latent "
+            "diffusion needs an autoencoder (e.g. a run of the vae objective)"
+        )
     if scale <= 0:
         raise ValueError(f"config.objective.latent_scale={scale} must be > 0")
     x = jnp.zeros((1, *metadata.shape), jnp.float32)
@@ -203,8 +253,9 @@ def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffu
     process = schedules.make_process(process_name, **{k: cfg[k] for k in PROCESS_FIELDS if k in cfg})
     param = cfg.get("parameterization", "eps")
     if param not in parameterization.PARAMETERIZATIONS:
-        raise ValueError(f"config.objective.parameterization={param!r}; "
-                         f"choose one of {parameterization.PARAMETERIZATIONS}")
+        raise ValueError(
+            f"config.objective.parameterization={param!r}; choose one of {parameterization.PARAMETERIZATIONS}"
+        )
     weighting = cfg.get("weighting", "none")
     if weighting not in losses.WEIGHTINGS:
         raise ValueError(f"config.objective.weighting={weighting!r}; choose one of {losses.WEIGHTINGS}")
@@ -229,8 +280,19 @@ def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffu
     if "eta" in cfg:
         options["eta"] = float(cfg.eta)
     samplers.check_sampler(sampler, steps, {k: v for k, v in options.items() if sampler == "ddim" or k != "eta"})
-    return Diffusion(net=net, process=process, shape=shape, parameterization=param, weighting=weighting,
-                     min_snr_gamma=float(cfg.get("min_snr_gamma", 5.0)), sigma_data=float(cfg.get("sigma_data", 0.5)),
-                     num_classes=num_classes, p_uncond=p_uncond, sampler=sampler, sample_steps=steps,
-                     sampler_options=tuple(sorted(options.items())),
-                     guidance_scale=float(cfg.get("guidance_scale", 1.0)), latent=latent)
+    return Diffusion(
+        net=net,
+        process=process,
+        shape=shape,
+        parameterization=param,
+        weighting=weighting,
+        min_snr_gamma=float(cfg.get("min_snr_gamma", 5.0)),
+        sigma_data=float(cfg.get("sigma_data", 0.5)),
+        num_classes=num_classes,
+        p_uncond=p_uncond,
+        sampler=sampler,
+        sample_steps=steps,
+        sampler_options=tuple(sorted(options.items())),
+        guidance_scale=float(cfg.get("guidance_scale", 1.0)),
+        latent=latent,
+    )

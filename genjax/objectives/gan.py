@@ -29,8 +29,17 @@ import jax.numpy as jnp
 
 from genjax.losses.diffaugment import POLICIES
 from genjax.losses.gan import GAN_LOSSES, TopK, get_gan_loss
-from genjax.losses.terms import (DiscriminatorLoss, GeneratorLoss, GradientPenalty, PathLength, R1, R2, Term,
-                                 TermInputs, apply_terms)
+from genjax.losses.terms import (
+    DiscriminatorLoss,
+    GeneratorLoss,
+    GradientPenalty,
+    PathLength,
+    R1,
+    R2,
+    Term,
+    TermInputs,
+    apply_terms,
+)
 from genjax.losses.transforms import DiffAugment, Pack
 from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
@@ -76,12 +85,14 @@ class Networks(Protocol):
     def real(self, x: Array, step: Array) -> Array:
         """Real examples as D judges them at `step`."""
 
-    def generate(self, params, cols, z: Array, y: Array | None, rng: Array | None, step: Array,
-                 train: bool) -> tuple[Array, Collections]:
+    def generate(
+        self, params, cols, z: Array, y: Array | None, rng: Array | None, step: Array, train: bool
+    ) -> tuple[Array, Collections]:
         """G(z, y) [B, ...] and G's collections."""
 
-    def discriminate(self, params, cols, x: Array, y: Array | None, step: Array,
-                     train: bool) -> tuple[Array, Collections]:
+    def discriminate(
+        self, params, cols, x: Array, y: Array | None, step: Array, train: bool
+    ) -> tuple[Array, Collections]:
         """D(x, y) [N] and D's collections."""
 
     def sample(self, params, cols, z: Array, y: Array | None, rng: Array | None, **options: Any) -> Array:
@@ -111,26 +122,37 @@ class GANNetworks:
 
     def init(self, rng, z, x, y):
         k_g, k_d, k_n = jax.random.split(rng, 3)
-        return (self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True),
-                self.discriminator.init(k_d, x, y, train=True))
+        return (
+            self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True),
+            self.discriminator.init(k_d, x, y, train=True),
+        )
 
     def real(self, x, step):
         return x
 
     def generate(self, params, cols, z, y, rng, step, train):
         kw = {"mixing_prob": self.mixing_prob} if self.style_based else {}
-        out = self.generator.apply({"params": params["generator"], **cols}, z, y, train=train,
-                                   rngs={"noise": rng}, mutable=list(cols) if train else False, **kw)
+        out = self.generator.apply(
+            {"params": params["generator"], **cols},
+            z,
+            y,
+            train=train,
+            rngs={"noise": rng},
+            mutable=list(cols) if train else False,
+            **kw,
+        )
         return out if train else (out, {})
 
     def discriminate(self, params, cols, x, y, step, train):
-        out = self.discriminator.apply({"params": params["discriminator"], **cols}, x, y, train=train,
-                                       mutable=list(cols) if train else False)
+        out = self.discriminator.apply(
+            {"params": params["discriminator"], **cols}, x, y, train=train, mutable=list(cols) if train else False
+        )
         return out if train else (out, {})
 
     def sample(self, params, cols, z, y, rng, **options):
-        return self.generator.apply({"params": params["generator"], **cols}, z, y, train=False,
-                                    rngs={"noise": rng}, **options)
+        return self.generator.apply(
+            {"params": params["generator"], **cols}, z, y, train=False, rngs={"noise": rng}, **options
+        )
 
     def metrics(self, step):
         return {}
@@ -140,8 +162,12 @@ class GANNetworks:
             return None, None
         variables = {"params": params["generator"], **cols}
         mapping = lambda z, y: self.generator.apply(variables, z, y, False, method="map")  # noqa: E731
-        synthesis = lambda w, rng: self.generator.apply(variables, w, method="synthesize",  # noqa: E731
-                                                        rngs={"noise": rng})
+        synthesis = lambda w, rng: self.generator.apply(
+            variables,
+            w,
+            method="synthesize",  # noqa: E731
+            rngs={"noise": rng},
+        )
         return mapping, synthesis
 
 
@@ -195,9 +221,11 @@ class GAN:
         z = jnp.zeros((x.shape[0], self.z_dim), x.dtype)
         y = batch["y"] if self.conditional else None
         out = {}
-        for player, variables, terms in zip(("generator", "discriminator"),
-                                            self.nets.init(rng, z, self._d_input(x, rng), y),
-                                            (self.g_terms, self.d_terms)):
+        for player, variables, terms in zip(
+            ("generator", "discriminator"),
+            self.nets.init(rng, z, self._d_input(x, rng), y),
+            (self.g_terms, self.d_terms),
+        ):
             states = {t.name: s for t in terms if (s := t.init_state())}
             cols = {k: v for k, v in variables.items() if k != "params"}
             out[player] = PlayerVariables(variables["params"], {**cols, **states})
@@ -224,8 +252,9 @@ class GAN:
         critic = lambda v: self.nets.discriminate(params, d_cols, v, y, step, False)[0]  # noqa: E731
         io = TermInputs(step, d_fake=d_fake, d_real=d_real, real=real_in, fake=fake_in, critic=critic)
         loss, metrics, d_terms_state = apply_terms(self.d_terms, io, k.get("terms"), d_terms_state, real.shape[0])
-        return LossOutput(loss, {"d_real": d_real, "d_fake": d_fake, **metrics},
-                          {"discriminator": {**d_cols, **d_terms_state}})
+        return LossOutput(
+            loss, {"d_real": d_real, "d_fake": d_fake, **metrics}, {"discriminator": {**d_cols, **d_terms_state}}
+        )
 
     def _g_loss(self, params, state, batch, rng, step) -> LossOutput:
         k = split_keys(rng, self.streams.generator)
@@ -241,11 +270,21 @@ class GAN:
         mapping, synthesis = self.nets.style(params, g_cols)
         io = TermInputs(step, d_fake=d_fake, d_real=d_real, latents=(z, y), mapping=mapping, synthesis=synthesis)
         loss, metrics, g_terms_state = apply_terms(self.g_terms, io, k.get("terms"), g_terms_state, real.shape[0])
-        return LossOutput(loss, {"d_fake": d_fake, **metrics, **self.nets.metrics(step)},
-                          {"generator": {**new_cols, **g_terms_state}})
+        return LossOutput(
+            loss, {"d_fake": d_fake, **metrics, **self.nets.metrics(step)}, {"generator": {**new_cols, **g_terms_state}}
+        )
 
-    def sample(self, params, state, rng, num: int, labels: Array | None = None, label: int | None = None,
-               jacobian_keep: float = 1.0, **options: Any) -> Array:
+    def sample(
+        self,
+        params,
+        state,
+        rng,
+        num: int,
+        labels: Array | None = None,
+        label: int | None = None,
+        jacobian_keep: float = 1.0,
+        **options: Any,
+    ) -> Array:
         """`num` samples from G in eval mode; labels [num] default to 0, 1, ..., cycling the
         classes, and `label` gives every sample that class (`genjax sample --label`); `options`
         go to the networks (`truncation_psi` of StyleGAN2).
@@ -256,8 +295,10 @@ class GAN:
         the generator stretches its latent space to cross between disconnected modes."""
         unknown = sorted(set(options) - set(self.nets.sample_options))
         if unknown:
-            raise ValueError(f"GAN.sample got unknown keyword(s) {unknown}; known: labels, label, "
-                             f"jacobian_keep{''.join(', ' + o for o in self.nets.sample_options)}")
+            raise ValueError(
+                f"GAN.sample got unknown keyword(s) {unknown}; known: labels, label, "
+                f"jacobian_keep{''.join(', ' + o for o in self.nets.sample_options)}"
+            )
         if not 0 < jacobian_keep <= 1:
             raise ValueError(f"jacobian_keep={jacobian_keep} must lie in (0, 1] (1 keeps every sample)")
         if jacobian_keep < 1 and self.conditional:
@@ -344,8 +385,9 @@ class GANHParams:
 
     def __post_init__(self):
         if set(self.policy) - set(POLICIES):
-            raise ValueError(f"config.objective.diffaugment={self.diffaugment!r}: use a comma-separated "
-                             f"subset of {POLICIES}")
+            raise ValueError(
+                f"config.objective.diffaugment={self.diffaugment!r}: use a comma-separated subset of {POLICIES}"
+            )
         if not ARCHITECTURES[self.arch].style_based and (self.pl_weight > 0 or self.mixing_prob > 0):
             raise ValueError("config.objective.pl_weight and mixing_prob need a style-based arch ('stylegan2')")
         if self.conditional and self.pack > 1:
@@ -389,8 +431,10 @@ def rescale_affine(rescale: str | bool, metadata: Any) -> tuple[float, float]:
     if name == "std":
         moments = getattr(metadata, "point_moments", None)
         if moments is None or not moments[1] > 0:
-            raise ValueError(f"config.objective.rescale='std' needs the mean and std of points data; {metadata.name} "
-                             f"has {moments!r} ({metadata.kind}): use rescale='range' or 'none'")
+            raise ValueError(
+                f"config.objective.rescale='std' needs the mean and std of points data; {metadata.name} "
+                f"has {moments!r} ({metadata.kind}): use rescale='range' or 'none'"
+            )
         return float(moments[0]), float(moments[1])
     return 0.0, 1.0
 
@@ -401,8 +445,9 @@ def make(cfg: Any, metadata: Any) -> GAN:
     hp = from_config(GANHParams, cfg, "gan")
     arch = ARCHITECTURES[hp.arch]
     if arch.images_only and metadata.kind != "image":
-        raise ValueError(f"config.objective.arch={hp.arch!r} needs images; {metadata.name} has "
-                         f"{metadata.kind}: use arch='mlp'")
+        raise ValueError(
+            f"config.objective.arch={hp.arch!r} needs images; {metadata.name} has {metadata.kind}: use arch='mlp'"
+        )
     if hp.policy and metadata.kind != "image":
         raise ValueError("config.objective.diffaugment applies to images only; set it to ''")
     if hp.conditional and not metadata.num_classes:
@@ -412,9 +457,23 @@ def make(cfg: Any, metadata: Any) -> GAN:
     reserved = frozenset({"out_shape", "num_classes"})
     g_kw = module_kwargs(arch.generator, hp.generator, "generator", reserved)
     d_kw = module_kwargs(arch.discriminator, hp.discriminator, "discriminator", reserved)
-    nets = GANNetworks(arch.generator(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
-                       arch.discriminator(num_classes=num_classes, **d_kw), arch.style_based, hp.mixing_prob)
+    nets = GANNetworks(
+        arch.generator(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
+        arch.discriminator(num_classes=num_classes, **d_kw),
+        arch.style_based,
+        hp.mixing_prob,
+    )
     d_terms, g_terms = hp.terms()
     d_inputs = ((DiffAugment(hp.policy),) if hp.policy else ()) + ((Pack(hp.pack),) if hp.pack > 1 else ())
-    return GAN(nets, d_terms, g_terms, z_dim=hp.z_dim, n_critic=hp.n_critic, d_inputs=d_inputs,
-               conditional=hp.conditional, num_classes=num_classes, shift=shift, scale=scale)
+    return GAN(
+        nets,
+        d_terms,
+        g_terms,
+        z_dim=hp.z_dim,
+        n_critic=hp.n_critic,
+        d_inputs=d_inputs,
+        conditional=hp.conditional,
+        num_classes=num_classes,
+        shift=shift,
+        scale=scale,
+    )

@@ -53,8 +53,12 @@ class Allowed:
     def admits(self, value: Any) -> bool:
         if self.choices is not None:
             return any(value == c and type(value) is type(c) for c in self.choices)
-        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
-                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
 
     def describe(self) -> str:
         if self.choices is not None:
@@ -68,8 +72,15 @@ class Allowed:
         return f"{'<=' if high[1] == ']' else '<'} {high[0]:g}"
 
 
-def hparam(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-           lt: float | None = None, choices: Sequence[Any] | None = None) -> Any:
+def hparam(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+) -> Any:
     """A dataclass field with `default` (copied per instance when mutable, e.g. `{}`) and its
     allowed values (see `Allowed`)."""
     allowed = Allowed(ge, gt, le, lt, None if choices is None else tuple(choices))
@@ -128,10 +139,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is not None:
             raise _Mismatch
         return None
-    checks = {bool: lambda v: isinstance(v, bool),
-              int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
-              float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
-              str: lambda v: isinstance(v, str)}
+    checks = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }
     if tp not in checks:
         raise TypeError(f"hyper-parameter type {tp!r} is not supported")
     if not checks[tp](value):
@@ -168,8 +181,9 @@ def from_config(cls: type[T], cfg: Mapping[str, Any], family: str) -> T:
     return cls(**values)
 
 
-def module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str,
-                  reserved: frozenset[str] = frozenset()) -> dict[str, Any]:
+def module_kwargs(
+    cls: type, kwargs: Mapping[str, Any], section: str, reserved: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Keyword arguments of the Flax module `cls` from the nested config field `section`
     (e.g. `generator={...}`): unknown names are errors, lists become tuples. `reserved` names
     are fields the family sets itself (from the data), which the config may not set."""
@@ -179,6 +193,7 @@ def module_kwargs(cls: type, kwargs: Mapping[str, Any], section: str,
     known = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"} - reserved
     unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise ValueError(f"config.objective.{section} has unknown field(s) {unknown} for "
-                         f"{cls.__name__}; known: {sorted(known)}")
+        raise ValueError(
+            f"config.objective.{section} has unknown field(s) {unknown} for {cls.__name__}; known: {sorted(known)}"
+        )
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}

@@ -209,8 +209,11 @@ class ProGAN(GAN):
             end = self.stage_start(k + 1) if k < self.final_stage else None
             size = self.batch_sizes[k] if self.batch_sizes and self.batch_sizes[k] is not None else batch_size
             lr = dict(zip(self.players, self.lr_scales[k])) if self.lr_scales else {}
-            resets = (tuple(s for s in (start, start + self.nets.growth.fade_steps) if self.reset_optimizer_at(s))
-                      if k else ())
+            resets = (
+                tuple(s for s in (start, start + self.nets.growth.fade_steps) if self.reset_optimizer_at(s))
+                if k
+                else ()
+            )
             stages.append(Stage(start, end, self.at_stage(k), size, lr, resets))
         return TrainingPlan(tuple(stages))
 
@@ -241,8 +244,9 @@ def make(cfg: Any, metadata: Any) -> ProGAN:
     hp = from_config(ProGANHParams, cfg, "progan")
     shape = tuple(metadata.shape)
     if metadata.kind != "image" or shape[0] != shape[1]:
-        raise ValueError(f"objective 'progan' needs square images; {metadata.name} has {metadata.kind} "
-                         f"of shape {shape}")
+        raise ValueError(
+            f"objective 'progan' needs square images; {metadata.name} has {metadata.kind} of shape {shape}"
+        )
     try:
         _, final_stage = num_stages(shape[0])
     except ValueError as e:
@@ -252,29 +256,44 @@ def make(cfg: Any, metadata: Any) -> ProGAN:
     discriminator = ProGANDiscriminator(in_shape=shape, **d_kw)
     resolutions = tuple(shape[0] >> (final_stage - k) for k in range(final_stage + 1))
     batch_sizes = _per_stage(hp.batch_sizes, "batch_sizes", resolutions, _batch_size(discriminator.mbstd_group))
-    nets = ProGANNetworks(ProGANGenerator(out_shape=shape, **g_kw), discriminator,
-                          Growth(final_stage, hp.fade_steps, hp.stable_steps))
+    nets = ProGANNetworks(
+        ProGANGenerator(out_shape=shape, **g_kw), discriminator, Growth(final_stage, hp.fade_steps, hp.stable_steps)
+    )
     loss = get_gan_loss(hp.loss)
-    d_terms = (DiscriminatorLoss(loss=loss),
-               *([GradientPenalty(weight=hp.gp_weight, target=hp.gp_target)] if hp.gp_weight > 0 else []),
-               *([Drift(weight=hp.drift)] if hp.drift > 0 else []))
-    return ProGAN(nets, d_terms, (GeneratorLoss(loss=loss),), z_dim=hp.z_dim, n_critic=hp.n_critic,
-                  batch_sizes=batch_sizes if any(b is not None for b in batch_sizes) else (),
-                  lr_scales=_lr_scales(hp.lr_scales, resolutions), reset_optimizer=hp.reset_optimizer)
+    d_terms = (
+        DiscriminatorLoss(loss=loss),
+        *([GradientPenalty(weight=hp.gp_weight, target=hp.gp_target)] if hp.gp_weight > 0 else []),
+        *([Drift(weight=hp.drift)] if hp.drift > 0 else []),
+    )
+    return ProGAN(
+        nets,
+        d_terms,
+        (GeneratorLoss(loss=loss),),
+        z_dim=hp.z_dim,
+        n_critic=hp.n_critic,
+        batch_sizes=batch_sizes if any(b is not None for b in batch_sizes) else (),
+        lr_scales=_lr_scales(hp.lr_scales, resolutions),
+        reset_optimizer=hp.reset_optimizer,
+    )
 
 
-def _per_stage(mapping: Any, field: str, resolutions: tuple[int, ...],
-               check: Callable[[Any, str], Any], hint: str = "") -> tuple[Any, ...]:
+def _per_stage(
+    mapping: Any, field: str, resolutions: tuple[int, ...], check: Callable[[Any, str], Any], hint: str = ""
+) -> tuple[Any, ...]:
     """{resolution (str or int): value} -> one checked value per stage (None where unset)."""
     if not hasattr(mapping, "items"):  # a dict or ConfigDict
-        raise ValueError(f"config.objective.{field} must map stage resolutions to values, e.g. "
-                         f"{{'{resolutions[0]}': ...}}; got {mapping!r}")
+        raise ValueError(
+            f"config.objective.{field} must map stage resolutions to values, e.g. "
+            f"{{'{resolutions[0]}': ...}}; got {mapping!r}"
+        )
     out: list[Any] = [None] * len(resolutions)
     for key, value in mapping.items():
         res = int(key) if isinstance(key, (int, str)) and str(key).isdigit() else None
         if res not in resolutions:
-            raise ValueError(f"config.objective.{field} has key {key!r}, which is not a stage resolution; "
-                             f"the stages train at {', '.join(map(str, resolutions))}{hint}")
+            raise ValueError(
+                f"config.objective.{field} has key {key!r}, which is not a stage resolution; "
+                f"the stages train at {', '.join(map(str, resolutions))}{hint}"
+            )
         out[resolutions.index(res)] = check(value, f"config.objective.{field}['{res}']")
     return tuple(out)
 
@@ -284,9 +303,12 @@ def _batch_size(mbstd_group: int) -> Callable[[Any, str], int]:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int (a global batch size), got {value!r}")
         if mbstd_group > 0 and value % min(mbstd_group, value):
-            raise ValueError(f"{name}={value} is not divisible by the minibatch-std group size "
-                             f"{mbstd_group} (config.objective.discriminator.mbstd_group)")
+            raise ValueError(
+                f"{name}={value} is not divisible by the minibatch-std group size "
+                f"{mbstd_group} (config.objective.discriminator.mbstd_group)"
+            )
         return value
+
     return check
 
 
@@ -302,8 +324,10 @@ def _lr_scales(mapping: Any, resolutions: tuple[int, ...]) -> tuple[tuple[float,
     keys = set(mapping.keys()) if hasattr(mapping, "keys") else set()
     if keys & set(players):
         if keys - set(players):
-            raise ValueError(f"config.objective.lr_scales mixes player names and resolutions {sorted(map(str, keys))}; "
-                             f"use either {{res: factor}} or {{player: {{res: factor}}}} with players {players}")
+            raise ValueError(
+                f"config.objective.lr_scales mixes player names and resolutions {sorted(map(str, keys))}; "
+                f"use either {{res: factor}} or {{player: {{res: factor}}}} with players {players}"
+            )
         per = [_per_stage(mapping.get(p, {}), f"lr_scales.{p}", resolutions, _lr_scale) for p in players]
     else:
         hint = f" (or name a player: {', '.join(players)})"

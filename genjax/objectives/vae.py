@@ -99,8 +99,15 @@ class VAE:
         variables = self.net.init(rng, x, eps)
         return {"model": PlayerVariables(variables["params"], {})}
 
-    def loss(self, player: str, params: Mapping[str, Any], state: Mapping[str, Any],
-             batch: Mapping[str, jax.Array], rng: jax.Array, step: jax.Array) -> LossOutput:
+    def loss(
+        self,
+        player: str,
+        params: Mapping[str, Any],
+        state: Mapping[str, Any],
+        batch: Mapping[str, jax.Array],
+        rng: jax.Array,
+        step: jax.Array,
+    ) -> LossOutput:
         x = batch["x"]
         eps = jax.random.normal(rng, (x.shape[0], self.net.latent_dim), x.dtype)
         out, mu, log_var = self.net.apply({"params": params["model"]}, x, eps)
@@ -130,8 +137,9 @@ class VAE:
         """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`)."""
         return self.posterior(params, x)[0]
 
-    def sample(self, params: Mapping[str, Any], state: Mapping[str, Any], rng: jax.Array, num: int,
-               **kwargs: Any) -> jax.Array:
+    def sample(
+        self, params: Mapping[str, Any], state: Mapping[str, Any], rng: jax.Array, num: int, **kwargs: Any
+    ) -> jax.Array:
         if kwargs:
             raise ValueError(f"the VAE sampler takes no options, got {sorted(kwargs)}")
         z = jax.random.normal(rng, (num, self.net.latent_dim))

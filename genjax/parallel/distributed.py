@@ -43,7 +43,9 @@ def maybe_initialize(dist_cfg: Any) -> bool:
 
 def to_host(tree: Any) -> Any:
     """numpy copies of replicated arrays, also when they span devices of several processes."""
-    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else np.asarray(x), tree)
+    return jax.tree.map(
+        lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else np.asarray(x), tree
+    )
 
 
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:

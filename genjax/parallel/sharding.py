@@ -82,8 +82,9 @@ def unbox(tree: PyTree) -> PyTree:
     return nn.meta.unbox(tree)
 
 
-def opt_state_shardings(tx: optax.GradientTransformation, abstract_params: PyTree,
-                        param_shardings: PyTree, mesh: Mesh) -> PyTree:
+def opt_state_shardings(
+    tx: optax.GradientTransformation, abstract_params: PyTree, param_shardings: PyTree, mesh: Mesh
+) -> PyTree:
     """Optimizer-state shardings that follow their params (moments shaped like params)."""
     abstract_state = jax.eval_shape(tx.init, abstract_params)
     replicated = NamedSharding(mesh, P())

@@ -51,7 +51,8 @@ class LogMetrics:
             raise FloatingPointError(
                 f"every step from {self._last_logged + 1} to {step} had a non-finite loss or gradient and was "
                 f"skipped; the last finite params are checkpointed at step {step}. Lower config.optim.lr, set "
-                "config.optim.clip_norm, or check the data for NaNs.")
+                "config.optim.clip_norm, or check the data for NaNs."
+            )
         self._last_logged, self._last_nonfinite = step, int(host["nonfinite_steps"])
 
     def finish(self, run: Any) -> None:
@@ -61,11 +62,13 @@ class LogMetrics:
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
     """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard."""
     cfg = run.config.sample
-    samples = run.sample(cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None,
-                         **dict(cfg.kwargs))
+    samples = run.sample(
+        cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
+    )
     if run.is_chief:
-        picture = samples_to_png(samples, run.metadata.kind, run.metadata.value_range,
-                                 run.workdir / "samples" / f"step_{step:08d}.png")
+        picture = samples_to_png(
+            samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"
+        )
         writer.image(step, "samples", picture)
 
 
@@ -97,8 +100,13 @@ class Evaluate:
         cfg = run.config
         if not (self.every and cfg.eval.metrics and step % self.every == 0):
             return
-        results = run.evaluate(list(cfg.eval.metrics), cfg.eval.num, cfg.seed + 1 + step,
-                               ema_index=0 if cfg.eval.use_ema else None, metric_seed=cfg.seed)
+        results = run.evaluate(
+            list(cfg.eval.metrics),
+            cfg.eval.num,
+            cfg.seed + 1 + step,
+            ema_index=0 if cfg.eval.use_ema else None,
+            metric_seed=cfg.seed,
+        )
         results = {f"eval/{k}": v for k, v in results.items()}
         self.writer.write(step, results, file="eval.jsonl")
         run.checkpointer.save_best(run.state, run.data.get_state(), config_lib.to_json(cfg), results)
@@ -126,7 +134,12 @@ def default_actions(run: Any, writer: MetricWriter, progress: Progress) -> list[
     """The loop's actions for `run` (before its first step), in order: log, sample, evaluate,
     checkpoint."""
     tc = run.config.train
-    log_metrics = LogMetrics(writer, progress, tc.log_every, tc.steps, tc.nonfinite_guard, run.step,
-                             int(to_host(run.state.nonfinite_steps)))
-    return [log_metrics, WriteSamples(writer, tc.sample_every), Evaluate(writer, tc.eval_every),
-            Checkpoint(tc.checkpoint_every, tc.steps)]
+    log_metrics = LogMetrics(
+        writer, progress, tc.log_every, tc.steps, tc.nonfinite_guard, run.step, int(to_host(run.state.nonfinite_steps))
+    )
+    return [
+        log_metrics,
+        WriteSamples(writer, tc.sample_every),
+        Evaluate(writer, tc.eval_every),
+        Checkpoint(tc.checkpoint_every, tc.steps),
+    ]

@@ -34,8 +34,19 @@ class Run:
     """What a session works on: config, mesh, dataset metadata, plan, train state and its
     shardings, data stream and checkpointer; `stage` is the index of the plan's current stage."""
 
-    def __init__(self, config: ConfigDict, workdir: Path, metadata: Any, mesh: jax.sharding.Mesh, plan: TrainingPlan,
-                 state: TrainState, shardings: TrainState, data: Any, checkpointer: Checkpointer, components: dict):
+    def __init__(
+        self,
+        config: ConfigDict,
+        workdir: Path,
+        metadata: Any,
+        mesh: jax.sharding.Mesh,
+        plan: TrainingPlan,
+        state: TrainState,
+        shardings: TrainState,
+        data: Any,
+        checkpointer: Checkpointer,
+        components: dict,
+    ):
         self.config, self.workdir, self.metadata, self.mesh, self.plan = config, workdir, metadata, mesh, plan
         self.state, self.shardings, self.data, self.checkpointer = state, shardings, data, checkpointer
         self.components = components
@@ -70,8 +81,9 @@ class Run:
         return global_batch({k: local[k] for k in self.batch_spec}, self.batch_sharding)
 
     def save(self, force: bool = False) -> None:
-        self.checkpointer.save(self.state, self.data.get_state() if self.data else {},
-                               config_lib.to_json(self.config), force=force)
+        self.checkpointer.save(
+            self.state, self.data.get_state() if self.data else {}, config_lib.to_json(self.config), force=force
+        )
 
     def sample(self, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
         """`num` samples of the current stage (see `genjax.train.evaluate.sample`)."""
@@ -85,11 +97,18 @@ class Run:
 def _check_batch_sizes(config: ConfigDict, plan: TrainingPlan, mesh: jax.sharding.Mesh) -> None:
     sizes = [(f"config.data.batch_size={config.data.batch_size}", config.data.batch_size)]
     if len(plan.stages) > 1:
-        sizes += [(f"the batch size of stage {k} of objective {config.objective.name!r}", s.batch_size)
-                  for k, s in enumerate(plan.stages)]
+        sizes += [
+            (f"the batch size of stage {k} of objective {config.objective.name!r}", s.batch_size)
+            for k, s in enumerate(plan.stages)
+        ]
     for what, b in sizes:
-        data_lib.check_batch_size(b, what, process_count=jax.process_count(), num_shards=num_batch_shards(mesh),
-                                  grad_accum=config.train.grad_accum)
+        data_lib.check_batch_size(
+            b,
+            what,
+            process_count=jax.process_count(),
+            num_shards=num_batch_shards(mesh),
+            grad_accum=config.train.grad_accum,
+        )
 
 
 def _make_data(config: ConfigDict, plan: TrainingPlan) -> data_lib.DataIterator | StagedIterator:
@@ -111,24 +130,41 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     components = load_components(config, workdir)
     for c in components.values():
         if tuple(c.metadata.shape) != tuple(metadata.shape):
-            raise ValueError(f"config.components.{c.name}: the run in {c.workdir} was trained on {c.metadata.name} "
-                             f"of shape {tuple(c.metadata.shape)}, but config.data gives {metadata.name} of shape "
-                             f"{tuple(metadata.shape)}; use that run's data settings")
+            raise ValueError(
+                f"config.components.{c.name}: the run in {c.workdir} was trained on {c.metadata.name} "
+                f"of shape {tuple(c.metadata.shape)}, but config.data gives {metadata.name} of shape "
+                f"{tuple(metadata.shape)}; use that run's data settings"
+            )
     objective = make_objective(config, metadata, {n: c.objective for n, c in components.items()})
     plan = training_plan(objective, config.data.batch_size)
     mesh = make_mesh(config.mesh)
     _check_batch_sizes(config, plan, mesh)
-    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoint,
-                                best_metric=config.train.best_metric, best_mode=config.train.best_mode)
+    checkpointer = Checkpointer(
+        workdir,
+        keep=config.train.keep_checkpoints,
+        async_save=config.train.async_checkpoint,
+        best_metric=config.train.best_metric,
+        best_mode=config.train.best_mode,
+    )
     resume = restore and checkpointer.latest_step() is not None
     rules = tuple(tuple(r) for r in config.sharding.rules)
-    frozen = {n: component_variables(c, mesh, rules=rules, min_fsdp_size=config.sharding.min_fsdp_size,
-                                     restore=not resume) for n, c in components.items()}
+    frozen = {
+        n: component_variables(c, mesh, rules=rules, min_fsdp_size=config.sharding.min_fsdp_size, restore=not resume)
+        for n, c in components.items()
+    }
     first = plan.stages[0]
     state, shardings = init_train_state(  # shapes only when a checkpoint will fill them
-        first.objective, make_optimizers(config, first.objective.players), jax.random.PRNGKey(config.seed),
-        batch_spec(metadata, first.batch_size), mesh, rules=rules, min_fsdp_size=config.sharding.min_fsdp_size,
-        ema_decays=tuple(config.train.ema_decays), abstract=resume, frozen=frozen)
+        first.objective,
+        make_optimizers(config, first.objective.players),
+        jax.random.PRNGKey(config.seed),
+        batch_spec(metadata, first.batch_size),
+        mesh,
+        rules=rules,
+        min_fsdp_size=config.sharding.min_fsdp_size,
+        ema_decays=tuple(config.train.ema_decays),
+        abstract=resume,
+        frozen=frozen,
+    )
     stream = _make_data(config, plan) if data else None
     if resume:
         state, data_state, _ = checkpointer.restore(state, shardings)

@@ -40,8 +40,14 @@ def _state_tree(state: TrainState) -> dict[str, Any]:
 
 def _from_tree(tree: dict[str, Any], like: TrainState) -> TrainState:
     return like.replace(
-        step=tree["step"], params=tree["params"], opt_state=tree["opt_state"], ema=tuple(tree["ema"]),
-        model_state=tree["model_state"], rng=tree["rng"], nonfinite_steps=tree["nonfinite_steps"])
+        step=tree["step"],
+        params=tree["params"],
+        opt_state=tree["opt_state"],
+        ema=tuple(tree["ema"]),
+        model_state=tree["model_state"],
+        rng=tree["rng"],
+        nonfinite_steps=tree["nonfinite_steps"],
+    )
 
 
 def gather_process_states(local: dict) -> dict[str, dict]:
@@ -59,14 +65,20 @@ def gather_process_states(local: dict) -> dict[str, dict]:
 class Checkpointer:
     """Save/restore of (TrainState, per-process data state, config JSON) in a workdir."""
 
-    def __init__(self, workdir: str | Path, *, keep: int = 3, async_save: bool = True,
-                 best_metric: str = "", best_mode: str = "min"):
+    def __init__(
+        self,
+        workdir: str | Path,
+        *,
+        keep: int = 3,
+        async_save: bool = True,
+        best_metric: str = "",
+        best_mode: str = "min",
+    ):
         self.dir = Path(workdir).absolute() / "checkpoints"
         items = ("state", "data", "config")
         self.manager = ocp.CheckpointManager(
             self.dir,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
-                                                 create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save, create=True),
             item_names=items,
         )
         self.best_metric = best_metric
@@ -77,8 +89,13 @@ class Checkpointer:
             self.best = ocp.CheckpointManager(
                 Path(workdir).absolute() / "best_checkpoint",
                 options=ocp.CheckpointManagerOptions(
-                    max_to_keep=1, best_fn=lambda m: m[best_metric], best_mode=best_mode,
-                    keep_checkpoints_without_metrics=False, enable_async_checkpointing=False, create=True),
+                    max_to_keep=1,
+                    best_fn=lambda m: m[best_metric],
+                    best_mode=best_mode,
+                    keep_checkpoints_without_metrics=False,
+                    enable_async_checkpointing=False,
+                    create=True,
+                ),
                 item_names=items,
             )
 
@@ -104,27 +121,40 @@ class Checkpointer:
             return
         step = int(to_host(state.step))
         if step not in self.best.all_steps():
-            self.best.save(step, args=self._args(state, data_state, config_json),
-                           metrics={self.best_metric: float(metrics[self.best_metric])}, force=True)
+            self.best.save(
+                step,
+                args=self._args(state, data_state, config_json),
+                metrics={self.best_metric: float(metrics[self.best_metric])},
+                force=True,
+            )
 
-    def restore(self, like: TrainState, shardings: TrainState, step: int | None = None,
-                process_index: int | None = None) -> tuple[TrainState, dict | None, dict]:
+    def restore(
+        self, like: TrainState, shardings: TrainState, step: int | None = None, process_index: int | None = None
+    ) -> tuple[TrainState, dict | None, dict]:
         """Restores onto `shardings` (any mesh); returns (state, this process's data state, config)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.dir}")
         abstract = _state_tree(abstract_state(like, shardings))
         try:
-            out = self.manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
-                config=ocp.args.JsonRestore()))
+            out = self.manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()
+                ),
+            )
         except Exception as e:  # noqa: BLE001 - Orbax raises many types for damaged files
             others = [s for s in self.manager.all_steps() if s != step]
-            hint = (f" Move it away (e.g. `mv {self.dir / str(step)} {self.dir / str(step)}.bad`) to resume from "
-                    f"step {max(others)}" if others else " Remove it to start afresh")
+            hint = (
+                f" Move it away (e.g. `mv {self.dir / str(step)} {self.dir / str(step)}.bad`) to resume from "
+                f"step {max(others)}"
+                if others
+                else " Remove it to start afresh"
+            )
             raise CheckpointError(
                 f"checkpoint at step {step} in {self.dir} cannot be restored: {type(e).__name__}: {e}.{hint}, "
-                "or train into a new --workdir. Nothing was overwritten.") from e
+                "or train into a new --workdir. Nothing was overwritten."
+            ) from e
         states = out["data"] or {}
         index = jax.process_index() if process_index is None else process_index
         return _from_tree(out["state"], like), states.get(str(index)), out["config"]

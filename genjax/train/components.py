@@ -43,8 +43,9 @@ class Component(NamedTuple):
 def _spec(name: str, cfg: Any) -> tuple[Path, int]:
     unknown = sorted(set(cfg.keys()) - set(FIELDS))
     if unknown or "workdir" not in cfg or not cfg.workdir:
-        raise ValueError(f"config.components.{name} takes the fields {sorted(FIELDS)} and needs a workdir; got "
-                         f"{sorted(cfg.keys())}")
+        raise ValueError(
+            f"config.components.{name} takes the fields {sorted(FIELDS)} and needs a workdir; got {sorted(cfg.keys())}"
+        )
     return Path(cfg.workdir), int(cfg.get("ema_index", 0))
 
 
@@ -57,8 +58,10 @@ def load_components(config: ConfigDict, workdir: str | Path) -> dict[str, Compon
         copy = Path(workdir) / "components" / f"{name}.json"
         source = copy if copy.exists() else path / "config.json"
         if not source.exists():
-            raise ValueError(f"config.components.{name}.workdir={str(path)!r} has no config.json: train that run "
-                             f"first (e.g. genjax train --config digits_vae --workdir {path})")
+            raise ValueError(
+                f"config.components.{name}.workdir={str(path)!r} has no config.json: train that run "
+                f"first (e.g. genjax train --config digits_vae --workdir {path})"
+            )
         comp_config = config_lib.from_json(source.read_text())
         metadata = data_lib.load_metadata(comp_config.data)
         out[name] = Component(name, path, ema_index, comp_config, metadata, make_objective(comp_config, metadata))
@@ -73,27 +76,38 @@ def save_component_configs(components: dict[str, Component], workdir: str | Path
         copy.write_text(config_lib.to_json(c.config))
 
 
-def component_variables(c: Component, mesh: jax.sharding.Mesh, *, rules: Any, min_fsdp_size: int,
-                        restore: bool) -> tuple[dict, dict]:
+def component_variables(
+    c: Component, mesh: jax.sharding.Mesh, *, rules: Any, min_fsdp_size: int, restore: bool
+) -> tuple[dict, dict]:
     """(variables, shardings) of a component on this run's mesh: {"params": ..., "state": ...}.
     restore=False gives the shapes only (a resumed run restores them from its own checkpoint)."""
     cc = c.config
     like, sh = init_train_state(
-        c.objective, make_optimizers(cc, c.objective.players), jax.random.PRNGKey(cc.seed),
-        batch_spec(c.metadata, cc.data.batch_size), mesh, rules=rules, min_fsdp_size=min_fsdp_size,
-        ema_decays=tuple(cc.train.ema_decays), abstract=True)
+        c.objective,
+        make_optimizers(cc, c.objective.players),
+        jax.random.PRNGKey(cc.seed),
+        batch_spec(c.metadata, cc.data.batch_size),
+        mesh,
+        rules=rules,
+        min_fsdp_size=min_fsdp_size,
+        ema_decays=tuple(cc.train.ema_decays),
+        abstract=True,
+    )
     index = None if c.ema_index < 0 else c.ema_index
     if index is not None and not 0 <= index < max(len(like.ema), 1):
-        raise ValueError(f"config.components.{c.name}.ema_index={c.ema_index}: the run in {c.workdir} keeps "
-                         f"{len(like.ema)} EMA(s); use -1 for its raw params")
+        raise ValueError(
+            f"config.components.{c.name}.ema_index={c.ema_index}: the run in {c.workdir} keeps "
+            f"{len(like.ema)} EMA(s); use -1 for its raw params"
+        )
     shardings = {"params": sh.sampling_params(index), "state": sh.model_state}
     if not restore:
         return {"params": like.sampling_params(index), "state": like.model_state}, shardings
     checkpointer = Checkpointer(c.workdir, async_save=False)
     try:
         if checkpointer.latest_step() is None:
-            raise ValueError(f"config.components.{c.name}.workdir={str(c.workdir)!r} has no checkpoint; train "
-                             "that run first")
+            raise ValueError(
+                f"config.components.{c.name}.workdir={str(c.workdir)!r} has no checkpoint; train that run first"
+            )
         state, _, _ = checkpointer.restore(like, sh)
     finally:
         checkpointer.close()

@@ -40,8 +40,16 @@ def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs
         return to_host(fn(params, run.state.model_state, jax.random.PRNGKey(seed)))
 
 
-def evaluate(run: Any, names: list[str], num: int, seed: int, *, ema_index: int | None = 0,
-             metric_seed: int | None = None, **sample_kwargs: Any) -> dict[str, float]:
+def evaluate(
+    run: Any,
+    names: list[str],
+    num: int,
+    seed: int,
+    *,
+    ema_index: int | None = 0,
+    metric_seed: int | None = None,
+    **sample_kwargs: Any,
+) -> dict[str, float]:
     """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of the
     eval split (`eval_reference` of them for `PairedDomains` families); the metrics' own randomness
     uses `metric_seed` (default `seed`). "bits_per_dim" scores `num` eval examples instead."""
@@ -57,8 +65,14 @@ def evaluate(run: Any, names: list[str], num: int, seed: int, *, ema_index: int 
         real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
         if isinstance(run.objective, PairedDomains):
             real = np.asarray(run.objective.eval_reference(real))
-        results |= metrics_lib.compute(names, fake, real, metadata=run.metadata,
-                                       rng_seed=seed if metric_seed is None else metric_seed, **dict(cfg.eval.kwargs))
+        results |= metrics_lib.compute(
+            names,
+            fake,
+            real,
+            metadata=run.metadata,
+            rng_seed=seed if metric_seed is None else metric_seed,
+            **dict(cfg.eval.kwargs),
+        )
     return {k: float(v) for k, v in results.items()}
 
 
@@ -69,35 +83,41 @@ def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float
     return lo + (hi - lo) * (p + u) / levels
 
 
-def evaluate_likelihood(run: Any, num: int, seed: int, *, ema_index: int | None = 0,
-                        **options: Any) -> dict[str, float]:
+def evaluate_likelihood(
+    run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
+) -> dict[str, float]:
     """{"bits_per_dim", "bits_per_dim_stderr"} for b-bit images, {"nll", "nll_stderr"} (nats per
     example) otherwise, over `num` eval examples of `run` in batches of config.data.batch_size;
     `options` go to the objective's log_likelihood (e.g. steps, exact_trace). See the module
     docstring for the conventions."""
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
-        raise ValueError(f"bits_per_dim needs a likelihood model; the {run.config.objective.name!r} objective "
-                         f"defines no log_likelihood (diffusion does)")
+        raise ValueError(
+            f"bits_per_dim needs a likelihood model; the {run.config.objective.name!r} objective "
+            f"defines no log_likelihood (diffusion does)"
+        )
     cfg, meta = run.config, run.metadata
     data = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)
     params = run.state.sampling_params(ema_index)
     fn = jax.jit(lambda p, s, b, k: objective.log_likelihood(p, s, b, k, **options))
-    levels = 2 ** meta.bits if meta.kind == "image" and meta.bits else None
+    levels = 2**meta.bits if meta.kind == "image" and meta.bits else None
     add_noise = levels is not None and not objective.discrete and not cfg.data.dequantize
     log_px = []
     for start in range(0, num, cfg.data.batch_size):
-        batch = {k: jnp.asarray(v[start:start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
+        batch = {k: jnp.asarray(v[start : start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
         key_noise, key_ll = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
         if add_noise:
-            batch["x"] = dequantize(batch["x"], jax.random.uniform(key_noise, batch["x"].shape), meta.value_range,
-                                    levels)
+            batch["x"] = dequantize(
+                batch["x"], jax.random.uniform(key_noise, batch["x"].shape), meta.value_range, levels
+            )
         with jax.set_mesh(run.mesh):  # the objective may shard the batch over (data, fsdp)
             log_px.append(np.asarray(fn(params, run.state.model_state, batch, key_ll), np.float64))
     nll = -np.concatenate(log_px)
     if levels is None:
         values, name = nll, "nll"
     else:
-        values, name = bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range,
-                                    num_bins=levels), "bits_per_dim"
+        values, name = (
+            bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels),
+            "bits_per_dim",
+        )
     return {name: float(values.mean()), f"{name}_stderr": float(values.std() / math.sqrt(len(values)))}

@@ -34,10 +34,19 @@ def batch_spec(metadata: Any, batch_size: int) -> dict[str, jax.ShapeDtypeStruct
     return spec
 
 
-def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTransformation], rng: jax.Array,
-                     batch_spec: Mapping[str, jax.ShapeDtypeStruct], mesh: Mesh, *, rules: Any,
-                     min_fsdp_size: int, ema_decays: tuple[float, ...], abstract: bool = False,
-                     frozen: Mapping[str, tuple[PyTree, PyTree]] | None = None) -> tuple[TrainState, TrainState]:
+def init_train_state(
+    objective: Objective,
+    txs: Mapping[str, optax.GradientTransformation],
+    rng: jax.Array,
+    batch_spec: Mapping[str, jax.ShapeDtypeStruct],
+    mesh: Mesh,
+    *,
+    rules: Any,
+    min_fsdp_size: int,
+    ema_decays: tuple[float, ...],
+    abstract: bool = False,
+    frozen: Mapping[str, tuple[PyTree, PyTree]] | None = None,
+) -> tuple[TrainState, TrainState]:
     """Returns (state, state_shardings) with params sharded by the logical-axis rules.
 
     rng: a uint32 [2] key. The params come from `fold_in(rng, 0)`; the state keeps `rng` as the
@@ -56,10 +65,13 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
         raise ValueError(f"component name(s) {clash} are also player names of the objective; rename the component")
     txs = tuple((p, txs[p]) for p in objective.players)
     boxed_params, boxed_model_state = jax.eval_shape(
-        lambda k: _variables(objective, jax.random.fold_in(k, 0), batch_spec), rng)
+        lambda k: _variables(objective, jax.random.fold_in(k, 0), batch_spec), rng
+    )
     param_sh = tree_shardings(boxed_params, mesh, rules, min_fsdp_size)
-    model_state_sh = {**tree_shardings(boxed_model_state, mesh, rules, min_fsdp_size),
-                      **{name: sh for name, (_, sh) in frozen.items()}}
+    model_state_sh = {
+        **tree_shardings(boxed_model_state, mesh, rules, min_fsdp_size),
+        **{name: sh for name, (_, sh) in frozen.items()},
+    }
     frozen_values = {name: v for name, (v, _) in frozen.items()}
     abstract_params = unbox(boxed_params)
     repl = NamedSharding(mesh, P())
@@ -79,7 +91,8 @@ def init_train_state(objective: Objective, txs: Mapping[str, optax.GradientTrans
         # strong types: a weakly typed param (from a Python scalar) would retrace the step
         params, model_state = jax.tree.map(
             lambda x: jax.lax.convert_element_type(x, x.dtype),
-            unbox(_variables(objective, jax.random.fold_in(key, 0), batch_spec)))
+            unbox(_variables(objective, jax.random.fold_in(key, 0), batch_spec)),
+        )
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,

@@ -47,10 +47,20 @@ def compile_stage(run: Run, stage: Stage) -> Any:
     donated); with config.train.aot_compile, compiled ahead of time (shape errors surface before
     the first batch) and the compile time logged. Tracing it twice is an error (chex)."""
     cfg = run.config.train
-    step_fn = make_train_step(stage.objective, compute_dtype_name=cfg.compute_dtype, grad_accum=cfg.grad_accum,
-                              nonfinite_guard=cfg.nonfinite_guard, lr_scale=stage.lr_scale, max_traces=1)
-    step_fn = jax.jit(step_fn, in_shardings=(run.shardings, run.batch_sharding),
-                      out_shardings=(run.shardings, replicated(run.mesh)), donate_argnums=0)
+    step_fn = make_train_step(
+        stage.objective,
+        compute_dtype_name=cfg.compute_dtype,
+        grad_accum=cfg.grad_accum,
+        nonfinite_guard=cfg.nonfinite_guard,
+        lr_scale=stage.lr_scale,
+        max_traces=1,
+    )
+    step_fn = jax.jit(
+        step_fn,
+        in_shardings=(run.shardings, run.batch_sharding),
+        out_shardings=(run.shardings, replicated(run.mesh)),
+        donate_argnums=0,
+    )
     if not cfg.aot_compile:
         return step_fn
     t0 = time.perf_counter()

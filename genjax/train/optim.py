@@ -19,9 +19,7 @@ def player_optim_config(config: ConfigDict, player: str) -> ConfigDict:
     overrides = config.optim.players.get(player, ConfigDict())
     for key, value in overrides.items():
         if key not in merged:
-            raise ValueError(
-                f"unknown key config.optim.players.{player}.{key}; known: {sorted(merged.keys())}"
-            )
+            raise ValueError(f"unknown key config.optim.players.{player}.{key}; known: {sorted(merged.keys())}")
         merged[key] = value
     return merged
 
@@ -64,7 +62,6 @@ def make_optimizers(config: ConfigDict, players: tuple[str, ...]) -> dict[str, o
     unknown = sorted(set(config.optim.players.keys()) - set(players))
     if unknown:
         raise ValueError(
-            f"config.optim.players names {unknown}, which the objective does not have; "
-            f"its players are {list(players)}"
+            f"config.optim.players names {unknown}, which the objective does not have; its players are {list(players)}"
         )
     return {p: make_optimizer(player_optim_config(config, p), config.train.steps) for p in players}

@@ -31,8 +31,16 @@ class StagedIterator(Iterator[dict]):
     `DataIterator` state}.
     """
 
-    def __init__(self, data_cfg: Any, batch_sizes: Sequence[int], stage_starts: Sequence[int], *, seed: int,
-                 process_index: int = 0, process_count: int = 1):
+    def __init__(
+        self,
+        data_cfg: Any,
+        batch_sizes: Sequence[int],
+        stage_starts: Sequence[int],
+        *,
+        seed: int,
+        process_index: int = 0,
+        process_count: int = 1,
+    ):
         if len(stage_starts) != len(batch_sizes):
             raise ValueError(f"{len(batch_sizes)} batch sizes for {len(stage_starts)} stage starts")
         self._cfg, self._sizes = data_cfg, tuple(batch_sizes)
@@ -50,8 +58,9 @@ class StagedIterator(Iterator[dict]):
         if not 0 <= stage < len(self._sizes):
             raise ValueError(f"stage {stage} out of range 0..{len(self._sizes) - 1}")
         self.close()
-        self._it = make_iterator(self._cfg, batch_size=self._sizes[stage], start_example=self._offsets[stage],
-                                 **self._kw)
+        self._it = make_iterator(
+            self._cfg, batch_size=self._sizes[stage], start_example=self._offsets[stage], **self._kw
+        )
         self.stage = stage
 
     def __next__(self) -> dict:
@@ -66,8 +75,10 @@ class StagedIterator(Iterator[dict]):
 
     def set_state(self, state: dict) -> None:
         if "stage" not in state:
-            raise ValueError("the saved data-iterator state has no stage: it was saved by a run without "
-                             "per-stage batch sizes; resume with the config it was saved with")
+            raise ValueError(
+                "the saved data-iterator state has no stage: it was saved by a run without "
+                "per-stage batch sizes; resume with the config it was saved with"
+            )
         state = dict(state)
         self.set_stage(int(state.pop("stage")))
         self._it.set_state(state)
@@ -85,7 +96,6 @@ def reset_opt_state(state: TrainState) -> TrainState:
 
     def fresh(player: str) -> Any:
         new = state.tx(player).init(state.params[player])
-        return jax.tree.map(lambda n, o: o if is_schedule(n) else n, new, state.opt_state[player],
-                            is_leaf=is_schedule)
+        return jax.tree.map(lambda n, o: o if is_schedule(n) else n, new, state.opt_state[player], is_leaf=is_schedule)
 
     return state.replace(opt_state={p: fresh(p) for p in state.opt_state})

@@ -63,9 +63,18 @@ def _split_micro(batch: Mapping[str, jax.Array], n: int) -> dict[str, jax.Array]
     return {k: split(v) for k, v in batch.items()}
 
 
-def player_grads(objective: Objective, player: str, params: dict, model_state: dict,
-                 batch: Mapping[str, jax.Array], rng: jax.Array, step: jax.Array, *,
-                 dtype: jnp.dtype, grad_accum: int):
+def player_grads(
+    objective: Objective,
+    player: str,
+    params: dict,
+    model_state: dict,
+    batch: Mapping[str, jax.Array],
+    rng: jax.Array,
+    step: jax.Array,
+    *,
+    dtype: jnp.dtype,
+    grad_accum: int,
+):
     """Mean loss, metrics, gradients w.r.t. `params[player]` and the new model state,
     accumulated over `grad_accum` micro-batches with `lax.scan`."""
 
@@ -98,9 +107,16 @@ def player_grads(objective: Objective, player: str, params: dict, model_state: d
     return loss / grad_accum, scale(metrics), scale(grads), state
 
 
-def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: Objective,
-               dtype: jnp.dtype = jnp.float32, grad_accum: int = 1, nonfinite_guard: bool = True,
-               lr_scale: Mapping[str, float] | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
+def train_step(
+    state: TrainState,
+    batch: Mapping[str, jax.Array],
+    *,
+    objective: Objective,
+    dtype: jnp.dtype = jnp.float32,
+    grad_accum: int = 1,
+    nonfinite_guard: bool = True,
+    lr_scale: Mapping[str, float] | None = None,
+) -> tuple[TrainState, dict[str, jax.Array]]:
     """One step of every update in `objective.schedule`; see the module docstring. `lr_scale`
     ({player: factor}, static: a stage's `Stage.lr_scale`) multiplies a player's updates."""
     step_key = jax.random.fold_in(state.rng, state.step)
@@ -112,8 +128,8 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
     for i, player in enumerate(objective.schedule):
         key = jax.random.fold_in(step_key, i)
         loss, metrics, grads, new_model_state = player_grads(
-            objective, player, params, model_state, batch, key, state.step,
-            dtype=dtype, grad_accum=grad_accum)
+            objective, player, params, model_state, batch, key, state.step, dtype=dtype, grad_accum=grad_accum
+        )
         updates, new_opt = state.tx(player).update(grads, opt_state[player], params[player])
         scale = float(lr_scale.get(player, 1.0))
         if scale != 1.0:
@@ -126,9 +142,12 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
             new_model_state = _select(finite, new_model_state, model_state)
         player_ok[player] = player_ok[player] & finite
         params[player], opt_state[player], model_state = new_params, new_opt, new_model_state
-        entry = {f"loss/{player}": loss, **{f"{player}/{k}": v for k, v in metrics.items()},
-                 f"grad_norm/{player}": optax.global_norm(grads),
-                 f"update_norm/{player}": optax.global_norm(updates)}
+        entry = {
+            f"loss/{player}": loss,
+            **{f"{player}/{k}": v for k, v in metrics.items()},
+            f"grad_norm/{player}": optax.global_norm(grads),
+            f"update_norm/{player}": optax.global_norm(updates),
+        }
         sums[player] = entry if player not in sums else jax.tree.map(jnp.add, sums[player], entry)
         counts[player] = counts.get(player, 0) + 1
 
@@ -147,14 +166,26 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], *, objective: 
         metrics.update({k: v / counts[player] for k, v in entry.items()})
         metrics[f"param_norm/{player}"] = optax.global_norm(params[player])
     metrics["nonfinite_steps"] = nonfinite
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema=tuple(ema),
-                              model_state=model_state, nonfinite_steps=nonfinite)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=params,
+        opt_state=opt_state,
+        ema=tuple(ema),
+        model_state=model_state,
+        nonfinite_steps=nonfinite,
+    )
     return new_state, metrics
 
 
-def make_train_step(objective: Objective, *, compute_dtype_name: str = "float32", grad_accum: int = 1,
-                    nonfinite_guard: bool = True, lr_scale: Mapping[str, float] | None = None,
-                    max_traces: int | None = None):
+def make_train_step(
+    objective: Objective,
+    *,
+    compute_dtype_name: str = "float32",
+    grad_accum: int = 1,
+    nonfinite_guard: bool = True,
+    lr_scale: Mapping[str, float] | None = None,
+    max_traces: int | None = None,
+):
     """The pure step function `step(state, batch) -> (state, metrics)` for `objective`.
 
     max_traces: when set, tracing the returned function more often raises an AssertionError: the
@@ -169,8 +200,14 @@ def make_train_step(objective: Objective, *, compute_dtype_name: str = "float32"
     unknown = sorted(set(lr_scale or {}) - set(objective.players))
     if unknown:
         raise ValueError(f"learning-rate factors for {unknown}, which are not players {objective.players}")
-    step = partial(train_step, objective=objective, dtype=compute_dtype(compute_dtype_name), grad_accum=grad_accum,
-                   nonfinite_guard=nonfinite_guard, lr_scale=dict(lr_scale or {}))
+    step = partial(
+        train_step,
+        objective=objective,
+        dtype=compute_dtype(compute_dtype_name),
+        grad_accum=grad_accum,
+        nonfinite_guard=nonfinite_guard,
+        lr_scale=dict(lr_scale or {}),
+    )
     if max_traces is None:
         return step
 
@@ -179,8 +216,10 @@ def make_train_step(objective: Objective, *, compute_dtype_name: str = "float32"
     def guarded_step(state: TrainState, batch: Mapping[str, jax.Array]):
         traces[0] += 1
         if traces[0] > max_traces:
-            raise AssertionError(f"the train step was traced {traces[0]} times (at most {max_traces}): an input "
-                                 "changed shape, dtype or weak type between steps")
+            raise AssertionError(
+                f"the train step was traced {traces[0]} times (at most {max_traces}): an input "
+                "changed shape, dtype or weak type between steps"
+            )
         return step(state, batch)
 
     return guarded_step

@@ -23,8 +23,10 @@ def tiny_mnist(tmp_path_factory):
     from genjax.data.prepare import write_tfds
 
     rng = np.random.default_rng(0)
-    arrays = {split: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n))
-              for split, n in (("train", 30), ("test", 10))}
+    arrays = {
+        split: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n))
+        for split, n in (("train", 30), ("test", 10))
+    }
     data_dir = tmp_path_factory.mktemp("tfds")
     write_tfds("mnist", arrays, data_dir=str(data_dir))
     return str(data_dir), arrays

@@ -56,8 +56,10 @@ def test_two_processes_disjoint_shards_cover_the_epoch(cfg, ids_npz, shuffle):
 def test_uneven_shards_still_cover_the_epoch(cfg, ids_npz):
     cfg.source, cfg.batch_size, cfg.split = ids_npz, 3, "train[:37]"
     # Batch 1 per process; parts of 12, 12 and 13 examples.
-    parts = [set(_ids(_take(make_iterator(cfg, seed=0, process_index=p, process_count=3), size)).tolist())
-             for p, size in enumerate((12, 12, 13))]
+    parts = [
+        set(_ids(_take(make_iterator(cfg, seed=0, process_index=p, process_count=3), size)).tolist())
+        for p, size in enumerate((12, 12, 13))
+    ]
     assert sum(map(len, parts)) == 37 and set().union(*parts) == set(range(37))
 
 
@@ -144,11 +146,16 @@ def test_load_examples(cfg, ids_npz):
         load_examples(cfg, 41)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("batch_size", 0, "data.batch_size"), ("image_size", (8,), "data.image_size"),
-    ("value_range", (1.0, -1.0), "data.value_range"), ("num_workers", -1, "data.num_workers"),
-    ("binarize", True, "exclude each other"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("batch_size", 0, "data.batch_size"),
+        ("image_size", (8,), "data.image_size"),
+        ("value_range", (1.0, -1.0), "data.value_range"),
+        ("num_workers", -1, "data.num_workers"),
+        ("binarize", True, "exclude each other"),
+    ],
+)
 def test_bad_config(cfg, field, value, match):
     cfg.dequantize = field == "binarize"
     cfg[field] = value

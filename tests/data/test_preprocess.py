@@ -7,8 +7,10 @@ from genjax.data.preprocess import Preprocess, resize_images, resize_matrix
 from genjax.data.splits import resolve_split
 
 
-@pytest.mark.parametrize("shape, hw", [((2, 8, 8, 1), (16, 16)), ((2, 8, 8, 1), (32, 32)),
-                                       ((1, 28, 28, 3), (16, 20)), ((3, 7, 9, 1), (7, 9))])
+@pytest.mark.parametrize(
+    "shape, hw",
+    [((2, 8, 8, 1), (16, 16)), ((2, 8, 8, 1), (32, 32)), ((1, 28, 28, 3), (16, 20)), ((3, 7, 9, 1), (7, 9))],
+)
 def test_resize_matches_jax(shape, hw):
     import jax
 
@@ -55,8 +57,9 @@ def test_random_flip_only_when_augmenting():
     np.testing.assert_allclose(pre({"x": x}, np.random.default_rng(0), augment=False)["x"], x, atol=1e-4)
 
 
-@pytest.mark.parametrize("split", ["train", "train[:90%]", "train[33%:67%]", "train[-10%:]", "train[5:-5]",
-                                   "train[:1%]", "train[-7:]"])
+@pytest.mark.parametrize(
+    "split", ["train", "train[:90%]", "train[33%:67%]", "train[-10%:]", "train[5:-5]", "train[:1%]", "train[-7:]"]
+)
 @pytest.mark.parametrize("n", [1797, 101, 60000])
 def test_split_slices_match_tfds(split, n):
     import tensorflow_datasets as tfds

@@ -188,8 +188,9 @@ def test_tfds_not_prepared(cfg, tmp_path):
         load_metadata(cfg)
 
 
-@pytest.mark.parametrize("split, match", [("validation", "no split"), ("train[5:2]", "selects no"),
-                                           ("train[:x]", "not a split string")])
+@pytest.mark.parametrize(
+    "split, match", [("validation", "no split"), ("train[5:2]", "selects no"), ("train[:x]", "not a split string")]
+)
 def test_bad_splits(cfg, split, match):
     cfg.split = split
     with pytest.raises(ValueError, match=match):

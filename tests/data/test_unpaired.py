@@ -31,12 +31,15 @@ def test_unpaired_examples(cfg, tmp_path):
     np.testing.assert_array_equal(again, ex["x"])  # a fixed pairing: resumption sees the same data
 
 
-@pytest.mark.parametrize("b_kind, match", [
-    ("size", r"domain A's images are \(4, 5, 1\) and domain B's \(3, 5, 1\)"),
-    ("points", "domain B holds points; unpaired data are images"),
-    ("one", "expected two sources"),
-    ("nested", "must be plain sources"),
-])
+@pytest.mark.parametrize(
+    "b_kind, match",
+    [
+        ("size", r"domain A's images are \(4, 5, 1\) and domain B's \(3, 5, 1\)"),
+        ("points", "domain B holds points; unpaired data are images"),
+        ("one", "expected two sources"),
+        ("nested", "must be plain sources"),
+    ],
+)
 def test_unpaired_errors(cfg, tmp_path, b_kind, match):
     a = _npz(tmp_path / "a.npz", 6, 0)
     if b_kind == "size":

@@ -13,11 +13,28 @@ from genjax.train.loop import load_run
 def run_dir(tmp_path_factory):
     """grid25_diffusion, tiny (an MLP on 2D points, EDM process), with two EMA decays."""
     workdir = tmp_path_factory.mktemp("diffusion_cli")
-    assert main(["train", "--config", "grid25_diffusion", "--workdir", str(workdir),
-                 "--config.train.progress=false", "--config.train.steps=4", "--config.train.ema_decays=(0.5, 0.9)",
-                 "--config.data.batch_size=32", "--config.objective.net.hidden=32", "--config.objective.net.depth=2",
-                 "--config.train.sample_every=0", "--config.train.checkpoint_every=4", "--config.train.log_every=4",
-                 "--config.optim.lr=0.05"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "grid25_diffusion",
+                "--workdir",
+                str(workdir),
+                "--config.train.progress=false",
+                "--config.train.steps=4",
+                "--config.train.ema_decays=(0.5, 0.9)",
+                "--config.data.batch_size=32",
+                "--config.objective.net.hidden=32",
+                "--config.objective.net.depth=2",
+                "--config.train.sample_every=0",
+                "--config.train.checkpoint_every=4",
+                "--config.train.log_every=4",
+                "--config.optim.lr=0.05",
+            ]
+        )
+        == 0
+    )
     return workdir
 
 
@@ -26,13 +43,18 @@ def _cli(workdir, out, *args):
     return np.load(out)["x"]
 
 
-@pytest.mark.parametrize("args,kwargs", [
-    (["--sampler", "ddim", "--steps", "3", "--option", "eta=0.5"], dict(sampler="ddim", steps=3, eta=0.5)),
-    (["--sampler", "heun", "--timesteps", "80,5,0.5,0.01", "--option", "s_churn=10"],
-     dict(sampler="heun", timesteps=[80.0, 5.0, 0.5, 0.01], s_churn=10)),
-    (["--sampler", "dpmpp_2m", "--steps", "4", "--ema-index", "1"], dict(sampler="dpmpp_2m", steps=4, ema_index=1)),
-    (["--sampler", "euler", "--steps", "4", "--no-ema"], dict(sampler="euler", steps=4, ema_index=None)),
-])
+@pytest.mark.parametrize(
+    "args,kwargs",
+    [
+        (["--sampler", "ddim", "--steps", "3", "--option", "eta=0.5"], dict(sampler="ddim", steps=3, eta=0.5)),
+        (
+            ["--sampler", "heun", "--timesteps", "80,5,0.5,0.01", "--option", "s_churn=10"],
+            dict(sampler="heun", timesteps=[80.0, 5.0, 0.5, 0.01], s_churn=10),
+        ),
+        (["--sampler", "dpmpp_2m", "--steps", "4", "--ema-index", "1"], dict(sampler="dpmpp_2m", steps=4, ema_index=1)),
+        (["--sampler", "euler", "--steps", "4", "--no-ema"], dict(sampler="euler", steps=4, ema_index=None)),
+    ],
+)
 def test_sample_flags_reach_the_sampler(run_dir, tmp_path, args, kwargs):
     x = _cli(run_dir, tmp_path / "x.npz", *args)
     r = load_run(str(run_dir))
@@ -52,18 +74,39 @@ def test_the_two_emas_differ_and_follow_their_decays(run_dir):
 
 def test_eval_uses_the_chosen_ema(run_dir, capsys):
     for index in (0, 1):
-        assert main(["eval", "--workdir", str(run_dir), "--metrics", "mode_coverage", "--num", "64",
-                     "--sampler", "ddim", "--steps", "3", "--ema-index", str(index)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--workdir",
+                    str(run_dir),
+                    "--metrics",
+                    "mode_coverage",
+                    "--num",
+                    "64",
+                    "--sampler",
+                    "ddim",
+                    "--steps",
+                    "3",
+                    "--ema-index",
+                    str(index),
+                ]
+            )
+            == 0
+        )
     first, second = (line for line in capsys.readouterr().out.strip().splitlines()[-2:])
     assert first != second
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--ema-index", "2"], "EMA index 2 out of range: the run keeps 2 EMA(s)"),
-    (["--sampler", "ddim", "--option", "s_churn=3"], "sampler 'ddim' takes no option(s) ['s_churn']"),
-    (["--sampler", "plms"], "sampler 'plms' is unknown"),
-    (["--timesteps", "1,5"], "strictly decreasing"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--ema-index", "2"], "EMA index 2 out of range: the run keeps 2 EMA(s)"),
+        (["--sampler", "ddim", "--option", "s_churn=3"], "sampler 'ddim' takes no option(s) ['s_churn']"),
+        (["--sampler", "plms"], "sampler 'plms' is unknown"),
+        (["--timesteps", "1,5"], "strictly decreasing"),
+    ],
+)
 def test_bad_sampling_flags_are_reported(run_dir, tmp_path, capsys, args, message):
     assert main(["sample", "--workdir", str(run_dir), "--out", str(tmp_path / "x.npz"), *args]) == 2
     assert message in capsys.readouterr().err

@@ -22,15 +22,18 @@ def _objective(metadata, **fields):
     return make_objective(ConfigDict({"objective": {"name": "diffusion", **fields}}), metadata)
 
 
-@pytest.mark.parametrize("fields, match", [
-    (dict(proces="ddpm"), "proces"),
-    (dict(parameterization="score"), "parameterization"),
-    (dict(weighting="p2"), "weighting"),
-    (dict(process="edm", schedule="cosine"), "schedule"),
-    (dict(backbone="mlp", net=dict(width=3)), "width"),
-    (dict(sampler="plms"), "plms"),
-    (dict(p_uncond=1.0), "p_uncond"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        (dict(proces="ddpm"), "proces"),
+        (dict(parameterization="score"), "parameterization"),
+        (dict(weighting="p2"), "weighting"),
+        (dict(process="edm", schedule="cosine"), "schedule"),
+        (dict(backbone="mlp", net=dict(width=3)), "width"),
+        (dict(sampler="plms"), "plms"),
+        (dict(p_uncond=1.0), "p_uncond"),
+    ],
+)
 def test_config_errors_name_the_field(fields, match):
     with pytest.raises(ValueError, match=match):
         _objective(POINTS, **fields)
@@ -38,8 +41,14 @@ def test_config_errors_name_the_field(fields, match):
 
 @pytest.mark.parametrize("param, process", [("eps", "ddpm"), ("v", "vp"), ("edm", "edm")])
 def test_tiny_model_overfits_one_batch(param, process):
-    obj = _objective(POINTS, process=process, parameterization=param, backbone="mlp",
-                     net=dict(hidden=64, depth=2), weighting="edm" if param == "edm" else "none")
+    obj = _objective(
+        POINTS,
+        process=process,
+        parameterization=param,
+        backbone="mlp",
+        net=dict(hidden=64, depth=2),
+        weighting="edm" if param == "edm" else "none",
+    )
     batch = {"x": jax.random.normal(jax.random.key(0), (16, 2))}
     params = {"model": obj.init(jax.random.key(1), batch)["model"].params}
     tx = optax.adam(3e-3)
@@ -53,6 +62,7 @@ def test_tiny_model_overfits_one_batch(param, process):
             value, g = jax.value_and_grad(loss)(p)
             u, s = tx.update(g, s, p)
             return (optax.apply_updates(p, u), s), value
+
         return jax.lax.scan(body, (p, tx.init(p)), None, length=400)
 
     (_, _), values = run(params)
@@ -77,7 +87,8 @@ def test_guidance_scale_one_equals_conditional_and_all_samplers_run():
     assert not np.allclose(d(y, 3.0), cond, atol=1e-4)
     for sampler in ("ddpm", "ddim", "dpmpp_2m", "euler", "heun"):
         x = jax.jit(lambda p, k: obj.sample(p, {}, k, 2, sampler=sampler, steps=3, guidance_scale=2.0, label=1))(
-            params, jax.random.key(0))
+            params, jax.random.key(0)
+        )
         assert x.shape == (2, 2) and np.isfinite(np.asarray(x)).all()
     with pytest.raises(ValueError, match="label"):
         obj.sample(params, {}, jax.random.key(0), 2, label=3)
@@ -96,10 +107,22 @@ def test_configs_build_their_objective(name):
 
     config = _load(name)()
     validate(config)
-    shapes = {"digits_ddpm": (16, 16, 1), "mnist_ddpm": (28, 28, 1), "fashion_mnist_edm": (28, 28, 1),
-              "mnist_dit": (28, 28, 1), "grid25_diffusion": (2,), "cifar10_ddpm": (32, 32, 3)}
-    md = DatasetMetadata(name, "points" if name.startswith("grid") else "image", shapes[name],
-                         None if name.startswith("grid") else 10, (-1.0, 1.0), 100)
+    shapes = {
+        "digits_ddpm": (16, 16, 1),
+        "mnist_ddpm": (28, 28, 1),
+        "fashion_mnist_edm": (28, 28, 1),
+        "mnist_dit": (28, 28, 1),
+        "grid25_diffusion": (2,),
+        "cifar10_ddpm": (32, 32, 3),
+    }
+    md = DatasetMetadata(
+        name,
+        "points" if name.startswith("grid") else "image",
+        shapes[name],
+        None if name.startswith("grid") else 10,
+        (-1.0, 1.0),
+        100,
+    )
     obj = make_objective(config, md)
     batch = {"x": jnp.zeros((1, *shapes[name])), "y": jnp.zeros((1,), jnp.int32)}
     variables = jax.eval_shape(lambda: obj.init(jax.random.key(0), batch))

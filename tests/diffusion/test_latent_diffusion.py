@@ -69,8 +69,9 @@ def test_latent_diffusion_trains_and_samples_decoded_images(vae_workdir, tmp_pat
     mu = vae.objective.encode(vae_params, x)
     ms = r.state.model_state
     np.testing.assert_allclose(obj.latent.encode(ms, x), 0.5 * mu, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(obj.latent.decode(ms, 0.5 * mu), vae.objective.decode(vae_params, mu),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        obj.latent.decode(ms, 0.5 * mu), vae.objective.decode(vae_params, mu), rtol=1e-5, atol=1e-6
+    )
     samples = r.sample(3, seed=0, steps=2, label=7)
     assert samples.shape == (3, 16, 16, 1)
     lo, hi = load_metadata(config.data).value_range
@@ -114,7 +115,12 @@ SHARDED = textwrap.dedent("""
 def test_frozen_autoencoder_is_sharded_state_on_8_devices(vae_workdir, tmp_path):
     """On a data 2 x fsdp 4 mesh the VAE's params are held sharded over fsdp like trained params."""
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", SHARDED, vae_workdir, str(tmp_path)], capture_output=True, text=True,
-                         env={**os.environ, **env}, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED, vae_workdir, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "SHARDED" in out.stdout

@@ -25,8 +25,11 @@ def test_hutchinson_matches_exact_trace():
     assert bool(jnp.all(jnp.abs(draws.mean(0) - ref) < 4 * stderr)), (draws.mean(0), ref, stderr)
 
 
-@pytest.mark.parametrize("process,steps", [(schedules.EDM(), 128), (schedules.DDPM(schedule="cosine"), 256),
-                                           (schedules.VP(), 128)], ids=["edm", "ddpm_cosine", "vp"])
+@pytest.mark.parametrize(
+    "process,steps",
+    [(schedules.EDM(), 128), (schedules.DDPM(schedule="cosine"), 256), (schedules.VP(), 128)],
+    ids=["edm", "ddpm_cosine", "vp"],
+)
 def test_pf_ode_likelihood_of_gaussian_data(process, steps, gaussian):
     """Against log N(x; mu, Sigma + s_min^2 I). DDPM's cosine schedule reaches sigma = 2e4 (EDM's
     80): its grid spans more noise levels, so it gets more points."""

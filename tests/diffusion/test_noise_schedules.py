@@ -13,20 +13,27 @@ from genjax.diffusion import schedules
 @pytest.mark.parametrize("name", schedules.BETA_SCHEDULES)
 def test_betas_match_diffusers(name):
     diffusers = pytest.importorskip("diffusers")
-    kw = dict(beta_schedule={"cosine": "squaredcos_cap_v2"}.get(name, name),
-              beta_start=1e-4, beta_end=0.02, num_train_timesteps=1000)
+    kw = dict(
+        beta_schedule={"cosine": "squaredcos_cap_v2"}.get(name, name),
+        beta_start=1e-4,
+        beta_end=0.02,
+        num_train_timesteps=1000,
+    )
     ref = diffusers.DDPMScheduler(**kw)
     ours = schedules.beta_schedule(name, 1000)
     np.testing.assert_allclose(ours, ref.betas.double().numpy(), rtol=2e-6, atol=1e-9)
-    np.testing.assert_allclose(schedules.DDPM(name, 1000).alpha_bar,
-                               ref.alphas_cumprod.double().numpy(), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        schedules.DDPM(name, 1000).alpha_bar, ref.alphas_cumprod.double().numpy(), rtol=1e-5, atol=1e-9
+    )
 
 
 def test_beta_closed_forms():
     T = 1000
     np.testing.assert_allclose(schedules.beta_schedule("linear", T)[[0, -1]], [1e-4, 0.02])
-    np.testing.assert_allclose(np.sqrt(schedules.beta_schedule("scaled_linear", T, 0.00085, 0.012))[[0, 499, -1]],
-                               [0.00085**0.5, 0.00085**0.5 + 499 / 999 * (0.012**0.5 - 0.00085**0.5), 0.012**0.5])
+    np.testing.assert_allclose(
+        np.sqrt(schedules.beta_schedule("scaled_linear", T, 0.00085, 0.012))[[0, 499, -1]],
+        [0.00085**0.5, 0.00085**0.5 + 499 / 999 * (0.012**0.5 - 0.00085**0.5), 0.012**0.5],
+    )
     # cosine: alpha_bar_t = f(t + 1) / f(0) with f(t) = cos^2((t/T + s)/(1 + s) pi/2), before the clip
     f = lambda t: np.cos((t / T + 0.008) / 1.008 * np.pi / 2) ** 2
     ab = schedules.DDPM("cosine", T).alpha_bar

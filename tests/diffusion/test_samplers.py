@@ -82,7 +82,6 @@ def test_ddim_eta0_deterministic_and_invertible(gaussian):
     assert float(jnp.max(jnp.abs(invert(x0, 0) - y_T))) / s_T < 0.15
 
 
-
 def test_ddim_fixed_point_inversion_is_exact(gaussian):
     process = schedules.EDM()
     d = gaussian.denoiser(process)
@@ -135,14 +134,17 @@ def test_gaussian_moments_on_uneven_timesteps(name, n, gaussian):
     np.testing.assert_allclose(np.cov(x.T), gaussian.COV, atol=0.035)
 
 
-@pytest.mark.parametrize("proc,times,match", [
-    ("ddpm", [500, 600, 0], "strictly decreasing"),
-    ("ddpm", [999.5, 10], "must be integers in \\[0, 999\\]"),
-    ("ddpm", [1000, 10], "must be integers in \\[0, 999\\]"),
-    ("ddpm", [], "non-empty"),
-    ("edm", [80.0, float("nan")], "finite"),
-    ("edm", [80.0, 1.0, 0.0], "leave the process's range"),
-])
+@pytest.mark.parametrize(
+    "proc,times,match",
+    [
+        ("ddpm", [500, 600, 0], "strictly decreasing"),
+        ("ddpm", [999.5, 10], "must be integers in \\[0, 999\\]"),
+        ("ddpm", [1000, 10], "must be integers in \\[0, 999\\]"),
+        ("ddpm", [], "non-empty"),
+        ("edm", [80.0, float("nan")], "finite"),
+        ("edm", [80.0, 1.0, 0.0], "leave the process's range"),
+    ],
+)
 def test_bad_timesteps_raise(proc, times, match):
     with pytest.raises(ValueError, match=match):
         samplers.sample("ddim", None, schedules.make_process(proc), jax.random.key(0), (2, 2), timesteps=times)

@@ -15,11 +15,13 @@ torch = pytest.importorskip("torch")
 
 def _eps_model(process, denoise):
     """eps(x_t, t) = (x_t - alpha_t D(x_t / alpha_t, t)) / sigma_t, as a torch callable."""
+
     def eps(x_t, t):
         t = jnp.float32(int(t))
         alpha, sigma = process.alpha_sigma(t)
         x = jnp.asarray(x_t.numpy())
         return torch.from_numpy(np.array((x - alpha * denoise(x / alpha, t)) / sigma))
+
     return eps
 
 
@@ -35,13 +37,15 @@ def _diffusers_loop(scheduler, eps, x_T, steps):
 def test_matches_diffusers(name, steps, gaussian):
     process = schedules.DDPM()  # linear betas 1e-4 .. 0.02, T = 1000
     denoise = gaussian.denoiser(process)
-    common = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
-                  timestep_spacing="trailing")
+    common = dict(
+        num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", timestep_spacing="trailing"
+    )
     if name == "ddim":
         scheduler = diffusers.DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
     else:  # steps >= 15, where diffusers uses the second-order update up to the final step
-        scheduler = diffusers.DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                                          final_sigmas_type="zero")
+        scheduler = diffusers.DPMSolverMultistepScheduler(
+            **common, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"
+        )
     x_T = np.random.default_rng(0).standard_normal((256, 2)).astype(np.float32)
     theirs = _diffusers_loop(scheduler, _eps_model(process, denoise), torch.from_numpy(x_T), steps)
 

@@ -15,7 +15,8 @@ RNG = np.random.default_rng(0)
 # ---- reference (DiffAugment_pytorch.py), with the random draws passed in; NCHW -------------
 def ref_translation(x, translation_x, translation_y):
     grid_batch, grid_x, grid_y = torch.meshgrid(
-        torch.arange(x.size(0)), torch.arange(x.size(2)), torch.arange(x.size(3)), indexing="ij")
+        torch.arange(x.size(0)), torch.arange(x.size(2)), torch.arange(x.size(3)), indexing="ij"
+    )
     grid_x = torch.clamp(grid_x + translation_x + 1, 0, x.size(2) + 1)
     grid_y = torch.clamp(grid_y + translation_y + 1, 0, x.size(3) + 1)
     x_pad = F.pad(x, [1, 1, 1, 1, 0, 0, 0, 0])
@@ -25,8 +26,8 @@ def ref_translation(x, translation_x, translation_y):
 def ref_cutout(x, offset_x, offset_y, ratio=0.5):
     cutout_size = int(x.size(2) * ratio + 0.5), int(x.size(3) * ratio + 0.5)
     grid_batch, grid_x, grid_y = torch.meshgrid(
-        torch.arange(x.size(0)), torch.arange(cutout_size[0]), torch.arange(cutout_size[1]),
-        indexing="ij")
+        torch.arange(x.size(0)), torch.arange(cutout_size[0]), torch.arange(cutout_size[1]), indexing="ij"
+    )
     grid_x = torch.clamp(grid_x + offset_x - cutout_size[0] // 2, min=0, max=x.size(2) - 1)
     grid_y = torch.clamp(grid_y + offset_y - cutout_size[1] // 2, min=0, max=x.size(3) - 1)
     mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype)
@@ -68,8 +69,7 @@ def test_cutout_matches_reference():
 
 def test_color_matches_reference():
     b, s, c = (RNG.uniform(size=6).astype(np.float32) for _ in range(3))
-    out = da.contrast(da.saturation(da.brightness(jnp.asarray(X), jnp.asarray(b)),
-                                    jnp.asarray(s)), jnp.asarray(c))
+    out = da.contrast(da.saturation(da.brightness(jnp.asarray(X), jnp.asarray(b)), jnp.asarray(s)), jnp.asarray(c))
     ref = ref_color(XT, *(torch.from_numpy(v) for v in (b, s, c)))
     np.testing.assert_allclose(out, nhwc(ref), rtol=1e-5, atol=1e-6)
 

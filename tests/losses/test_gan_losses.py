@@ -45,7 +45,11 @@ def _hand(name):
 
 def test_registry_is_complete():
     assert set(gan.GAN_LOSSES) == {
-        "minimax", "non_saturating", "wasserstein", "hinge", "least_squares",
+        "minimax",
+        "non_saturating",
+        "wasserstein",
+        "hinge",
+        "least_squares",
         "relativistic_average",
     }
     with pytest.raises(ValueError, match="config.objective.loss"):
@@ -71,10 +75,8 @@ def test_loss_gradients_match_finite_differences(name):
     f = np.array([-1.3, 0.4, 0.7, -2.5])
     with jax.enable_x64(True):
         r64, f64 = jnp.asarray(r, jnp.float64), jnp.asarray(f, jnp.float64)
-        check_grads(lambda a, b: loss.discriminator(a, b).sum(), (r64, f64), order=2,
-                    modes=["rev"], eps=1e-4)
-        check_grads(lambda b, a: loss.generator(b, a).sum(), (f64, r64), order=2,
-                    modes=["rev"], eps=1e-4)
+        check_grads(lambda a, b: loss.discriminator(a, b).sum(), (r64, f64), order=2, modes=["rev"], eps=1e-4)
+        check_grads(lambda b, a: loss.generator(b, a).sum(), (f64, r64), order=2, modes=["rev"], eps=1e-4)
 
 
 def test_discriminator_optimum_of_minimax_is_density_ratio():

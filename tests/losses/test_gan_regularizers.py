@@ -41,10 +41,8 @@ def x64():
 def test_r1_r2_match_brute_force(x64):
     real = RNG.normal(size=(4, 2, 3))
     fake = RNG.normal(size=(4, 2, 3))
-    np.testing.assert_allclose(reg.r1_penalty(d_fn, jnp.asarray(real)), fd_grad_norm_sq(real),
-                               rtol=1e-6)
-    np.testing.assert_allclose(reg.r2_penalty(d_fn, jnp.asarray(fake)), fd_grad_norm_sq(fake),
-                               rtol=1e-6)
+    np.testing.assert_allclose(reg.r1_penalty(d_fn, jnp.asarray(real)), fd_grad_norm_sq(real), rtol=1e-6)
+    np.testing.assert_allclose(reg.r2_penalty(d_fn, jnp.asarray(fake)), fd_grad_norm_sq(fake), rtol=1e-6)
 
 
 @pytest.mark.parametrize("target", [1.0, 0.0])

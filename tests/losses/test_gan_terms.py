@@ -76,15 +76,19 @@ def gp_by_hand(target):
 d_real, d_fake = (np.tanh(x.reshape(4, -1) @ W1) @ W2 for x in (REAL, FAKE))  # float64
 RECON = RNG.normal(size=(4, 2, 3))
 CASES = {  # term -> (expected value [4], expected state) from the papers' formulas
-    "discriminator_loss": (T.DiscriminatorLoss(loss=gan.NonSaturating()),
-                           lambda: (-np.log(sig(d_real)) - np.log(1 - sig(d_fake)), {})),
+    "discriminator_loss": (
+        T.DiscriminatorLoss(loss=gan.NonSaturating()),
+        lambda: (-np.log(sig(d_real)) - np.log(1 - sig(d_fake)), {}),
+    ),
     "generator_loss": (T.GeneratorLoss(loss=gan.NonSaturating()), lambda: (-np.log(sig(d_fake)), {})),
     "generator_loss_relativistic": (
         T.GeneratorLoss(loss=gan.RelativisticAverage()),
-        lambda: (-np.log(sig(d_fake - d_real.mean())) - np.log(1 - sig(d_real - d_fake.mean())), {})),
+        lambda: (-np.log(sig(d_fake - d_real.mean())) - np.log(1 - sig(d_real - d_fake.mean())), {}),
+    ),
     "generator_loss_top_k": (  # step 2000: k / B = max(0.5^2, 0.5) -> the 2 highest D(G(z)), weight 2
         T.GeneratorLoss(loss=gan.Wasserstein(), top_k=gan.TopK(0.5, 0.5, 1000)),
-        lambda: (np.where(d_fake >= np.sort(d_fake)[2], 2.0, 0.0) * -d_fake, {})),
+        lambda: (np.where(d_fake >= np.sort(d_fake)[2], 2.0, 0.0) * -d_fake, {}),
+    ),
     "gradient_penalty": (T.GradientPenalty(target=1.0), lambda: (gp_by_hand(1.0), {})),
     "gradient_penalty_zero_centred": (T.GradientPenalty(target=0.0), lambda: (gp_by_hand(0.0), {})),
     "r1": (T.R1(), lambda: (fd_grad_sq(REAL), {})),
@@ -102,10 +106,18 @@ def x64():
 
 
 def inputs(step=2000):
-    return T.TermInputs(jnp.int32(step), d_fake=critic(jnp.asarray(FAKE)), d_real=critic(jnp.asarray(REAL)),
-                        real=jnp.asarray(REAL), fake=jnp.asarray(FAKE), critic=critic,
-                        latents=(jnp.asarray(Z), None), mapping=mapping, synthesis=synthesis,
-                        pairs={"cycle": (jnp.asarray(RECON), jnp.asarray(REAL))})
+    return T.TermInputs(
+        jnp.int32(step),
+        d_fake=critic(jnp.asarray(FAKE)),
+        d_real=critic(jnp.asarray(REAL)),
+        real=jnp.asarray(REAL),
+        fake=jnp.asarray(FAKE),
+        critic=critic,
+        latents=(jnp.asarray(Z), None),
+        mapping=mapping,
+        synthesis=synthesis,
+        pairs={"cycle": (jnp.asarray(RECON), jnp.asarray(REAL))},
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -123,15 +135,15 @@ def test_every_term_matches_its_formula(x64, case):
 
 def test_only_relativistic_generator_losses_need_real_outputs():
     assert [n for n, cls in gan.GAN_LOSSES.items() if T.GeneratorLoss(loss=cls()).needs_real] == [
-        "relativistic_average"]
+        "relativistic_average"
+    ]
     assert not any(t.needs_real for t, _ in CASES.values() if not isinstance(t, T.GeneratorLoss))
 
 
 def test_apply_terms_weights_lazy_intervals_and_packs(x64):
     """L = adv + 10 gp + 0.05 * (4 r1 on steps divisible by 4, else 0), each per-pack value
     repeated to the pack's 2 samples; metrics hold the unweighted (lazily scaled) values."""
-    terms = (T.DiscriminatorLoss(loss=gan.Wasserstein()), T.GradientPenalty(weight=10.0),
-             T.R1(weight=0.05, every=4))
+    terms = (T.DiscriminatorLoss(loss=gan.Wasserstein()), T.GradientPenalty(weight=10.0), T.R1(weight=0.05, every=4))
     adv, gp, r1 = d_fake - d_real, gp_by_hand(1.0), fd_grad_sq(REAL)
     for step, lazy in ((8, 4 * r1), (5, 0 * r1)):
         loss, metrics, state = T.apply_terms(terms, inputs(step), KEY, {}, size=8)

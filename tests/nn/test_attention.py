@@ -44,16 +44,20 @@ def test_values_and_gradients_match_autodiff(name, backend):
     for a, b in zip(grads, expected):
         np.testing.assert_allclose(a, b, atol=1e-5)
     tangents = tuple(jax.random.normal(jax.random.key(10 + i), a.shape) for i, a in enumerate((q, k, v)))
-    np.testing.assert_allclose(jax.jit(lambda *a: jax.jvp(dot_product_attention, a[:3], a[3:])[1])(q, k, v, *tangents),
-                               jax.jvp(jax.nn.dot_product_attention, (q, k, v), tangents)[1], atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(lambda *a: jax.jvp(dot_product_attention, a[:3], a[3:])[1])(q, k, v, *tangents),
+        jax.jvp(jax.nn.dot_product_attention, (q, k, v), tangents)[1],
+        atol=1e-5,
+    )
 
 
 def test_gradient_of_one_operand_only(backend):
     """Transposing with defined (non-linear) operands: only dV is asked for."""
     q, k, v = _operands("four heads")
     f = lambda f: lambda v: jnp.sum(jnp.sin(f(q, k, v)))  # noqa: E731
-    np.testing.assert_allclose(jax.jit(jax.grad(f(dot_product_attention)))(v),
-                               jax.grad(f(jax.nn.dot_product_attention))(v), atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(jax.grad(f(dot_product_attention)))(v), jax.grad(f(jax.nn.dot_product_attention))(v), atol=1e-5
+    )
 
 
 def test_second_order_and_vmap(backend):
@@ -61,11 +65,13 @@ def test_second_order_and_vmap(backend):
     f = lambda f: lambda q: jnp.sum(jnp.tanh(f(q, k, v)))  # noqa: E731
     hvp = lambda f, t: jax.jvp(jax.grad(f), (q,), (t,))[1]  # noqa: E731
     t = jax.random.normal(jax.random.key(7), q.shape)
-    np.testing.assert_allclose(jax.jit(lambda t: hvp(f(dot_product_attention), t))(t),
-                               hvp(f(jax.nn.dot_product_attention), t), atol=1e-4)
+    np.testing.assert_allclose(
+        jax.jit(lambda t: hvp(f(dot_product_attention), t))(t), hvp(f(jax.nn.dot_product_attention), t), atol=1e-4
+    )
     stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
-    np.testing.assert_allclose(jax.jit(jax.vmap(dot_product_attention))(*stacked),
-                               jax.vmap(jax.nn.dot_product_attention)(*stacked), atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(dot_product_attention))(*stacked), jax.vmap(jax.nn.dot_product_attention)(*stacked), atol=1e-5
+    )
 
 
 def test_the_oneDNN_kernel_is_what_runs_on_cpu():

@@ -57,11 +57,15 @@ def test_second_order_and_vmap_match_lax(case, backend):
     close(jax.jit(jax.grad(penalty(ours), argnums=(0, 1)))(x, w), jax.grad(penalty(ref), argnums=(0, 1))(x, w))
     g = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), argnums=1)  # noqa: E731
     v = jax.random.normal(jax.random.key(5), x.shape)
-    close(jax.jit(lambda x, w: jax.jvp(lambda x: g(ours)(x, w), (x,), (v,)))(x, w),
-          jax.jvp(lambda x: g(ref)(x, w), (x,), (v,)))
+    close(
+        jax.jit(lambda x, w: jax.jvp(lambda x: g(ours)(x, w), (x,), (v,)))(x, w),
+        jax.jvp(lambda x: g(ref)(x, w), (x,), (v,)),
+    )
     xs = jnp.stack([x, -x, 2 * x])
-    close(jax.jit(jax.vmap(jax.grad(lambda x, w: jnp.sum(ours(x, w) ** 2), argnums=(0, 1)), (0, None)))(xs, w),
-          jax.vmap(jax.grad(lambda x, w: jnp.sum(ref(x, w) ** 2), argnums=(0, 1)), (0, None))(xs, w))
+    close(
+        jax.jit(jax.vmap(jax.grad(lambda x, w: jnp.sum(ours(x, w) ** 2), argnums=(0, 1)), (0, None)))(xs, w),
+        jax.vmap(jax.grad(lambda x, w: jnp.sum(ref(x, w) ** 2), argnums=(0, 1)), (0, None))(xs, w),
+    )
 
 
 def test_routing(backend):
@@ -97,7 +101,9 @@ def test_missing_onednn_is_a_warning_and_xla_kernels_remain(monkeypatch, caplog)
             assert native.onednn() is False
         assert "oneDNN is not installed" in caplog.text and "pip install" in caplog.text
         x, w, ours, ref = _operands("3x3 same")
-        close(jax.jit(jax.grad(lambda x, w: jnp.sum(ours(x, w) ** 2)))(x, w),
-              jax.grad(lambda x, w: jnp.sum(ref(x, w) ** 2))(x, w))
+        close(
+            jax.jit(jax.grad(lambda x, w: jnp.sum(ours(x, w) ** 2)))(x, w),
+            jax.grad(lambda x, w: jnp.sum(ref(x, w) ** 2))(x, w),
+        )
     finally:
         native.onednn.cache_clear()

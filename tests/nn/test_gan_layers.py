@@ -20,7 +20,7 @@ def _np_conv_same(x, w):  # x [H, W, Ci], w [k, k, Ci, Co], 'SAME' zero padding
     out = np.zeros((h, wd, w.shape[-1]))
     for i in range(h):
         for j in range(wd):
-            out[i, j] = np.tensordot(xp[i:i + k, j:j + k], w, axes=3)
+            out[i, j] = np.tensordot(xp[i : i + k, j : j + k], w, axes=3)
     return out
 
 
@@ -29,8 +29,9 @@ def test_modulated_conv_matches_explicit_per_sample_convolution(demodulate):
     x = RNG.normal(size=(3, 5, 5, 4))
     weight = RNG.normal(size=(3, 3, 4, 2))
     styles = RNG.normal(size=(3, 4)) + 1.0
-    y = L.modulated_conv2d(jnp.asarray(x, jnp.float32), jnp.asarray(weight, jnp.float32),
-                           jnp.asarray(styles, jnp.float32), demodulate)
+    y = L.modulated_conv2d(
+        jnp.asarray(x, jnp.float32), jnp.asarray(weight, jnp.float32), jnp.asarray(styles, jnp.float32), demodulate
+    )
     for n in range(3):
         w_n = weight * styles[n][None, None, :, None]  # eq. 1: w' = s_i w
         if demodulate:  # eq. 3
@@ -57,7 +58,7 @@ def test_minibatch_stddev_matches_loops():
     for i in range(8):
         members = [j for j in range(8) if j % m == i % m]
         for c in range(f):
-            sl = x[members][..., c * 2:(c + 1) * 2]  # [G, H, W, C/F]
+            sl = x[members][..., c * 2 : (c + 1) * 2]  # [G, H, W, C/F]
             expect = np.sqrt(sl.var(axis=0) + 1e-8).mean()
             np.testing.assert_allclose(out[i, :, :, 4 + c], expect, rtol=1e-5)
     flat = L.minibatch_stddev(jnp.asarray(x[:, 0, 0]), group_size=2)
@@ -99,7 +100,7 @@ def test_resampling_filters():
     # Output (i, j) covers inputs 2i-1 .. 2i+2 (interior outputs only).
     for i in range(1, 2):
         for j in range(1, 2):
-            patch = x[0, 2 * i - 1:2 * i + 3, 2 * j - 1:2 * j + 3]
+            patch = x[0, 2 * i - 1 : 2 * i + 3, 2 * j - 1 : 2 * j + 3]
             np.testing.assert_allclose(down[0, i, j], np.tensordot(k, patch, axes=2), rtol=1e-5)
 
 

@@ -37,7 +37,7 @@ def _numpy(x, groups, gamma, beta, add, act, eps=1e-6):
     b, c = x.shape[0], x.shape[-1]
     u = x + (0 if add is None else np.asarray(add, np.float64).reshape(b, *[1] * (x.ndim - 2), c))
     ug = u.reshape(b, -1, groups, c // groups)
-    xhat = ((ug - ug.mean(axis=(1, 3), keepdims=True)) / np.sqrt(ug.var(axis=(1, 3), keepdims=True) + eps))
+    xhat = (ug - ug.mean(axis=(1, 3), keepdims=True)) / np.sqrt(ug.var(axis=(1, 3), keepdims=True) + eps)
     per = lambda v: np.broadcast_to(np.asarray(v, np.float64), (b, c)).reshape(b, *[1] * (x.ndim - 2), c)  # noqa: E731
     z = xhat.reshape(x.shape) * per(gamma) + per(beta)
     return z / (1 + np.exp(-z)) if act == "silu" else z
@@ -76,13 +76,18 @@ def test_values_gradients_and_jvp(name, backend):
     for a, b in zip(g_ours, g_theirs):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
 
-    tangents = tuple(None if a is None else jax.random.normal(jax.random.key(6 + i), a.shape)
-                     for i, a in enumerate(args))
+    tangents = tuple(
+        None if a is None else jax.random.normal(jax.random.key(6 + i), a.shape) for i, a in enumerate(args)
+    )
     fix = lambda f: lambda *d: f(*[args[i] if i not in diff else d[diff.index(i)] for i in range(4)])  # noqa: E731
     primal = tuple(args[i] for i in diff)
     tan = tuple(tangents[i] for i in diff)
-    np.testing.assert_allclose(jax.jit(lambda t: jax.jvp(fix(ours), primal, t)[1])(tan),
-                               jax.jvp(fix(theirs), primal, tan)[1], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(
+        jax.jit(lambda t: jax.jvp(fix(ours), primal, t)[1])(tan),
+        jax.jvp(fix(theirs), primal, tan)[1],
+        rtol=2e-4,
+        atol=2e-4,
+    )
 
 
 def test_second_order_and_vmap(backend):

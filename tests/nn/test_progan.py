@@ -45,7 +45,7 @@ def np_conv(p, x):
     pad = k // 2
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     h, wd = x.shape[1:3]
-    out = sum(xp[:, i:i + h, j:j + wd] @ w[i, j] for i in range(k) for j in range(k))
+    out = sum(xp[:, i : i + h, j : j + wd] @ w[i, j] for i in range(k) for j in range(k))
     return out + b
 
 
@@ -68,7 +68,7 @@ def np_down(x, f=2):
     out = np.zeros((n, h // f, w // f, c))
     for i in range(h // f):
         for j in range(w // f):
-            out[:, i, j] = x[:, f * i:f * i + f, f * j:f * j + f].mean(axis=(1, 2))
+            out[:, i, j] = x[:, f * i : f * i + f, f * j : f * j + f].mean(axis=(1, 2))
     return out
 
 

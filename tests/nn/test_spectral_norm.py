@@ -51,8 +51,9 @@ def test_sn_conv_normalises_reshaped_kernel():
     k = np.asarray(variables["params"]["kernel"])
     sigma_true = np.linalg.svd(k.reshape(-1, 3), compute_uv=False)[0]
     y = layer.apply(variables, x, update_stats=False)
-    ref = jax.lax.conv_general_dilated(x, jnp.asarray(k / sigma_true), (1, 1), "SAME",
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ref = jax.lax.conv_general_dilated(
+        x, jnp.asarray(k / sigma_true), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
 
 
@@ -60,6 +61,5 @@ def test_gradient_flows_through_kernel_not_vector():
     layer = SNDense(3)
     x = jnp.ones((2, 4))
     variables = layer.init(jax.random.key(2), x, update_stats=True)
-    g = jax.grad(lambda p: layer.apply({**variables, "params": p}, x, update_stats=False).sum())(
-        variables["params"])
+    g = jax.grad(lambda p: layer.apply({**variables, "params": p}, x, update_stats=False).sum())(variables["params"])
     assert np.all(np.isfinite(g["kernel"])) and np.any(g["kernel"] != 0)

@@ -33,8 +33,7 @@ def test_style_mixing_and_truncation(gen):
     ws = g.apply(v, z, None, False, method="map")
     assert ws.shape == (4, n, 8)
     np.testing.assert_array_equal(ws[:, 0], ws[:, -1])  # no mixing at eval
-    mixed, _ = g.apply(v, z, None, True, 1.0, method="map", rngs={"noise": jax.random.key(3)},
-                       mutable=["w_avg"])
+    mixed, _ = g.apply(v, z, None, True, 1.0, method="map", rngs={"noise": jax.random.key(3)}, mutable=["w_avg"])
     for i in range(4):  # one crossover per example: a prefix of w1, then w2
         same = np.all(np.isclose(mixed[i], ws[i]), axis=-1)
         k = int(np.argmin(same))
@@ -55,7 +54,8 @@ def test_noise_inputs_and_output_shape(gen):
     g, z, v = gen
     # Non-zero noise strengths so the noise inputs matter.
     params = jax.tree_util.tree_map_with_path(
-        lambda p, a: a + 0.5 if "strength" in jax.tree_util.keystr(p) else a, v["params"])
+        lambda p, a: a + 0.5 if "strength" in jax.tree_util.keystr(p) else a, v["params"]
+    )
     v = {**v, "params": params}
     a = g.apply(v, z, rngs={"noise": jax.random.key(0)})
     b = g.apply(v, z, rngs={"noise": jax.random.key(1)})

@@ -26,9 +26,16 @@ def test_ddpm_cifar10_parameter_count():
 def test_parameter_count_matches_diffusers_unet2d():
     diffusers = pytest.importorskip("diffusers")
     ref = diffusers.UNet2DModel(
-        sample_size=16, in_channels=1, out_channels=1, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=None, norm_num_groups=32)
+        sample_size=16,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=None,
+        norm_num_groups=32,
+    )
     net = UNet(ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), dropout=0.0)
     shapes = jax.eval_shape(lambda: net.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), jnp.zeros((1,))))
     assert _count(shapes) == sum(p.numel() for p in ref.parameters())
@@ -44,15 +51,25 @@ def test_timestep_embedding_matches_diffusers():
 
 @pytest.mark.slow
 def test_tiny_unet_conditioning_and_dropout():
-    net = UNet(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), dropout=0.5, num_classes=3,
-               scale_shift=True, num_heads=2)
+    net = UNet(
+        ch=16,
+        ch_mult=(1, 2),
+        num_res_blocks=1,
+        attn_resolutions=(4,),
+        dropout=0.5,
+        num_classes=3,
+        scale_shift=True,
+        num_heads=2,
+    )
     x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
     t, y = jnp.array([3.0, 500.0]), jnp.array([0, 2])
     params = net.init(jax.random.key(1), x, t, y)["params"]
     # the output convolution is zero-initialised (ADM); perturb it to see the conditioning
     params = jax.tree.map(lambda p: p + 0.05, params)
-    apply = jax.jit(lambda labels, rng, train: net.apply({"params": params}, x, t, labels, train,
-                                                          rngs={"dropout": rng}), static_argnums=2)
+    apply = jax.jit(
+        lambda labels, rng, train: net.apply({"params": params}, x, t, labels, train, rngs={"dropout": rng}),
+        static_argnums=2,
+    )
     dropout_rng = jax.random.key(0)
     f = lambda labels, train=False, rng=dropout_rng: apply(labels, rng, train)
     out = f(y)

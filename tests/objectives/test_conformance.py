@@ -14,7 +14,7 @@ import pytest
 
 from genjax.config import load_config
 from genjax.objectives import registered
-from genjax.objectives.base import (Autoencoder, Conditional, LikelihoodModel, Objective, PairedDomains, Planned)
+from genjax.objectives.base import Autoencoder, Conditional, LikelihoodModel, Objective, PairedDomains, Planned
 from genjax.testing import tiny
 from genjax.train import run
 from genjax.train.build import build_run

@@ -32,8 +32,7 @@ def test_pool_fills_then_swaps_half():
 
 
 def test_cyclegan_losses_and_sampling():
-    cfg = ml_collections.ConfigDict(dict(name="cyclegan", ch=4, n_blocks=1, d_ch=4, d_layers=2,
-                                         pool_size=4))
+    cfg = ml_collections.ConfigDict(dict(name="cyclegan", ch=4, n_blocks=1, d_ch=4, d_layers=2, pool_size=4))
     obj = C.make(cfg, META)
     x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1), minval=-1, maxval=1)
     batch = {"x": x, "y": jnp.zeros(4, jnp.int32)}
@@ -48,15 +47,24 @@ def test_cyclegan_losses_and_sampling():
         d = obj.loss("discriminator", params, state, batch, jax.random.key(2), jnp.int32(0))
         g = obj.loss("generator", params, state, batch, jax.random.key(3), jnp.int32(0))
         fb, fa = obj.translate(params, a, "ab"), obj.translate(params, b, "ba")
-        parts = (obj._d(params, fb, "b"), obj._d(params, fa, "a"), obj.translate(params, fb, "ba"),
-                 obj.translate(params, fa, "ab"), obj.translate(params, a, "ba"),
-                 obj.translate(params, b, "ab"))
+        parts = (
+            obj._d(params, fb, "b"),
+            obj._d(params, fa, "a"),
+            obj.translate(params, fb, "ba"),
+            obj.translate(params, fa, "ab"),
+            obj.translate(params, a, "ba"),
+            obj.translate(params, b, "ab"),
+        )
         return d, g, parts, obj.sample(params, d.state, jax.random.key(4), 3)
 
     d, g, (db, da, cyc_a, cyc_b, id_a, id_b), samples = run(params, state)
     l1 = lambda u, w: np.abs(np.asarray(u) - np.asarray(w)).reshape(u.shape[0], -1).mean(-1)
-    expect = np.concatenate([0.5 * (np.asarray(db) - 1) ** 2 + 10 * l1(cyc_a, a) + 5 * l1(id_a, a),
-                             0.5 * (np.asarray(da) - 1) ** 2 + 10 * l1(cyc_b, b) + 5 * l1(id_b, b)])
+    expect = np.concatenate(
+        [
+            0.5 * (np.asarray(db) - 1) ** 2 + 10 * l1(cyc_a, a) + 5 * l1(id_a, a),
+            0.5 * (np.asarray(da) - 1) ** 2 + 10 * l1(cyc_b, b) + 5 * l1(id_b, b),
+        ]
+    )
     np.testing.assert_allclose(g.loss, expect, rtol=1e-5)
     assert d.loss.shape == (4,) and np.all(np.isfinite(d.loss))
     assert int(d.state["discriminator"]["pool"]["count_a"]) == 2
@@ -69,8 +77,9 @@ def test_unpaired_domains_and_eval_reference():
     """domain_b='unpaired': a and b are the channel halves of x [B, H, W, 2C] (the whole batch for
     both), and samples are evaluated against domain B; 'invert' against the inverted images."""
     unpaired = DatasetMetadata("unpaired:npz:a.npz|npz:b.npz", "image", (8, 8, 2), None, (-1.0, 1.0), 100)
-    cfg = ml_collections.ConfigDict(dict(name="cyclegan", ch=4, n_blocks=1, d_ch=4, d_layers=2, pool_size=4,
-                                         domain_b="unpaired"))
+    cfg = ml_collections.ConfigDict(
+        dict(name="cyclegan", ch=4, n_blocks=1, d_ch=4, d_layers=2, pool_size=4, domain_b="unpaired")
+    )
     obj = C.make(cfg, unpaired)
     x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 2), minval=-1, maxval=1)
     a, b = obj.domains({"x": x})
@@ -103,10 +112,24 @@ def test_eval_compares_translations_with_domain_b(tmp_path, capsys):
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    assert main(["train", "--config", "mnist_cyclegan:runlocal", "--workdir", str(tmp_path),
-                 "--config.train.progress=false", "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
-                 "--config.data.eval_split=train[90%:]", "--config.data.batch_size=8",
-                 "--config.eval.kwargs.features=raw"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "mnist_cyclegan:runlocal",
+                "--workdir",
+                str(tmp_path),
+                "--config.train.progress=false",
+                "--config.data.source=builtin:digits",
+                "--config.data.split=train[:90%]",
+                "--config.data.eval_split=train[90%:]",
+                "--config.data.batch_size=8",
+                "--config.eval.kwargs.features=raw",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["eval", "--workdir", str(tmp_path), "--metrics", "fid", "--num", "16", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

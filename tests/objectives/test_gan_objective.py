@@ -21,8 +21,10 @@ TINY = {
     "mlp": dict(generator=dict(width=8, depth=1), discriminator=dict(width=8, depth=1)),
     "dcgan": dict(generator=dict(base=4), discriminator=dict(base=4, num_layers=2)),
     "sngan": dict(generator=dict(ch=4), discriminator=dict(ch=4, num_down=2)),
-    "stylegan2": dict(generator=dict(w_dim=8, mapping_layers=1, channel_base=64, channel_max=4),
-                      discriminator=dict(channel_base=64, channel_max=4)),
+    "stylegan2": dict(
+        generator=dict(w_dim=8, mapping_layers=1, channel_base=64, channel_max=4),
+        discriminator=dict(channel_base=64, channel_max=4),
+    ),
 }
 
 
@@ -49,9 +51,11 @@ def check_objective(obj, meta, n=8):
     def run(params, state):
         out = {}
         for player in ("discriminator", "generator"):
+
             def f(p):
                 o = obj.loss(player, {**params, player: p}, state, batch, jax.random.key(2), jnp.int32(0))
                 return o.loss.mean(), o.loss
+
             out[player] = jax.value_and_grad(f, has_aux=True)(params[player])
         return out, obj.sample(params, state, jax.random.key(3), 4)
 
@@ -65,8 +69,9 @@ def check_objective(obj, meta, n=8):
     return params, state
 
 
-@pytest.mark.parametrize("arch", [
-    "mlp", *(pytest.param(a, marks=pytest.mark.slow) for a in ("dcgan", "sngan", "stylegan2"))])
+@pytest.mark.parametrize(
+    "arch", ["mlp", *(pytest.param(a, marks=pytest.mark.slow) for a in ("dcgan", "sngan", "stylegan2"))]
+)
 def test_every_architecture(arch):
     """MLP unconditional on points; the image architectures class-conditional (projection
     discriminator) with DiffAugment (their unconditional paths train in the configs' tests)."""
@@ -130,12 +135,12 @@ def test_packed_discriminator_and_lazy_r1_match_brute_force():
     xp = pack(batch["x"], 2)
     expect = []
     for i in range(4):
-        f = lambda v: obj.nets.discriminator.apply({"params": params["discriminator"], **d_state},
-                                              v[None], None, train=False)[0]
+        f = lambda v: obj.nets.discriminator.apply(
+            {"params": params["discriminator"], **d_state}, v[None], None, train=False
+        )[0]
         expect.append(float(jnp.sum(jax.grad(f)(xp[i]) ** 2)))
     np.testing.assert_allclose(on.metrics["r1"], 4 * np.array(expect), rtol=1e-4)
-    np.testing.assert_allclose(on.loss - off.loss, np.repeat(0.5 * 2.0 * 4 * np.array(expect), 2),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(on.loss - off.loss, np.repeat(0.5 * 2.0 * 4 * np.array(expect), 2), rtol=1e-4, atol=1e-6)
 
 
 def test_top_k_training_takes_the_generator_loss_of_the_most_realistic_packs():
@@ -147,8 +152,7 @@ def test_top_k_training_takes_the_generator_loss_of_the_most_realistic_packs():
     params, state = check_objective(obj, POINTS)
     batch, key = batch_for(POINTS), jax.random.key(4)
     ref = plain.loss("generator", params, state, batch, key, jnp.int32(0))
-    np.testing.assert_allclose(obj.loss("generator", params, state, batch, key, jnp.int32(0)).loss, ref.loss,
-                               rtol=1e-6)
+    np.testing.assert_allclose(obj.loss("generator", params, state, batch, key, jnp.int32(0)).loss, ref.loss, rtol=1e-6)
     out = obj.loss("generator", params, state, batch, key, jnp.int32(2000))
     np.testing.assert_allclose(out.metrics["topk_fraction"], 0.5)
     per_pack = np.asarray(ref.loss)[::2]  # [4] packs
@@ -168,20 +172,23 @@ def test_gradient_penalty_term():
     assert np.all(out.metrics["gp"] >= 0)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(unknown_field=1), "unknown_field"),
-    (dict(arch="vit"), "arch"),
-    (dict(loss="bce"), "loss"),
-    (dict(pack=0), "pack"),
-    (dict(diffaugment="flip"), "diffaugment"),
-    (dict(generator=dict(widht=3)), "generator"),
-    (dict(pl_weight=1.0), "stylegan2"),
-    (dict(conditional=True, pack=2), "pack"),
-    (dict(topk_gamma=1.5), r"config.objective.topk_gamma must be in \(0, 1\], got 1.5"),
-    (dict(n_critic=2.5), "config.objective.n_critic must be an int, got 2.5"),
-    (dict(conditional="yes"), "config.objective.conditional must be true or false"),
-    (dict(topk_every=0), "topk_every"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(unknown_field=1), "unknown_field"),
+        (dict(arch="vit"), "arch"),
+        (dict(loss="bce"), "loss"),
+        (dict(pack=0), "pack"),
+        (dict(diffaugment="flip"), "diffaugment"),
+        (dict(generator=dict(widht=3)), "generator"),
+        (dict(pl_weight=1.0), "stylegan2"),
+        (dict(conditional=True, pack=2), "pack"),
+        (dict(topk_gamma=1.5), r"config.objective.topk_gamma must be in \(0, 1\], got 1.5"),
+        (dict(n_critic=2.5), "config.objective.n_critic must be an int, got 2.5"),
+        (dict(conditional="yes"), "config.objective.conditional must be true or false"),
+        (dict(topk_every=0), "topk_every"),
+    ],
+)
 def test_bad_config_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         G.make(cfg(**bad), POINTS)
@@ -200,15 +207,20 @@ def test_core_step_with_n_critic_and_ema_generator():
     txs = {"generator": optax.adam(1e-2), "discriminator": optax.adam(1e-2)}
     spec = {"x": jax.ShapeDtypeStruct((8, 2), jnp.float32), "y": jax.ShapeDtypeStruct((8,), jnp.int32)}
     mesh = make_mesh(ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1)))
-    state, _ = init_train_state(obj, txs, jax.random.PRNGKey(0), spec, mesh, rules=(), min_fsdp_size=2**16,
-                                ema_decays=(0.5,))
+    state, _ = init_train_state(
+        obj, txs, jax.random.PRNGKey(0), spec, mesh, rules=(), min_fsdp_size=2**16, ema_decays=(0.5,)
+    )
     step = jax.jit(make_train_step(obj))
     batch = batch_for(POINTS)
     new, metrics = step(state, batch)
     assert int(new.step) == 1 and int(metrics["nonfinite_steps"]) == 0
     for p in obj.players:  # EMA: e <- d e + (1 - d) theta
-        jax.tree.map(lambda e, e0, t: np.testing.assert_allclose(e, 0.5 * e0 + 0.5 * t, rtol=1e-5, atol=1e-7),
-                     new.ema[0][p], state.ema[0][p], new.params[p])
+        jax.tree.map(
+            lambda e, e0, t: np.testing.assert_allclose(e, 0.5 * e0 + 0.5 * t, rtol=1e-5, atol=1e-7),
+            new.ema[0][p],
+            state.ema[0][p],
+            new.params[p],
+        )
     ema_params = new.sampling_params(0)
     a = obj.sample(ema_params, new.model_state, jax.random.key(0), 16)
     b = obj.sample(new.params, new.model_state, jax.random.key(0), 16)
@@ -237,17 +249,20 @@ def test_rescale_std_gives_zero_mean_unit_variance():
     net = np.asarray(obj._to_net(jnp.asarray(x, jnp.float32)), np.float64)
     np.testing.assert_allclose(net.mean(), 0.0, atol=1e-5)
     np.testing.assert_allclose(net.var(axis=0).mean(), 1.0, rtol=1e-4)
-    np.testing.assert_allclose(net.var(axis=0) / net.var(axis=0).mean(), per_axis_var / per_axis_var.mean(),
-                               rtol=1e-4)  # one scale for all axes: the shape is kept
+    np.testing.assert_allclose(
+        net.var(axis=0) / net.var(axis=0).mean(), per_axis_var / per_axis_var.mean(), rtol=1e-4
+    )  # one scale for all axes: the shape is kept
     assert (G.make(cfg(rescale=False, **TINY["mlp"]), meta).shift, G.make(cfg(**TINY["mlp"]), meta).scale) == (0, 1)
-    assert G.make(cfg(rescale=True, **TINY["mlp"]), meta).scale == G.make(cfg(rescale="range", **TINY["mlp"]), meta).scale
+    assert (
+        G.make(cfg(rescale=True, **TINY["mlp"]), meta).scale == G.make(cfg(rescale="range", **TINY["mlp"]), meta).scale
+    )
 
 
 def test_jacobian_norms_against_per_sample_jacobians():
     """jacobian_norms = the Frobenius norm of each sample's own Jacobian (jax.jacfwd of one
     sample at a time), for a nonlinear map of z [N, 3] to images [N, 2, 2]."""
     w = jax.random.normal(jax.random.key(0), (3, 4))
-    g = lambda z: jnp.tanh(z @ w).reshape(-1, 2, 2) * jnp.sum(z ** 2, axis=1)[:, None, None]  # noqa: E731
+    g = lambda z: jnp.tanh(z @ w).reshape(-1, 2, 2) * jnp.sum(z**2, axis=1)[:, None, None]  # noqa: E731
     z = jax.random.normal(jax.random.key(1), (5, 3))
     brute = [np.linalg.norm(np.asarray(jax.jacfwd(lambda zi: g(zi[None])[0])(zi))) for zi in z]
     np.testing.assert_allclose(G.jacobian_norms(g, z), brute, rtol=1e-5)
@@ -274,11 +289,14 @@ def test_jacobian_truncation_keeps_the_smallest_jacobians():
         conditional.sample(params, state, jax.random.key(1), 6, jacobian_keep=0.5)
 
 
-@pytest.mark.parametrize("rescale, meta, match", [
-    ("unit", POINTS, "config.objective.rescale must be one of 'none', 'range', 'std', False, True, got 'unit'"),
-    ("std", POINTS, "needs the mean and std of points data"),
-    ("std", IMAGES, "use rescale='range' or 'none'"),
-])
+@pytest.mark.parametrize(
+    "rescale, meta, match",
+    [
+        ("unit", POINTS, "config.objective.rescale must be one of 'none', 'range', 'std', False, True, got 'unit'"),
+        ("std", POINTS, "needs the mean and std of points data"),
+        ("std", IMAGES, "use rescale='range' or 'none'"),
+    ],
+)
 def test_rescale_errors(rescale, meta, match):
     with pytest.raises(ValueError, match=match):
         G.make(cfg(rescale=rescale, **TINY["mlp" if meta is POINTS else "dcgan"]), meta)
@@ -295,10 +313,25 @@ def test_eval_reports_fid_and_kid_of_an_image_gan_run(tmp_path, capsys):
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    assert main(["train", "--config", "mnist_dcgan:runlocal", "--workdir", str(tmp_path),
-                 "--config.train.progress=false", "--config.data.source=builtin:digits", "--config.data.split=train[:90%]",
-                 "--config.data.eval_split=train[90%:]", "--config.data.batch_size=8",
-                 "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "mnist_dcgan:runlocal",
+                "--workdir",
+                str(tmp_path),
+                "--config.train.progress=false",
+                "--config.data.source=builtin:digits",
+                "--config.data.split=train[:90%]",
+                "--config.data.eval_split=train[90%:]",
+                "--config.data.batch_size=8",
+                "--config.eval.kwargs.features=raw",
+                "--config.eval.kwargs.kid_subset_size=16",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["eval", "--workdir", str(tmp_path), "--metrics", "fid,kid", "--num", "32", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -308,8 +341,9 @@ def test_eval_reports_fid_and_kid_of_an_image_gan_run(tmp_path, capsys):
     fake = r.sample(32, 3, ema_index=0)
     assert fake.shape == (32, 8, 8, 1)
     real = load_examples(r.config.data, 32, split="train[90%:]")["x"]
-    direct = metrics.compute(["fid", "kid"], fake, real, metadata=r.metadata, rng_seed=3, features="raw",
-                             kid_subset_size=16)
+    direct = metrics.compute(
+        ["fid", "kid"], fake, real, metadata=r.metadata, rng_seed=3, features="raw", kid_subset_size=16
+    )
     for k in ("fid", "kid"):
         np.testing.assert_allclose(printed[k], direct[k], rtol=1e-4, atol=1e-6)
     assert printed["fid"] > 0  # a 2-step generator is far from the data
@@ -326,8 +360,10 @@ def test_eval_of_a_mode_coverage_run_samples_with_the_configs_truncation(tmp_pat
     from genjax.data import load_examples
     from genjax.train.loop import load_run
 
-    assert main(["train", "--config", "ring8_gan:runlocal", "--workdir", str(tmp_path),
-                 "--config.train.progress=false"]) == 0
+    assert (
+        main(["train", "--config", "ring8_gan:runlocal", "--workdir", str(tmp_path), "--config.train.progress=false"])
+        == 0
+    )
     capsys.readouterr()
     r = load_run(str(tmp_path))
     keep = r.config.sample.kwargs.jacobian_keep
@@ -335,12 +371,28 @@ def test_eval_of_a_mode_coverage_run_samples_with_the_configs_truncation(tmp_pat
     real = load_examples(r.config.data, 256, split=r.config.data.eval_split)["x"]
     printed = []
     for option in ([], ["--option", "jacobian_keep=1.0"]):
-        assert main(["eval", "--workdir", str(tmp_path), "--metrics", "mode_coverage", "--num", "256",
-                     "--seed", "3", *option]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--workdir",
+                    str(tmp_path),
+                    "--metrics",
+                    "mode_coverage",
+                    "--num",
+                    "256",
+                    "--seed",
+                    "3",
+                    *option,
+                ]
+            )
+            == 0
+        )
         printed.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     for out, k in zip(printed, (keep, 1.0)):
-        direct = metrics.compute(["mode_coverage"], r.sample(256, 3, ema_index=0, jacobian_keep=k), real,
-                                 metadata=r.metadata, rng_seed=3)
+        direct = metrics.compute(
+            ["mode_coverage"], r.sample(256, 3, ema_index=0, jacobian_keep=k), real, metadata=r.metadata, rng_seed=3
+        )
         assert set(direct) <= set(out)
         for name, value in direct.items():
             np.testing.assert_allclose(out[name], value, rtol=1e-6, atol=1e-9)

@@ -116,15 +116,19 @@ def test_samples_are_continuous_across_a_stage_boundary(variables):
 def test_per_resolution_batch_sizes_and_learning_rates():
     """Keys are resolutions (str, or int from Python); a stage's values apply from its first
     (fade-in) step: the lr factor at the steps on both sides of each boundary."""
-    obj = objective(fade_steps=3, stable_steps=2, batch_sizes={4: 16, 16: 8},
-                    lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}})
+    obj = objective(
+        fade_steps=3,
+        stable_steps=2,
+        batch_sizes={4: 16, 16: 8},
+        lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}},
+    )
     assert obj.batch_sizes == (16, None, 8)
     lr = lambda p, s: obj.at_stage(obj.stage_at(s)).lr_scale(p)  # noqa: E731
     # boundaries before steps 2 (8x8) and 7 (16x16)
     assert [lr("generator", s) for s in (0, 1, 2, 6, 7, 20)] == [1, 1, 0.5, 0.5, 2, 2]
     assert [lr("discriminator", s) for s in (0, 1, 2, 6, 7, 20)] == [1, 1, 1, 1, 0.25, 0.25]
     shared = objective(fade_steps=3, stable_steps=2, lr_scales={"8": 0.5})
-    assert [shared.at_stage(k).lr_scale(p) for k in range(3) for p in shared.players] == [1, 1, .5, .5, 1, 1]
+    assert [shared.at_stage(k).lr_scale(p) for k in range(3) for p in shared.players] == [1, 1, 0.5, 0.5, 1, 1]
     plain = objective()
     assert plain.batch_sizes == () and plain.lr_scales == () and plain.at_stage(2).lr_scale("generator") == 1.0
 
@@ -136,14 +140,19 @@ def test_plan_is_one_gan_stage_per_resolution():
     from genjax.objectives.base import Stage, training_plan
     from genjax.objectives.gan import GAN
 
-    obj = objective(fade_steps=3, stable_steps=2, batch_sizes={4: 16, 16: 8},
-                    lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}})
+    obj = objective(
+        fade_steps=3,
+        stable_steps=2,
+        batch_sizes={4: 16, 16: 8},
+        lr_scales={"generator": {"8": 0.5, "16": 2}, "discriminator": {"16": 0.25}},
+    )
     plan = training_plan(obj, 4)
     assert plan == obj.plan(4)
     assert plan.stages == (
         Stage(0, 2, obj.at_stage(0), 16, {"generator": 1.0, "discriminator": 1.0}, ()),
         Stage(2, 7, obj.at_stage(1), 4, {"generator": 0.5, "discriminator": 1.0}, (2, 5)),
-        Stage(7, None, obj.at_stage(2), 8, {"generator": 2.0, "discriminator": 0.25}, (7, 10)))
+        Stage(7, None, obj.at_stage(2), 8, {"generator": 2.0, "discriminator": 0.25}, (7, 10)),
+    )
     for k, stage in enumerate(plan.stages):
         assert isinstance(stage.objective, GAN) and stage.objective.stage == k
         assert [t.name for t in stage.objective.d_terms] == ["adv", "gp", "drift"]
@@ -174,30 +183,43 @@ def test_optimizer_resets_at_stage_starts_and_where_the_reference_lod_ceil_chang
     assert not any(off.reset_optimizer_at(s) for s in range(40))
 
 
-@pytest.mark.parametrize("fields,meta,match", [
-    (dict(fade_step=3), IMAGES, r"unknown field\(s\) \['fade_step'\]"),
-    (dict(fade_steps=-1), IMAGES, "fade_steps must be >= 0"),
-    (dict(stable_steps=0), IMAGES, "stable_steps must be >= 1"),
-    (dict(discriminator=dict(in_shape=(8, 8, 1))), IMAGES, "in_shape comes from the data"),
-    (dict(generator=dict(width=3)), IMAGES, r"generator has unknown field\(s\) \['width'\]"),
-    ({}, DatasetMetadata("ring", "points", (2,), None, (-1.0, 1.0), 10), "needs square images"),
-    ({}, DatasetMetadata("odd", "image", (9, 9, 1), None, (-1.0, 1.0), 10), "set data.image_size"),
-    (dict(batch_sizes={"32": 8}), IMAGES, (r"batch_sizes has key '32', which is not a stage resolution; "
-                                           r"the stages train at 4, 8, 16$")),
-    (dict(batch_sizes={"six": 8}), IMAGES, "key 'six', which is not a stage resolution"),
-    (dict(batch_sizes={"8": 0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
-    (dict(batch_sizes={"8": 4.0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
-    (dict(batch_sizes={"8": 6}), IMAGES, r"batch_sizes\['8'\]=6 is not divisible by the minibatch-std group size 4"),
-    (dict(batch_sizes=64), IMAGES, "config.objective.batch_sizes must be a mapping, got 64"),
-    (dict(lr_scales={"generator": 2}), IMAGES, "lr_scales.generator must map stage resolutions to values"),
-    (dict(drift=-0.1), IMAGES, r"config.objective.drift must be >= 0, got -0.1"),
-    (dict(lr_scales={"8": 0}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
-    (dict(lr_scales={"8": "x"}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
-    (dict(lr_scales={"gen": {"8": 2}}), IMAGES, r"key 'gen'.*or name a player: generator, discriminator"),
-    (dict(lr_scales={"generator": {"8": 2}, "8": 1}), IMAGES, "mixes player names and resolutions"),
-    (dict(lr_scales={"generator": {"7": 2}}), IMAGES, "lr_scales.generator has key '7'"),
-    (dict(reset_optimizer="yes"), IMAGES, "reset_optimizer must be true or false"),
-])
+@pytest.mark.parametrize(
+    "fields,meta,match",
+    [
+        (dict(fade_step=3), IMAGES, r"unknown field\(s\) \['fade_step'\]"),
+        (dict(fade_steps=-1), IMAGES, "fade_steps must be >= 0"),
+        (dict(stable_steps=0), IMAGES, "stable_steps must be >= 1"),
+        (dict(discriminator=dict(in_shape=(8, 8, 1))), IMAGES, "in_shape comes from the data"),
+        (dict(generator=dict(width=3)), IMAGES, r"generator has unknown field\(s\) \['width'\]"),
+        ({}, DatasetMetadata("ring", "points", (2,), None, (-1.0, 1.0), 10), "needs square images"),
+        ({}, DatasetMetadata("odd", "image", (9, 9, 1), None, (-1.0, 1.0), 10), "set data.image_size"),
+        (
+            dict(batch_sizes={"32": 8}),
+            IMAGES,
+            (
+                r"batch_sizes has key '32', which is not a stage resolution; "
+                r"the stages train at 4, 8, 16$"
+            ),
+        ),
+        (dict(batch_sizes={"six": 8}), IMAGES, "key 'six', which is not a stage resolution"),
+        (dict(batch_sizes={"8": 0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
+        (dict(batch_sizes={"8": 4.0}), IMAGES, r"batch_sizes\['8'\] must be a positive int"),
+        (
+            dict(batch_sizes={"8": 6}),
+            IMAGES,
+            r"batch_sizes\['8'\]=6 is not divisible by the minibatch-std group size 4",
+        ),
+        (dict(batch_sizes=64), IMAGES, "config.objective.batch_sizes must be a mapping, got 64"),
+        (dict(lr_scales={"generator": 2}), IMAGES, "lr_scales.generator must map stage resolutions to values"),
+        (dict(drift=-0.1), IMAGES, r"config.objective.drift must be >= 0, got -0.1"),
+        (dict(lr_scales={"8": 0}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
+        (dict(lr_scales={"8": "x"}), IMAGES, r"lr_scales\['8'\] must be a positive number"),
+        (dict(lr_scales={"gen": {"8": 2}}), IMAGES, r"key 'gen'.*or name a player: generator, discriminator"),
+        (dict(lr_scales={"generator": {"8": 2}, "8": 1}), IMAGES, "mixes player names and resolutions"),
+        (dict(lr_scales={"generator": {"7": 2}}), IMAGES, "lr_scales.generator has key '7'"),
+        (dict(reset_optimizer="yes"), IMAGES, "reset_optimizer must be true or false"),
+    ],
+)
 def test_config_errors_name_the_field(fields, meta, match):
     with pytest.raises(ValueError, match=match):
         objective(meta, **fields)
@@ -216,16 +238,34 @@ def _config(aot_compile):
     c = config_lib.base_config()
     c.data.source = "builtin:digits"
     c.data.batch_size = 8
-    c.objective = ml_collections.ConfigDict({"name": "progan", "z_dim": 4, **NETS, "fade_steps": 2,
-                                             "stable_steps": 2, "gp_weight": 0.0, "batch_sizes": {"8": 4},
-                                             "lr_scales": LR_SCALES})
+    c.objective = ml_collections.ConfigDict(
+        {
+            "name": "progan",
+            "z_dim": 4,
+            **NETS,
+            "fade_steps": 2,
+            "stable_steps": 2,
+            "gp_weight": 0.0,
+            "batch_sizes": {"8": 4},
+            "lr_scales": LR_SCALES,
+        }
+    )
     c.objective.discriminator.mbstd_group = 4
     c.optim.lr = LR
     c.optim.b1 = 0.0
     c.optim.b2 = B2
     c.optim.eps = EPS
-    c.train.update(steps=5, log_every=1, sample_every=0, checkpoint_every=1, keep_checkpoints=5, progress=False,
-                   async_checkpoint=False, ema_decays=(0.9,), aot_compile=aot_compile)
+    c.train.update(
+        steps=5,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=1,
+        keep_checkpoints=5,
+        progress=False,
+        async_checkpoint=False,
+        ema_decays=(0.9,),
+        aot_compile=aot_compile,
+    )
     c.sample.num = 4
     return c
 
@@ -233,8 +273,11 @@ def _config(aot_compile):
 def test_run_checks_every_stage_batch_before_training(tmp_path):
     c = _config(False)
     c.train.grad_accum = 8  # data.batch_size 8 splits; stage 1's batch 4 does not
-    with pytest.raises(ValueError, match=r"the batch size of stage 1 of objective 'progan': the global "
-                                         r"batch 4 is not divisible by the 8 micro-batches of config.train.grad_accum"):
+    with pytest.raises(
+        ValueError,
+        match=r"the batch size of stage 1 of objective 'progan': the global "
+        r"batch 4 is not divisible by the 8 micro-batches of config.train.grad_accum",
+    ):
         loop.build_run(c, tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
@@ -265,6 +308,7 @@ def runs(tmp_path_factory):
         def step(*args):
             rec["traced"].append(objective.stage)
             return fn(*args)
+
         return step
 
     def recording_next_batch(self):  # run() calls it right before the step, after any reset
@@ -313,8 +357,9 @@ def _leaves(s):
 
 def _adam(opt_state):
     """The ScaleByAdamState and the ScaleByScheduleState of one player's optax.adam state."""
-    nodes = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, (optax.ScaleByAdamState,
-                                                                          optax.ScaleByScheduleState)))
+    nodes = jax.tree.leaves(
+        opt_state, is_leaf=lambda x: isinstance(x, (optax.ScaleByAdamState, optax.ScaleByScheduleState))
+    )
     (adam,) = [n for n in nodes if isinstance(n, optax.ScaleByAdamState)]
     (schedule,) = [n for n in nodes if isinstance(n, optax.ScaleByScheduleState)]
     return adam, schedule
@@ -355,7 +400,8 @@ def test_adam_restarts_at_the_boundary_and_the_lr_follows_the_stage(runs):
     assert sorted(a.pre_reset) == [2, 4]
     assert [m for m in a.logged if m.startswith("reset the optimizer")] == [
         "reset the optimizer states before train step 2 (stage 1)",
-        "reset the optimizer states before train step 4 (stage 1)"]
+        "reset the optimizer states before train step 4 (stage 1)",
+    ]
     final = (a.state.params, a.state.opt_state)
     factor = {0: {"generator": 2.0, "discriminator": 1.0}, 1: {"generator": 0.5, "discriminator": 0.25}}
     for s, count in zip(range(5), [1, 2, 1, 2, 1]):
@@ -373,7 +419,7 @@ def test_adam_restarts_at_the_boundary_and_the_lr_follows_the_stage(runs):
             adam, _ = _adam(after[p])
             assert int(adam.count) == count
             f = factor[0 if s < 2 else 1][p]
-            expected = jax.tree.map(lambda m, v: -LR * f * m / (np.sqrt(v / (1 - B2 ** count)) + EPS), adam.mu, adam.nu)
+            expected = jax.tree.map(lambda m, v: -LR * f * m / (np.sqrt(v / (1 - B2**count)) + EPS), adam.mu, adam.nu)
             delta = jax.tree.map(lambda x, y: x - y, new_params[p], params[p])
             for d, e in zip(jax.tree.leaves(delta), jax.tree.leaves(expected), strict=True):
                 np.testing.assert_allclose(d, e, rtol=1e-3, atol=5e-7)  # float32 param differences
@@ -417,13 +463,24 @@ def test_per_stage_batches_sharded_over_4_devices_equal_1(tmp_path, sub):
     moments): the config's Adam(b1 = 0) steps lr g / |g| amplify the reduction-order noise of tiny
     gradients to a good part of lr on any two meshes, with or without per-stage settings."""
     config = "mnist_progan:runlocal"
-    common = [config, "--config.data.source=builtin:digits", "--config.objective.lr_scales.16=0.5",
-              "--config.optim.name=sgd", "--config.optim.b1=0.9", "--config.train.steps=6",
-              "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.checkpoint_every=0",
-              "--config.train.async_checkpoint=false", "--config.sharding.min_fsdp_size=1"]
+    common = [
+        config,
+        "--config.data.source=builtin:digits",
+        "--config.objective.lr_scales.16=0.5",
+        "--config.optim.name=sgd",
+        "--config.optim.b1=0.9",
+        "--config.train.steps=6",
+        "--config.train.progress=false",
+        "--config.train.sample_every=0",
+        "--config.train.checkpoint_every=0",
+        "--config.train.async_checkpoint=false",
+        "--config.sharding.min_fsdp_size=1",
+    ]
     sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)
-    sub.run_worker(["train", tmp_path / "four.npz", tmp_path / "four", *common, "--config.mesh.data=2",
-                    "--config.mesh.fsdp=2"], devices=4)
+    sub.run_worker(
+        ["train", tmp_path / "four.npz", tmp_path / "four", *common, "--config.mesh.data=2", "--config.mesh.fsdp=2"],
+        devices=4,
+    )
     one, four = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "four.npz")
     assert any("fsdp" in s for s in four["specs"])
     for key in one:

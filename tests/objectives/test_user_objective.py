@@ -44,7 +44,7 @@ FAMILY = textwrap.dedent('''
         return MeanShift(dim=metadata.shape[0])
 ''')
 
-CONFIG = textwrap.dedent('''
+CONFIG = textwrap.dedent("""
     from genjax.config import base_config
 
     def get_config(arg=None):
@@ -55,18 +55,24 @@ CONFIG = textwrap.dedent('''
         c.train.update(steps=60, log_every=20, sample_every=0, checkpoint_every=30, ema_decays=(),
                        progress=False, async_checkpoint=False)
         return c
-''')
+""")
 
 
 def test_a_users_objective_trains_through_the_cli(tmp_path, capsys):
     (tmp_path / "mean_shift_family.py").write_text(FAMILY)
     (tmp_path / "mean_shift_config.py").write_text(CONFIG)
-    family, config, workdir = str(tmp_path / "mean_shift_family.py"), str(tmp_path / "mean_shift_config.py"), tmp_path / "run"
+    family, config, workdir = (
+        str(tmp_path / "mean_shift_family.py"),
+        str(tmp_path / "mean_shift_config.py"),
+        tmp_path / "run",
+    )
     # without the import, the objective is unknown: bad input, exit 2
     assert main(["train", "--config", config, "--workdir", str(workdir)]) == 2
     assert "mean_shift" in capsys.readouterr().err
-    assert main(["--import", family, "train", "--config", config, "--workdir", str(workdir),
-                 "--config.train.steps=30"]) == 0
+    assert (
+        main(["--import", family, "train", "--config", config, "--workdir", str(workdir), "--config.train.steps=30"])
+        == 0
+    )
     assert main(["--import", family, "train", "--config", config, "--workdir", str(workdir)]) == 0  # resumes
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [20, 30, 40, 60]

@@ -39,9 +39,16 @@ def test_vae_fits_a_small_batch():
     objective = VAE(VAENet(shape=(4, 4, 1), latent_dim=4, hidden=(64,)))
     x = jnp.asarray((np.random.RandomState(0).rand(8, 4, 4, 1) > 0.5) * 2.0 - 1.0, jnp.float32)
     mesh = make_mesh(ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
-    state, _ = init_train_state(objective, {"model": optax.adam(3e-3)}, jax.random.PRNGKey(0),
-                                {"x": jax.ShapeDtypeStruct(x.shape, x.dtype)}, mesh, rules=(), min_fsdp_size=1 << 30,
-                                ema_decays=())
+    state, _ = init_train_state(
+        objective,
+        {"model": optax.adam(3e-3)},
+        jax.random.PRNGKey(0),
+        {"x": jax.ShapeDtypeStruct(x.shape, x.dtype)},
+        mesh,
+        rules=(),
+        min_fsdp_size=1 << 30,
+        ema_decays=(),
+    )
     step = jax.jit(make_train_step(objective))
     first = None
     for _ in range(300):

@@ -12,8 +12,16 @@ import pytest
 def _two_processes(sub, args):
     port = sub.free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    procs = [subprocess.Popen([sys.executable, str(sub.WORKER), *map(str, args(i, port))], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(sub.WORKER), *map(str, args(i, port))],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(e[-3000:] for e in errors)
 
@@ -27,7 +35,6 @@ def test_two_processes_equal_one(tmp_path, sub):
     for key in single:
         if key != "specs":
             np.testing.assert_allclose(multi[key], single[key], rtol=1e-5, atol=1e-6, err_msg=key)
-
 
 
 @pytest.mark.slow

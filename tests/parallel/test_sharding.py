@@ -19,12 +19,15 @@ def test_mesh_shape_fills_the_remaining_axis():
     assert mesh_shape(ConfigDict(dict(data=2, fsdp=2, tensor=2)), 8) == (2, 2, 2)
 
 
-@pytest.mark.parametrize("cfg, match", [
-    (dict(data=3, fsdp=1, tensor=1), "3 devices|= 3 but there are 8"),
-    (dict(data=-1, fsdp=3, tensor=1), "not divisible"),
-    (dict(data=-1, fsdp=-1, tensor=1), "at most one"),
-    (dict(data=0, fsdp=1, tensor=1), "positive"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        (dict(data=3, fsdp=1, tensor=1), "3 devices|= 3 but there are 8"),
+        (dict(data=-1, fsdp=3, tensor=1), "not divisible"),
+        (dict(data=-1, fsdp=-1, tensor=1), "at most one"),
+        (dict(data=0, fsdp=1, tensor=1), "positive"),
+    ],
+)
 def test_mesh_errors_name_the_problem(cfg, match):
     with pytest.raises(ValueError, match=match):
         mesh_shape(ConfigDict(cfg), 8)
@@ -52,15 +55,24 @@ def test_default_rule_shards_largest_divisible_dimension():
 @pytest.mark.slow
 def test_sharded_training_equals_single_device(tmp_path, sub):
     """20 steps of the digits VAE: 1 device vs data / fsdp / data x fsdp meshes on 8 devices."""
-    common = ["--config.train.steps=20", "--config.data.batch_size=16", "--config.objective.hidden=(32,)",
-              "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.checkpoint_every=0",
-              "--config.train.async_checkpoint=false", "--config.sharding.min_fsdp_size=1"]
+    common = [
+        "--config.train.steps=20",
+        "--config.data.batch_size=16",
+        "--config.objective.hidden=(32,)",
+        "--config.train.progress=false",
+        "--config.train.sample_every=0",
+        "--config.train.checkpoint_every=0",
+        "--config.train.async_checkpoint=false",
+        "--config.sharding.min_fsdp_size=1",
+    ]
     sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)
     reference = sub.load(tmp_path / "one.npz")
     for name, mesh in {"data": (8, 1), "fsdp": (1, 8), "data_fsdp": (2, 4)}.items():
         out = tmp_path / f"{name}.npz"
-        sub.run_worker(["train", out, tmp_path / name, *common, f"--config.mesh.data={mesh[0]}",
-                    f"--config.mesh.fsdp={mesh[1]}"], devices=8)
+        sub.run_worker(
+            ["train", out, tmp_path / name, *common, f"--config.mesh.data={mesh[0]}", f"--config.mesh.fsdp={mesh[1]}"],
+            devices=8,
+        )
         got = sub.load(out)
         if mesh[1] > 1:
             assert any("fsdp" in s for s in got["specs"]), f"{name}: no param is sharded over fsdp"
@@ -74,8 +86,14 @@ def test_sharded_unet_training_equals_single_device(tmp_path, sub):
     """3 steps of the digits UNet (DDPM): on 1 device its convolution gradients run on the oneDNN
     kernels where they build; on 8 devices, partitioned, on XLA's. Same parameters either way."""
     config = "digits_ddpm:runlocal"
-    common = [config, "--config.train.steps=3", "--config.train.progress=false", "--config.train.sample_every=0",
-              "--config.train.checkpoint_every=0", "--config.train.async_checkpoint=false"]
+    common = [
+        config,
+        "--config.train.steps=3",
+        "--config.train.progress=false",
+        "--config.train.sample_every=0",
+        "--config.train.checkpoint_every=0",
+        "--config.train.async_checkpoint=false",
+    ]
     sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)
     sub.run_worker(["train", tmp_path / "eight.npz", tmp_path / "eight", *common, "--config.mesh.data=8"], devices=8)
     one, eight = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "eight.npz")

@@ -1,13 +1,13 @@
 """Subprocess entry for sharding, resume and multi-process tests (run as a script).
 
-    python worker.py train OUT.npz WORKDIR [CONFIG[:arg]] [overrides...]
-        # genjax.train.run (default config digits_vae), dump final params
-    python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
-    python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
-        # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion),
-        # and the bits/dim of 16 eval images
-    python worker.py core OUT.npz MESH [process_id num_processes port]
-        # the core alone on synthetic global batches; with a process id, a multi-process job
+python worker.py train OUT.npz WORKDIR [CONFIG[:arg]] [overrides...]
+    # genjax.train.run (default config digits_vae), dump final params
+python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
+python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
+    # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion),
+    # and the bits/dim of 16 eval images
+python worker.py core OUT.npz MESH [process_id num_processes port]
+    # the core alone on synthetic global batches; with a process id, a multi-process job
 """
 
 from __future__ import annotations
@@ -68,14 +68,23 @@ def core(out: str, mesh_spec: str, process_id: int | None, num_processes: int, p
     batch_size, p, n = 16, jax.process_index(), jax.process_count()
     spec = {"x": jax.ShapeDtypeStruct((batch_size, 4, 4, 1), np.float32)}
     rules = (("embed", "fsdp"), ("mlp", None))
-    state, shardings = init_train_state(objective, {"model": optax.adam(1e-2)}, jax.random.PRNGKey(0), spec, mesh,
-                                        rules=rules, min_fsdp_size=1, ema_decays=(0.9,))
+    state, shardings = init_train_state(
+        objective,
+        {"model": optax.adam(1e-2)},
+        jax.random.PRNGKey(0),
+        spec,
+        mesh,
+        rules=rules,
+        min_fsdp_size=1,
+        ema_decays=(0.9,),
+    )
     bs = batch_sharding(mesh)
-    step = jax.jit(make_train_step(objective), in_shardings=(shardings, bs),
-                   out_shardings=(shardings, replicated(mesh)))
+    step = jax.jit(
+        make_train_step(objective), in_shardings=(shardings, bs), out_shardings=(shardings, replicated(mesh))
+    )
     for s in range(10):
         x = np.random.RandomState(s).uniform(-1, 1, (batch_size, 4, 4, 1)).astype(np.float32)
-        local = x[p * batch_size // n: (p + 1) * batch_size // n]
+        local = x[p * batch_size // n : (p + 1) * batch_size // n]
         state, _ = step(state, global_batch({"x": local}, bs))
     workdir = out + ".ckpt"
     ckpt = Checkpointer(workdir, async_save=False)
@@ -94,10 +103,18 @@ def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: in
     from genjax import config as config_lib
     from genjax.train import run
 
-    config = config_lib.load_config("digits_vae:runlocal", [
-        "--config.train.progress=false", f"--config.distributed.coordinator_address=localhost:{port}",
-        f"--config.distributed.num_processes={num_processes}", f"--config.distributed.process_id={process_id}",
-        "--config.mesh.data=2", "--config.mesh.fsdp=-1", "--config.sharding.min_fsdp_size=1"])
+    config = config_lib.load_config(
+        "digits_vae:runlocal",
+        [
+            "--config.train.progress=false",
+            f"--config.distributed.coordinator_address=localhost:{port}",
+            f"--config.distributed.num_processes={num_processes}",
+            f"--config.distributed.process_id={process_id}",
+            "--config.mesh.data=2",
+            "--config.mesh.fsdp=-1",
+            "--config.sharding.min_fsdp_size=1",
+        ],
+    )
     state = run(config, workdir)
     assert int(np.asarray(state.step.addressable_data(0))) == config.train.steps
 
@@ -129,5 +146,10 @@ if __name__ == "__main__":
         multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
-        core(out, sys.argv[3], pid, int(sys.argv[5]) if pid is not None else 1,
-             int(sys.argv[6]) if pid is not None else 0)
+        core(
+            out,
+            sys.argv[3],
+            pid,
+            int(sys.argv[5]) if pid is not None else 1,
+            int(sys.argv[6]) if pid is not None else 0,
+        )

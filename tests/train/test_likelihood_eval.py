@@ -22,8 +22,13 @@ from genjax.train.evaluate import evaluate_likelihood
 def _fake_run(config, log_likelihood, discrete=False):
     objective = types.SimpleNamespace(log_likelihood=log_likelihood, likelihood_kind="exact", discrete=discrete)
     state = types.SimpleNamespace(sampling_params=lambda ema_index: {}, model_state={})
-    return types.SimpleNamespace(objective=objective, config=config, metadata=data_lib.load_metadata(config.data),
-                                 state=state, mesh=make_mesh(config.mesh))
+    return types.SimpleNamespace(
+        objective=objective,
+        config=config,
+        metadata=data_lib.load_metadata(config.data),
+        state=state,
+        mesh=make_mesh(config.mesh),
+    )
 
 
 def test_bits_per_dim_of_a_standard_normal_density():

@@ -16,10 +16,19 @@ from genjax.train.checkpoint import CheckpointError
 
 
 def _config(steps, **train):
-    config = config_lib.load_config("digits_vae", [
-        f"--config.train.steps={steps}", "--config.data.batch_size=16", "--config.objective.hidden=(32,)",
-        "--config.train.progress=false", "--config.train.sample_every=0", "--config.train.log_every=50",
-        "--config.train.checkpoint_every=50", "--config.train.ema_decays=(0.9,0.99)"])
+    config = config_lib.load_config(
+        "digits_vae",
+        [
+            f"--config.train.steps={steps}",
+            "--config.data.batch_size=16",
+            "--config.objective.hidden=(32,)",
+            "--config.train.progress=false",
+            "--config.train.sample_every=0",
+            "--config.train.log_every=50",
+            "--config.train.checkpoint_every=50",
+            "--config.train.ema_decays=(0.9,0.99)",
+        ],
+    )
     for key, value in train.items():
         config.train[key] = value
     return config
@@ -66,15 +75,51 @@ def _lr(config):
 
 @pytest.mark.slow
 def test_restore_onto_a_smaller_mesh(tmp_path, sub):
-    common = ["--config.data.batch_size=16", "--config.objective.hidden=(32,)", "--config.train.progress=false",
-              "--config.train.sample_every=0", "--config.train.checkpoint_every=10",
-              "--config.sharding.min_fsdp_size=1", "--config.train.async_checkpoint=false"]
-    sub.run_worker(["train", tmp_path / "a.npz", tmp_path / "run", *common, "--config.train.steps=10",
-                    "--config.mesh.data=1", "--config.mesh.fsdp=8"], devices=8)
-    sub.run_worker(["train", tmp_path / "b.npz", tmp_path / "run", *common, "--config.train.steps=20",
-                    "--config.mesh.data=1", "--config.mesh.fsdp=4"], devices=4)
-    sub.run_worker(["train", tmp_path / "c.npz", tmp_path / "straight", *common, "--config.train.steps=20",
-                    "--config.mesh.data=1", "--config.mesh.fsdp=8"], devices=8)
+    common = [
+        "--config.data.batch_size=16",
+        "--config.objective.hidden=(32,)",
+        "--config.train.progress=false",
+        "--config.train.sample_every=0",
+        "--config.train.checkpoint_every=10",
+        "--config.sharding.min_fsdp_size=1",
+        "--config.train.async_checkpoint=false",
+    ]
+    sub.run_worker(
+        [
+            "train",
+            tmp_path / "a.npz",
+            tmp_path / "run",
+            *common,
+            "--config.train.steps=10",
+            "--config.mesh.data=1",
+            "--config.mesh.fsdp=8",
+        ],
+        devices=8,
+    )
+    sub.run_worker(
+        [
+            "train",
+            tmp_path / "b.npz",
+            tmp_path / "run",
+            *common,
+            "--config.train.steps=20",
+            "--config.mesh.data=1",
+            "--config.mesh.fsdp=4",
+        ],
+        devices=4,
+    )
+    sub.run_worker(
+        [
+            "train",
+            tmp_path / "c.npz",
+            tmp_path / "straight",
+            *common,
+            "--config.train.steps=20",
+            "--config.mesh.data=1",
+            "--config.mesh.fsdp=8",
+        ],
+        devices=8,
+    )
     resumed, straight = sub.load(tmp_path / "b.npz"), sub.load(tmp_path / "c.npz")
     for key in straight:
         if key != "specs":
@@ -84,12 +129,26 @@ def test_restore_onto_a_smaller_mesh(tmp_path, sub):
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "genjax.cli", "train", "--config", "digits_vae",
-           "--workdir", str(workdir), "--config.train.steps=1000000", "--config.train.log_every=1",
-           "--config.train.checkpoint_every=0", "--config.data.batch_size=16", "--config.objective.hidden=(32,)",
-           "--config.train.sample_every=0", "--config.train.progress=false"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "genjax.cli",
+        "train",
+        "--config",
+        "digits_vae",
+        "--workdir",
+        str(workdir),
+        "--config.train.steps=1000000",
+        "--config.train.log_every=1",
+        "--config.train.checkpoint_every=0",
+        "--config.data.batch_size=16",
+        "--config.objective.hidden=(32,)",
+        "--config.train.sample_every=0",
+        "--config.train.progress=false",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
     deadline = time.time() + 120
     while not (workdir / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -43,8 +43,7 @@ def test_stages_cut_one_stream_into_their_batch_sizes(ids_cfg, process_count):
             batches = [next(it) for _ in range(n)]
             assert [len(b["x"]) for b in batches] == [sizes[k] // process_count] * n
             seen += _ids(batches)
-        plain = make_iterator(ids_cfg, seed=0, process_index=p, process_count=process_count,
-                              batch_size=process_count)
+        plain = make_iterator(ids_cfg, seed=0, process_index=p, process_count=process_count, batch_size=process_count)
         assert seen == _ids([next(plain) for _ in range(len(seen))])
 
 
@@ -72,18 +71,23 @@ def test_training_plan_tiles_the_steps():
     plan = TrainingPlan((Stage(0, 3, toy, 8), Stage(3, 5, toy, 4), Stage(5, None, toy, 8)))
     assert [plan.stage_at(s) for s in range(8)] == [0, 0, 0, 1, 1, 2, 2, 2]
     assert training_plan(toy, 8) == TrainingPlan((Stage(0, None, toy, 8),))  # not Planned: one stage
-    for stages, match in (((Stage(1, None, toy, 8),), "start at step 0"),
-                          ((Stage(0, 3, toy, 8),), "last must have end=None"),
-                          ((Stage(0, 3, toy, 8), Stage(4, None, toy, 8)), "tile the steps"),
-                          ((Stage(0, 0, toy, 8), Stage(0, None, toy, 8)), "tile the steps")):
+    for stages, match in (
+        ((Stage(1, None, toy, 8),), "start at step 0"),
+        ((Stage(0, 3, toy, 8),), "last must have end=None"),
+        ((Stage(0, 3, toy, 8), Stage(4, None, toy, 8)), "tile the steps"),
+        ((Stage(0, 0, toy, 8), Stage(0, None, toy, 8)), "tile the steps"),
+    ):
         with pytest.raises(ValueError, match=match):
             TrainingPlan(stages)
 
 
 def test_batch_size_checks():
     check_batch_size(12, "stage 1", process_count=2, num_shards=4, grad_accum=3)
-    for kw, match in ((dict(process_count=8), "stage 1: the global batch 12 is not divisible by the 8 processes"),
-                      (dict(num_shards=8), "8 data shards"), (dict(grad_accum=5), "5 micro-batches")):
+    for kw, match in (
+        (dict(process_count=8), "stage 1: the global batch 12 is not divisible by the 8 processes"),
+        (dict(num_shards=8), "8 data shards"),
+        (dict(grad_accum=5), "5 micro-batches"),
+    ):
         kw = {**dict(process_count=1, num_shards=1, grad_accum=1), **kw}
         with pytest.raises(ValueError, match=match):
             check_batch_size(12, "stage 1", **kw)
@@ -92,8 +96,16 @@ def test_batch_size_checks():
 def _state(objective, tx, batch):
     spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
     mesh = make_mesh(ConfigDict(dict(data=1, fsdp=1, tensor=1)), jax.devices()[:1])
-    return init_train_state(objective, {p: tx for p in objective.players}, jax.random.PRNGKey(0), spec, mesh,
-                            rules=(), min_fsdp_size=1 << 30, ema_decays=())[0]
+    return init_train_state(
+        objective,
+        {p: tx for p in objective.players},
+        jax.random.PRNGKey(0),
+        spec,
+        mesh,
+        rules=(),
+        min_fsdp_size=1 << 30,
+        ema_decays=(),
+    )[0]
 
 
 def test_reset_restarts_the_moments_and_keeps_the_schedule_count():

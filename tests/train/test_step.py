@@ -21,8 +21,9 @@ def _mesh():
 
 def _init(objective, txs, batch, ema_decays=(0.9,)):
     spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
-    return init_train_state(objective, txs, jax.random.PRNGKey(0), spec, _mesh(), rules=RULES,
-                            min_fsdp_size=1 << 30, ema_decays=ema_decays)[0]
+    return init_train_state(
+        objective, txs, jax.random.PRNGKey(0), spec, _mesh(), rules=RULES, min_fsdp_size=1 << 30, ema_decays=ema_decays
+    )[0]
 
 
 def _gan_batch(n=32, seed=0):
@@ -51,9 +52,11 @@ def test_alternating_updates_match_manual_loop(n_critic):
         state, metrics = step(state, batch)
         key = jax.random.fold_in(jax.random.PRNGKey(0), s)
         for i, player in enumerate(objective.schedule):
+
             def loss(theta):
                 out = objective.loss(player, {**params, player: theta}, {}, batch, jax.random.fold_in(key, i), s)
                 return jnp.mean(out.loss)
+
             g = jax.grad(loss)(params[player])
             u, opt[player] = txs[player].update(g, opt[player], params[player])
             params[player] = optax.apply_updates(params[player], u)
@@ -63,9 +66,15 @@ def test_alternating_updates_match_manual_loop(n_critic):
     for ours, ema in zip(state.ema, emas):
         chex.assert_trees_all_close(ours, ema, rtol=1e-5, atol=1e-6)
     assert int(state.step) == 4
-    assert set(metrics) >= {"loss/generator", "loss/discriminator", "discriminator/d_real",
-                            "grad_norm/generator", "param_norm/discriminator", "update_norm/generator",
-                            "nonfinite_steps"}
+    assert set(metrics) >= {
+        "loss/generator",
+        "loss/discriminator",
+        "discriminator/d_real",
+        "grad_norm/generator",
+        "param_norm/discriminator",
+        "update_norm/generator",
+        "nonfinite_steps",
+    }
 
 
 def test_player_gradients_touch_only_that_player():
@@ -96,7 +105,7 @@ def test_gradient_accumulation_equals_full_batch():
     # the non-trainable state is threaded through the micro-batches in order
     expected = 0.0
     for i in range(4):
-        expected = 0.9 * expected + 0.1 * float(jnp.mean(batch["y"][4 * i: 4 * i + 4]))
+        expected = 0.9 * expected + 0.1 * float(jnp.mean(batch["y"][4 * i : 4 * i + 4]))
     np.testing.assert_allclose(accum.model_state["model"]["stats"]["mean"], expected, rtol=1e-5)
 
 
@@ -147,4 +156,6 @@ def test_abstract_init_has_the_concrete_state_shapes():
     concrete, abstract = init_train_state(*args, **kw)[0], init_train_state(*args, **kw, abstract=True)[0]
     assert jax.tree.structure(concrete) == jax.tree.structure(abstract)
     assert all(isinstance(a, jax.ShapeDtypeStruct) for a in jax.tree.leaves(abstract))
-    assert [(c.shape, c.dtype) for c in jax.tree.leaves(concrete)] == [(a.shape, a.dtype) for a in jax.tree.leaves(abstract)]
+    assert [(c.shape, c.dtype) for c in jax.tree.leaves(concrete)] == [
+        (a.shape, a.dtype) for a in jax.tree.leaves(abstract)
+    ]
