@@ -14,20 +14,10 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:cifar10", value_range=(-1.0, 1.0), batch_size=128, random_flip=True)
     c.objective.update(
-        name="diffusion",
-        process="ddpm",
-        schedule="linear",
-        num_steps=1000,
-        beta_start=1e-4,
-        beta_end=0.02,
-        parameterization="eps",
-        weighting="none",
-        conditional=False,
-        backbone="unet",
+        name="diffusion", process="ddpm", schedule="linear", num_steps=1000, beta_start=1e-4, beta_end=0.02,
+        parameterization="eps", weighting="none", conditional=False, backbone="unet",
         net=dict(ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2, attn_resolutions=(16,), dropout=0.1),
-        sampler="ddpm",
-        sample_steps=1000,
-    )
+        sampler="ddpm", sample_steps=1000)
     c.optim.update(lr=2e-4, warmup_steps=5000, clip_norm=1.0)
     c.train.update(steps=800_000, log_every=1000, sample_every=50_000, checkpoint_every=10_000, ema_decays=(0.9999,))
     c.eval.update(metrics=("fid",), num=50_000)

@@ -18,26 +18,13 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:cifar10", value_range=(-1.0, 1.0), random_flip=True, batch_size=64)
     c.objective.update(
-        name="gan",
-        loss="non_saturating",
-        arch="stylegan2",
-        z_dim=512,
+        name="gan", loss="non_saturating", arch="stylegan2", z_dim=512,
         generator=dict(w_dim=512, mapping_layers=2, channel_base=32768, channel_max=512),
         discriminator=dict(channel_base=32768, channel_max=512, mbstd_group=32),
-        r1_gamma=0.01,
-        r1_every=16,
-        pl_weight=0.0,
-        mixing_prob=0.0,
-    )
+        r1_gamma=0.01, r1_every=16, pl_weight=0.0, mixing_prob=0.0)
     c.optim.update(lr=0.0025, b1=0.0, b2=0.99)
-    c.train.update(
-        steps=100_000_000 // 64,
-        log_every=1000,
-        sample_every=50_000,
-        checkpoint_every=50_000,
-        ema_decays=(0.5 ** (64 / 500_000),),
-        compute_dtype="bfloat16",
-    )
+    c.train.update(steps=100_000_000 // 64, log_every=1000, sample_every=50_000, checkpoint_every=50_000,
+                   ema_decays=(0.5 ** (64 / 500_000),), compute_dtype="bfloat16")
     c.sample.num = 64
     c.eval.update(metrics=("fid",), num=50_000)
     return variants(c, arg, cond=conditional, diffaugment=diffaugment)

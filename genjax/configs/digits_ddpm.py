@@ -19,18 +19,10 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="builtin:digits", image_size=16, value_range=(-1.0, 1.0), batch_size=32)
     c.objective.update(
-        name="diffusion",
-        process="ddpm",
-        schedule="cosine",
-        num_steps=1000,
-        parameterization="v",
-        weighting="none",
-        conditional=False,
-        backbone="unet",
+        name="diffusion", process="ddpm", schedule="cosine", num_steps=1000, parameterization="v", weighting="none",
+        conditional=False, backbone="unet",
         net=dict(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), dropout=0.0),
-        sampler="ddim",
-        sample_steps=25,
-    )
+        sampler="ddim", sample_steps=25)
     c.optim.update(lr=2e-3, warmup_steps=100, clip_norm=1.0)
     c.train.update(steps=1200, log_every=100, sample_every=1200, checkpoint_every=1200, ema_decays=(0.995,))
     c.sample.num = 64

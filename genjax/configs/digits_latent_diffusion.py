@@ -18,19 +18,9 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="builtin:digits", image_size=16, value_range=(-1.0, 1.0), batch_size=128)
     c.objective.update(
-        name="diffusion",
-        latent_scale=1.0,
-        process="ddpm",
-        schedule="cosine",
-        num_steps=1000,
-        parameterization="v",
-        weighting="none",
-        p_uncond=0.1,
-        backbone="mlp",
-        net=dict(hidden=256, depth=3),
-        sampler="ddim",
-        sample_steps=50,
-    )
+        name="diffusion", latent_scale=1.0, process="ddpm", schedule="cosine",
+        num_steps=1000, parameterization="v", weighting="none", p_uncond=0.1, backbone="mlp",
+        net=dict(hidden=256, depth=3), sampler="ddim", sample_steps=50)
     c.components.autoencoder = dict(workdir="runs/digits_vae", ema_index=0)
     c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=100)
     c.train.update(steps=5000, log_every=100, sample_every=2500, checkpoint_every=2500, ema_decays=(0.999,))

@@ -14,30 +14,11 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:fashion_mnist", value_range=(-1.0, 1.0), batch_size=128)
     c.objective.update(
-        name="diffusion",
-        process="edm",
-        sigma_min=0.002,
-        sigma_max=80.0,
-        rho=7.0,
-        p_mean=-1.2,
-        p_std=1.2,
-        sigma_data=0.5,
-        parameterization="edm",
-        weighting="edm",
-        conditional=False,
-        backbone="unet",
-        net=dict(
-            ch=64,
-            ch_mult=(1, 2, 2),
-            num_res_blocks=2,
-            attn_resolutions=(7,),
-            dropout=0.1,
-            num_heads=4,
-            scale_shift=True,
-        ),
-        sampler="heun",
-        sample_steps=18,
-    )
+        name="diffusion", process="edm", sigma_min=0.002, sigma_max=80.0, rho=7.0, p_mean=-1.2, p_std=1.2,
+        sigma_data=0.5, parameterization="edm", weighting="edm", conditional=False, backbone="unet",
+        net=dict(ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_resolutions=(7,), dropout=0.1, num_heads=4,
+                 scale_shift=True),
+        sampler="heun", sample_steps=18)
     c.optim.update(lr=2e-4, warmup_steps=1000)
     c.train.update(steps=50_000, log_every=200, sample_every=5000, checkpoint_every=5000, ema_decays=(0.999, 0.9999))
     return variants(c, arg, runlocal=mnist_ddpm.runlocal)  # the same tiny UNet on 28x28 images

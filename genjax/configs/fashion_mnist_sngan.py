@@ -13,15 +13,8 @@ from genjax.config import base_config, variants
 def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:fashion_mnist", value_range=(-1.0, 1.0), batch_size=64)
-    c.objective.update(
-        name="gan",
-        loss="hinge",
-        arch="sngan",
-        z_dim=128,
-        generator=dict(ch=128),
-        discriminator=dict(ch=128, num_down=2),
-        n_critic=5,
-    )
+    c.objective.update(name="gan", loss="hinge", arch="sngan", z_dim=128, generator=dict(ch=128),
+                       discriminator=dict(ch=128, num_down=2), n_critic=5)
     c.optim.update(lr=2e-4, b1=0.0, b2=0.9)
     c.train.update(steps=50_000, log_every=200, sample_every=5000, checkpoint_every=5000, ema_decays=(0.9999,))
     c.sample.num = 64

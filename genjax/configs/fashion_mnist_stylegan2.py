@@ -15,19 +15,10 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:fashion_mnist", value_range=(-1.0, 1.0), batch_size=32)
     c.objective.update(
-        name="gan",
-        loss="non_saturating",
-        arch="stylegan2",
-        z_dim=256,
+        name="gan", loss="non_saturating", arch="stylegan2", z_dim=256,
         generator=dict(w_dim=256, mapping_layers=4, channel_base=8192, channel_max=256),
         discriminator=dict(channel_base=8192, channel_max=256, mbstd_group=4),
-        r1_gamma=0.1,
-        r1_every=16,
-        pl_weight=2.0,
-        pl_every=4,
-        mixing_prob=0.9,
-        diffaugment="color,translation,cutout",
-    )
+        r1_gamma=0.1, r1_every=16, pl_weight=2.0, pl_every=4, mixing_prob=0.9, diffaugment="color,translation,cutout")
     c.optim.update(lr=2.5e-3, b1=0.0, b2=0.99, eps=1e-8)
     c.train.update(steps=100_000, log_every=200, sample_every=5000, checkpoint_every=5000, ema_decays=(0.999,))
     c.sample.num = 64
@@ -36,11 +27,6 @@ def get_config(arg=None):
 
 def runlocal(c):
     """Two steps of 4-channel networks with a one-layer mapping, regularised at every step."""
-    c.objective.update(
-        z_dim=8,
-        generator=dict(w_dim=8, mapping_layers=1, channel_base=128, channel_max=4),
-        discriminator=dict(channel_base=128, channel_max=4),
-        r1_every=1,
-        pl_every=1,
-    )
+    c.objective.update(z_dim=8, generator=dict(w_dim=8, mapping_layers=1, channel_base=128, channel_max=4),
+                       discriminator=dict(channel_base=128, channel_max=4), r1_every=1, pl_every=1)
     c.train.steps = 2

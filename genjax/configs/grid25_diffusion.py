@@ -15,20 +15,9 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="builtin:grid25", batch_size=256)
     c.objective.update(
-        name="diffusion",
-        process="edm",
-        sigma_min=0.002,
-        sigma_max=80.0,
-        sigma_data=2.8,
-        p_mean=-0.5,
-        p_std=1.5,
-        parameterization="edm",
-        weighting="edm",
-        backbone="mlp",
-        net=dict(hidden=256, depth=4),
-        sampler="ddpm",
-        sample_steps=100,
-    )
+        name="diffusion", process="edm", sigma_min=0.002, sigma_max=80.0, sigma_data=2.8, p_mean=-0.5, p_std=1.5,
+        parameterization="edm", weighting="edm", backbone="mlp", net=dict(hidden=256, depth=4), sampler="ddpm",
+        sample_steps=100)
     c.optim.update(lr=1e-3, schedule="cosine")
     c.train.update(steps=3000, log_every=250, sample_every=3000, checkpoint_every=3000, ema_decays=(0.99,))
     c.eval.update(metrics=("mode_coverage",), num=2500)

@@ -12,17 +12,8 @@ from genjax.config import base_config, variants
 def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:mnist", value_range=(-1.0, 1.0), batch_size=32)
-    c.objective.update(
-        name="cyclegan",
-        ch=32,
-        n_blocks=3,
-        d_ch=32,
-        d_layers=2,
-        lambda_cyc=10.0,
-        lambda_id=5.0,
-        pool_size=50,
-        domain_b="invert",
-    )
+    c.objective.update(name="cyclegan", ch=32, n_blocks=3, d_ch=32, d_layers=2, lambda_cyc=10.0, lambda_id=5.0,
+                       pool_size=50, domain_b="invert")
     c.optim.update(lr=2e-4, b1=0.5, b2=0.999)
     c.train.update(steps=10_000, log_every=200, sample_every=2000, checkpoint_every=2000, ema_decays=(0.999,))
     c.sample.num = 16

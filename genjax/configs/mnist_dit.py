@@ -13,18 +13,9 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:mnist", value_range=(-1.0, 1.0), batch_size=128)
     c.objective.update(
-        name="diffusion",
-        process="ddpm",
-        schedule="cosine",
-        parameterization="v",
-        weighting="min_snr",
-        p_uncond=0.1,
-        backbone="dit",
-        net=dict(patch=2, hidden=384, depth=12, num_heads=6, mlp_ratio=4.0),
-        sampler="dpmpp_2m",
-        sample_steps=20,
-        guidance_scale=1.5,
-    )
+        name="diffusion", process="ddpm", schedule="cosine", parameterization="v", weighting="min_snr", p_uncond=0.1,
+        backbone="dit", net=dict(patch=2, hidden=384, depth=12, num_heads=6, mlp_ratio=4.0), sampler="dpmpp_2m",
+        sample_steps=20, guidance_scale=1.5)
     c.optim.update(name="adamw", lr=1e-4, warmup_steps=1000)
     c.train.update(steps=100_000, log_every=200, sample_every=5000, checkpoint_every=5000, ema_decays=(0.9999,))
     return variants(c, arg, runlocal=runlocal)

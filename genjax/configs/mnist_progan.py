@@ -26,19 +26,11 @@ def get_config(arg=None):
     c = base_config()
     c.data.update(source="tfds:mnist", image_size=32, value_range=(-1.0, 1.0), batch_size=64)
     c.objective.update(
-        name="progan",
-        loss="wasserstein",
-        z_dim=128,
-        generator=dict(channel_base=2048, channel_max=256),
-        discriminator=dict(channel_base=2048, channel_max=256, mbstd_group=4),
-        gp_weight=10.0,
-        drift=0.001,
-        n_critic=1,
-        fade_steps=4000,
-        stable_steps=4000,
+        name="progan", loss="wasserstein", z_dim=128, generator=dict(channel_base=2048, channel_max=256),
+        discriminator=dict(channel_base=2048, channel_max=256, mbstd_group=4), gp_weight=10.0, drift=0.001,
+        n_critic=1, fade_steps=4000, stable_steps=4000,
         batch_sizes={"4": 128, "8": 128, "16": 128, "32": 64},  # resolution -> global batch
-        reset_optimizer=True,
-    )
+        reset_optimizer=True)
     c.optim.update(lr=1e-3, b1=0.0, b2=0.99, eps=1e-8)
     # stage 0: 4000 steps, stages 1-3: 8000 each; 4000 more at 32x32
     c.train.update(steps=32_000, log_every=200, sample_every=2000, checkpoint_every=2000, ema_decays=(0.999,))
@@ -49,11 +41,5 @@ def get_config(arg=None):
 def runlocal(c):
     """10 steps through all stages: 4x4 at step 0, 8x8 at 1-3, 16x16 at 4-6, 32x32 at 7-9."""
     short_run(c)
-    c.objective.update(
-        batch_sizes={"4": 16, "8": 16, "16": 8, "32": 8},
-        z_dim=8,
-        fade_steps=2,
-        stable_steps=1,
-        generator=dict(channel_base=32, channel_max=4),
-        discriminator=dict(channel_base=32, channel_max=4),
-    )
+    c.objective.update(batch_sizes={"4": 16, "8": 16, "16": 8, "32": 8}, z_dim=8, fade_steps=2, stable_steps=1,
+                       generator=dict(channel_base=32, channel_max=4), discriminator=dict(channel_base=32, channel_max=4))

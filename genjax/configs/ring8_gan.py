@@ -23,16 +23,8 @@ def gan_recipe(c, source: str):
     # hides the samples just beside them from D: with 0.01, 17-25 % of grid49's samples lay off
     # its modes after 20000 steps; with 0.001, 5-8 %.
     c.objective.update(
-        name="gan",
-        loss="non_saturating",
-        arch="mlp",
-        z_dim=32,
-        generator=dict(width=256, depth=3, act="relu"),
-        discriminator=dict(width=256, depth=3, act="leaky_relu"),
-        pack=2,
-        r1_gamma=0.001,
-        rescale="range",
-    )
+        name="gan", loss="non_saturating", arch="mlp", z_dim=32, generator=dict(width=256, depth=3, act="relu"),
+        discriminator=dict(width=256, depth=3, act="leaky_relu"), pack=2, r1_gamma=0.001, rescale="range")
     c.optim.update(name="adam", lr=2e-3, b1=0.5, b2=0.9)
     c.train.update(steps=10_000, ema_decays=(0.998,), log_every=500, sample_every=2000, checkpoint_every=2000)
     c.sample.num = 2500
@@ -46,14 +38,8 @@ def gan_recipe(c, source: str):
 def plain_baseline(c):
     """Non-saturating GAN with the PacGAN paper's unpacked MLPs (G 4x400, D 3x200), z_dim 2,
     Adam(1e-4, 0.5, 0.999), no regulariser, no EMA."""
-    c.objective.update(
-        z_dim=2,
-        generator=dict(width=400, depth=4, act="relu"),
-        discriminator=dict(width=200, depth=3, act="leaky_relu"),
-        pack=1,
-        r1_gamma=0.0,
-        rescale="none",
-    )
+    c.objective.update(z_dim=2, generator=dict(width=400, depth=4, act="relu"),
+                       discriminator=dict(width=200, depth=3, act="leaky_relu"), pack=1, r1_gamma=0.0, rescale="none")
     c.optim.update(lr=1e-4, b1=0.5, b2=0.999)
     c.data.batch_size = 100
     c.train.ema_decays = ()
