@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from genjax.config import data_config
-from genjax.data import cli, load_metadata, make_iterator
+from genjax.cli import main
+from genjax.data import load_metadata, make_iterator
 from genjax.data.prepare import CHECKSUMS, check_files, read_idx
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -36,7 +37,7 @@ def test_missing_and_corrupt_files(tmp_path):
 
 
 def test_cli_reports_errors(tmp_path, capsys):
-    assert cli.main(["prepare", "mnist", "--from", str(tmp_path), "--data-dir", str(tmp_path / "tfds")]) == 2
+    assert main(["data", "prepare", "mnist", "--from", str(tmp_path), "--data-dir", str(tmp_path / "tfds")]) == 2
     assert re.search("genjax data: error: .*is missing", capsys.readouterr().err)
 
 
@@ -53,7 +54,7 @@ def test_prepare_mnist_matches_idx(tmp_path):
     import tensorflow_datasets as tfds
 
     data_dir = tmp_path / "tfds"
-    assert cli.main(["prepare", "mnist", "--from", str(SHARED / "mnist"), "--data-dir", str(data_dir)]) == 0
+    assert main(["data", "prepare", "mnist", "--from", str(SHARED / "mnist"), "--data-dir", str(data_dir)]) == 0
     for split, prefix, n in (("train", "train", 60000), ("test", "t10k", 10000)):
         images = read_idx(SHARED / "mnist" / f"{prefix}-images-idx3-ubyte.gz")
         labels = read_idx(SHARED / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
