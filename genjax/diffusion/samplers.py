@@ -19,6 +19,7 @@ sec. 4.2), followed by sigma = 0.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -159,18 +160,27 @@ def dpmpp_2m(denoise: Denoiser, y: Array, grid: Grid, rng: Array, **_) -> Array:
     return lax.scan(body, init, _xs(grid, rng))[0][0]
 
 
-def _edm(
+def edm(
     denoise: Denoiser,
     y: Array,
     grid: Grid,
     rng: Array,
-    t_of_sigma,
+    t_of_sigma=None,
+    *,
     second_order: bool,
-    s_churn: float,
-    s_tmin: float,
-    s_tmax: float,
-    s_noise: float,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    **_,
 ) -> Array:
+    """Karras et al. (2022), Algorithm 2: stochastic Euler (`euler`) or Heun (`heun`) steps.
+
+    Churn gamma_i = min(S_churn / N, sqrt(2) - 1) for sigma_i in [S_tmin, S_tmax], else 0;
+    sigma_hat = sigma_i (1 + gamma_i), y_hat = y + sqrt(sigma_hat^2 - sigma_i^2) S_noise z;
+    d = (y_hat - D(y_hat; sigma_hat)) / sigma_hat, y_{i+1} = y_hat + (sigma_{i+1} - sigma_hat) d,
+    and, for Heun while sigma_{i+1} > 0, the trapezoidal correction with d' at sigma_{i+1}.
+    """
     n = grid.t.shape[0]
     gamma_max = min(s_churn / n, math.sqrt(2) - 1)
 
@@ -195,34 +205,8 @@ def _edm(
     return lax.scan(body, y, _xs(grid, rng))[0]
 
 
-def euler(
-    denoise: Denoiser,
-    y: Array,
-    grid: Grid,
-    rng: Array,
-    t_of_sigma=None,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = float("inf"),
-    s_noise: float = 1.0,
-    **_,
-) -> Array:
-    return _edm(denoise, y, grid, rng, t_of_sigma, False, s_churn, s_tmin, s_tmax, s_noise)
-
-
-def heun(
-    denoise: Denoiser,
-    y: Array,
-    grid: Grid,
-    rng: Array,
-    t_of_sigma=None,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = float("inf"),
-    s_noise: float = 1.0,
-    **_,
-) -> Array:
-    return _edm(denoise, y, grid, rng, t_of_sigma, True, s_churn, s_tmin, s_tmax, s_noise)
+euler = functools.partial(edm, second_order=False)
+heun = functools.partial(edm, second_order=True)
 
 
 SAMPLERS: dict[str, Callable[..., Array]] = {

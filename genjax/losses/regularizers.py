@@ -14,18 +14,20 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
-def _grad_sq_norm(d_fn: Callable[[Array], Array], x: Array) -> Array:
-    """||grad_x d_fn(x)_i||^2 for each example i: [B, ...] -> [B]."""
+def grad_sq_norm(d_fn: Callable[[Array], Array], x: Array) -> Array:
+    """||grad_x d_fn(x)_i||^2 for each example i: [B, ...] -> [B].
+
+    On real data this is R1 (Mescheder et al. 2018, eq. 9 without gamma/2), on fakes R2 (eq. 10).
+    """
     grad = jax.grad(lambda v: jnp.sum(d_fn(v)))(x)
     return jnp.sum(jnp.square(grad).reshape(grad.shape[0], -1), axis=-1)
 
 
+r1_penalty = r2_penalty = grad_sq_norm
+
+
 def gradient_penalty(
-    d_fn: Callable[[Array], Array],
-    real: Array,
-    fake: Array,
-    rng: Array,
-    target: float = 1.0,
+    d_fn: Callable[[Array], Array], real: Array, fake: Array, rng: Array, target: float = 1.0
 ) -> Array:
     """WGAN-GP (Gulrajani et al. 2017, eq. 3): (||grad D(x_hat)||_2 - target)^2 [B].
 
@@ -34,20 +36,10 @@ def gradient_penalty(
     """
     eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
     x_hat = eps * real + (1.0 - eps) * fake
-    sq = _grad_sq_norm(d_fn, x_hat)
+    sq = grad_sq_norm(d_fn, x_hat)
     # sqrt with a safe gradient at 0 (grad of sqrt is infinite there).
     norm = jnp.sqrt(sq + 1e-12)
     return jnp.square(norm - target)
-
-
-def r1_penalty(d_fn: Callable[[Array], Array], real: Array) -> Array:
-    """R1 (Mescheder et al. 2018, eq. 9 without gamma/2): ||grad_x D(x)||^2 on real data [B]."""
-    return _grad_sq_norm(d_fn, real)
-
-
-def r2_penalty(d_fn: Callable[[Array], Array], fake: Array) -> Array:
-    """R2 (Mescheder et al. 2018, eq. 10 without gamma/2): ||grad_x D(x)||^2 on fakes [B]."""
-    return _grad_sq_norm(d_fn, fake)
 
 
 def path_length_penalty(

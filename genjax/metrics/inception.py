@@ -63,28 +63,32 @@ def max_pool(x: Array, stride: int = 2, padding: int = 0) -> Array:
     return nn.max_pool(x, (3, 3), (stride, stride), ((padding, padding), (padding, padding)))
 
 
+def convs(x: Array, *layers: tuple) -> Array:
+    """x through `BasicConv`s in turn, one per (name, features, kernel[, stride]); the stride-2
+    layers of the blocks are unpadded ("VALID"), the others keep the size."""
+    for name, features, kernel, *stride in layers:
+        valid = stride == [2]
+        x = BasicConv(features, kernel, stride=2 if valid else 1, padding=(0, 0) if valid else None, name=name)(x)
+    return x
+
+
 class InceptionA(nn.Module):
     pool_features: int
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        b1 = BasicConv(64, (1, 1), name="branch1x1")(x)
-        b5 = BasicConv(48, (1, 1), name="branch5x5_1")(x)
-        b5 = BasicConv(64, (5, 5), name="branch5x5_2")(b5)
-        b3 = BasicConv(64, (1, 1), name="branch3x3dbl_1")(x)
-        b3 = BasicConv(96, (3, 3), name="branch3x3dbl_2")(b3)
-        b3 = BasicConv(96, (3, 3), name="branch3x3dbl_3")(b3)
-        bp = BasicConv(self.pool_features, (1, 1), name="branch_pool")(avg_pool_exclude_pad(x))
+        b1 = convs(x, ("branch1x1", 64, (1, 1)))
+        b5 = convs(x, ("branch5x5_1", 48, (1, 1)), ("branch5x5_2", 64, (5, 5)))
+        b3 = convs(x, ("branch3x3dbl_1", 64, (1, 1)), ("branch3x3dbl_2", 96, (3, 3)), ("branch3x3dbl_3", 96, (3, 3)))
+        bp = convs(avg_pool_exclude_pad(x), ("branch_pool", self.pool_features, (1, 1)))
         return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
 class InceptionB(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        b3 = BasicConv(384, (3, 3), stride=2, padding=(0, 0), name="branch3x3")(x)
-        bd = BasicConv(64, (1, 1), name="branch3x3dbl_1")(x)
-        bd = BasicConv(96, (3, 3), name="branch3x3dbl_2")(bd)
-        bd = BasicConv(96, (3, 3), stride=2, padding=(0, 0), name="branch3x3dbl_3")(bd)
+        b3 = convs(x, ("branch3x3", 384, (3, 3), 2))
+        bd = convs(x, ("branch3x3dbl_1", 64, (1, 1)), ("branch3x3dbl_2", 96, (3, 3)), ("branch3x3dbl_3", 96, (3, 3), 2))
         return jnp.concatenate([b3, bd, max_pool(x)], axis=-1)
 
 
@@ -94,28 +98,25 @@ class InceptionC(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         c = self.channels_7x7
-        b1 = BasicConv(192, (1, 1), name="branch1x1")(x)
-        b7 = BasicConv(c, (1, 1), name="branch7x7_1")(x)
-        b7 = BasicConv(c, (1, 7), name="branch7x7_2")(b7)
-        b7 = BasicConv(192, (7, 1), name="branch7x7_3")(b7)
-        bd = BasicConv(c, (1, 1), name="branch7x7dbl_1")(x)
-        bd = BasicConv(c, (7, 1), name="branch7x7dbl_2")(bd)
-        bd = BasicConv(c, (1, 7), name="branch7x7dbl_3")(bd)
-        bd = BasicConv(c, (7, 1), name="branch7x7dbl_4")(bd)
-        bd = BasicConv(192, (1, 7), name="branch7x7dbl_5")(bd)
-        bp = BasicConv(192, (1, 1), name="branch_pool")(avg_pool_exclude_pad(x))
+        b1 = convs(x, ("branch1x1", 192, (1, 1)))
+        b7 = convs(x, ("branch7x7_1", c, (1, 1)), ("branch7x7_2", c, (1, 7)), ("branch7x7_3", 192, (7, 1)))
+        bd = convs(
+            x,
+            *[(f"branch7x7dbl_{i}", c, kernel) for i, kernel in enumerate([(1, 1), (7, 1), (1, 7), (7, 1)], 1)],
+            ("branch7x7dbl_5", 192, (1, 7)),
+        )
+        bp = convs(avg_pool_exclude_pad(x), ("branch_pool", 192, (1, 1)))
         return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
 class InceptionD(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        b3 = BasicConv(192, (1, 1), name="branch3x3_1")(x)
-        b3 = BasicConv(320, (3, 3), stride=2, padding=(0, 0), name="branch3x3_2")(b3)
-        b7 = BasicConv(192, (1, 1), name="branch7x7x3_1")(x)
-        b7 = BasicConv(192, (1, 7), name="branch7x7x3_2")(b7)
-        b7 = BasicConv(192, (7, 1), name="branch7x7x3_3")(b7)
-        b7 = BasicConv(192, (3, 3), stride=2, padding=(0, 0), name="branch7x7x3_4")(b7)
+        b3 = convs(x, ("branch3x3_1", 192, (1, 1)), ("branch3x3_2", 320, (3, 3), 2))
+        kernels = [(1, 1), (1, 7), (7, 1)]
+        b7 = convs(
+            x, *[(f"branch7x7x3_{i}", 192, k) for i, k in enumerate(kernels, 1)], ("branch7x7x3_4", 192, (3, 3), 2)
+        )
         return jnp.concatenate([b3, b7, max_pool(x)], axis=-1)
 
 
@@ -126,16 +127,13 @@ class InceptionE(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        b1 = BasicConv(320, (1, 1), name="branch1x1")(x)
-        b3 = BasicConv(384, (1, 1), name="branch3x3_1")(x)
-        b3a = BasicConv(384, (1, 3), name="branch3x3_2a")(b3)
-        b3b = BasicConv(384, (3, 1), name="branch3x3_2b")(b3)
-        bd = BasicConv(448, (1, 1), name="branch3x3dbl_1")(x)
-        bd = BasicConv(384, (3, 3), name="branch3x3dbl_2")(bd)
-        bda = BasicConv(384, (1, 3), name="branch3x3dbl_3a")(bd)
-        bdb = BasicConv(384, (3, 1), name="branch3x3dbl_3b")(bd)
+        b1 = convs(x, ("branch1x1", 320, (1, 1)))
+        b3 = convs(x, ("branch3x3_1", 384, (1, 1)))
+        b3a, b3b = convs(b3, ("branch3x3_2a", 384, (1, 3))), convs(b3, ("branch3x3_2b", 384, (3, 1)))
+        bd = convs(x, ("branch3x3dbl_1", 448, (1, 1)), ("branch3x3dbl_2", 384, (3, 3)))
+        bda, bdb = convs(bd, ("branch3x3dbl_3a", 384, (1, 3))), convs(bd, ("branch3x3dbl_3b", 384, (3, 1)))
         pooled = max_pool(x, stride=1, padding=1) if self.max_pool_branch else avg_pool_exclude_pad(x)
-        bp = BasicConv(192, (1, 1), name="branch_pool")(pooled)
+        bp = convs(pooled, ("branch_pool", 192, (1, 1)))
         return jnp.concatenate([b1, b3a, b3b, bda, bdb, bp], axis=-1)
 
 

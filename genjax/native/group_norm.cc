@@ -182,36 +182,17 @@ ffi::Error Bwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F
   });
 }
 
+// Fwd and Bwd's binding: the pool, kArgs buffers in, kRets out, and the groups/act/eps attributes.
+template <int kArgs, int kRets>
+auto GroupNormBinding() {
+  return genjax::PooledF32Binding<kArgs, kRets>()
+      .template Attr<int64_t>("groups")
+      .template Attr<int64_t>("act")
+      .template Attr<float>("eps");
+}
+
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxGroupNormFwd, Fwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("groups")
-                                  .Attr<int64_t>("act")
-                                  .Attr<float>("eps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxGroupNormFwd, Fwd, (GroupNormBinding<4, 3>()));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxGroupNormBwd, Bwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("groups")
-                                  .Attr<int64_t>("act")
-                                  .Attr<float>("eps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxGroupNormBwd, Bwd, (GroupNormBinding<7, 4>()));

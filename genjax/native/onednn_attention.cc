@@ -129,13 +129,19 @@ struct Work {
   std::vector<float> ds;
 };
 
-// Runs item(i, work) for every (example, head) pair, one chunk of items per pool thread.
+// Runs item(prims, shape, offsets, work) for every (example, head) pair of q [B, Tq, H, D] and
+// k [B, Tk, H, D], one chunk of items per pool thread; a C++ exception becomes an error of `kernel`.
 template <typename F>
-void ForEachItem(ffi::ThreadPool& pool, const Shape& g, F item) {
-  auto chunks = genjax::Split(g.b * g.h, pool);
-  genjax::ParallelFor(pool, chunks.size(), [&](int c) {
-    Work work;
-    for (int64_t i = chunks[c].first; i < chunks[c].second; ++i) item(i, work);
+ffi::Error ForEachItem(const char* kernel, ffi::ThreadPool& pool, const ffi::Buffer<ffi::F32>& q,
+                       const ffi::Buffer<ffi::F32>& k, F item) {
+  return genjax::Guarded(kernel, [&] {
+    const Shape g = MakeShape(q.dimensions(), k.dimensions());
+    auto c = Build(g);
+    auto chunks = genjax::Split(g.b * g.h, pool);
+    genjax::ParallelFor(pool, chunks.size(), [&](int n) {
+      Work work;
+      for (int64_t i = chunks[n].first; i < chunks[n].second; ++i) item(*c, g, Offsets(g, i), work);
+    });
   });
 }
 
@@ -166,62 +172,36 @@ void Softmax(const dnnl::primitive& prim, const memory::desc& scratch_desc, std:
 
 ffi::Error Fwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
                ffi::ResultBuffer<ffi::F32> o, ffi::ResultBuffer<ffi::F32> p) {
-  return genjax::Guarded("genjax_attention_fwd", [&] {
-    const Shape g = MakeShape(q.dimensions(), k.dimensions());
-    auto c = Build(g);
-    ForEachItem(pool, g, [&](int64_t i, Work& work) {
-      auto& scratch = work.scratch;
-      const Item at = Offsets(g, i);
-      float* pi = p->typed_data() + at.p;
-      Run(c->s, q.typed_data() + at.q, k.typed_data() + at.kv, pi, scratch);
-      memory pm(c->p, genjax::Engine(), pi);
-      Softmax(c->softmax, c->p_scratch, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_DST, pm}}, scratch);
-      Run(c->o, pi, v.typed_data() + at.kv, o->typed_data() + at.q, scratch);
-    });
-  });
+  return ForEachItem("genjax_attention_fwd", pool, q, k,
+                     [&](const Prims& c, const Shape& g, const Item& at, Work& work) {
+                       float* pi = p->typed_data() + at.p;
+                       Run(c.s, q.typed_data() + at.q, k.typed_data() + at.kv, pi, work.scratch);
+                       memory pm(c.p, genjax::Engine(), pi);
+                       Softmax(c.softmax, c.p_scratch, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_DST, pm}}, work.scratch);
+                       Run(c.o, pi, v.typed_data() + at.kv, o->typed_data() + at.q, work.scratch);
+                     });
 }
 
 ffi::Error Bwd(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
                ffi::Buffer<ffi::F32> p, ffi::Buffer<ffi::F32> d_o, ffi::ResultBuffer<ffi::F32> dq,
                ffi::ResultBuffer<ffi::F32> dk, ffi::ResultBuffer<ffi::F32> dv) {
-  return genjax::Guarded("genjax_attention_bwd", [&] {
-    const Shape g = MakeShape(q.dimensions(), k.dimensions());
-    auto c = Build(g);
-    ForEachItem(pool, g, [&](int64_t i, Work& work) {
-      auto& scratch = work.scratch;
-      auto& ds = work.ds;  // dP, then dS in place
-      ds.resize(g.tq * g.tk);
-      const Item at = Offsets(g, i);
-      const float* pi = p.typed_data() + at.p;
-      const float* doi = d_o.typed_data() + at.q;
-      Run(c->dv, pi, doi, dv->typed_data() + at.kv, scratch);
-      Run(c->dp, doi, v.typed_data() + at.kv, ds.data(), scratch);
-      SoftmaxBackward(pi, ds.data(), g.tq, g.tk);
-      Run(c->dq, ds.data(), k.typed_data() + at.kv, dq->typed_data() + at.q, scratch);
-      Run(c->dk, ds.data(), q.typed_data() + at.q, dk->typed_data() + at.kv, scratch);
-    });
-  });
+  return ForEachItem("genjax_attention_bwd", pool, q, k,
+                     [&](const Prims& c, const Shape& g, const Item& at, Work& work) {
+                       auto& scratch = work.scratch;
+                       auto& ds = work.ds;  // dP, then dS in place
+                       ds.resize(g.tq * g.tk);
+                       const float* pi = p.typed_data() + at.p;
+                       const float* doi = d_o.typed_data() + at.q;
+                       Run(c.dv, pi, doi, dv->typed_data() + at.kv, scratch);
+                       Run(c.dp, doi, v.typed_data() + at.kv, ds.data(), scratch);
+                       SoftmaxBackward(pi, ds.data(), g.tq, g.tk);
+                       Run(c.dq, ds.data(), k.typed_data() + at.kv, dq->typed_data() + at.q, scratch);
+                       Run(c.dk, ds.data(), q.typed_data() + at.q, dk->typed_data() + at.kv, scratch);
+                     });
 }
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxAttentionFwd, Fwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxAttentionFwd, Fwd, (genjax::PooledF32Binding<3, 2>()));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxAttentionBwd, Bwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxAttentionBwd, Bwd, (genjax::PooledF32Binding<5, 3>()));

@@ -91,4 +91,23 @@ ffi::Error Guarded(const char* kernel, F fn) {
   }
 }
 
+// An FFI binding that takes XLA's intra-op thread pool, kArgs float32 buffers and returns kRets >= 1.
+// Bindings cannot be copied or moved outside xla::ffi, so each step returns the next one directly.
+template <int kArgs, int kRets, typename Binding>
+auto WithF32Buffers(Binding&& binding) {
+  static_assert(kRets >= 1, "a kernel returns at least one buffer");
+  if constexpr (kArgs > 0) {
+    return WithF32Buffers<kArgs - 1, kRets>(std::move(binding).template Arg<ffi::Buffer<ffi::F32>>());
+  } else if constexpr (kRets > 1) {
+    return WithF32Buffers<0, kRets - 1>(std::move(binding).template Ret<ffi::Buffer<ffi::F32>>());
+  } else {
+    return std::move(binding).template Ret<ffi::Buffer<ffi::F32>>();
+  }
+}
+
+template <int kArgs, int kRets>
+auto PooledF32Binding() {
+  return WithF32Buffers<kArgs, kRets>(ffi::Ffi::Bind().Ctx<ffi::ThreadPool>());
+}
+
 }  // namespace genjax

@@ -53,6 +53,19 @@ struct Cached {
 std::mutex cache_mutex;
 std::unordered_map<std::string, std::shared_ptr<Cached>> cache;
 
+// Sets c to the backward primitive Bwd of `fwd`, whose weights (or weight gradient) take the
+// layout weights_of(primitive_desc).
+template <typename Bwd, typename WeightsOf>
+void SetBackward(Cached& c, const Geometry& g, const memory::desc& src, const memory::desc& wei,
+                 const memory::desc& dst, const dnnl::convolution_forward::primitive_desc& fwd,
+                 WeightsOf weights_of) {
+  typename Bwd::primitive_desc pd(Engine(), dnnl::algorithm::convolution_direct, src, wei, dst, g.strides, g.pad_l,
+                                  g.pad_r, fwd, UserScratchpad());
+  c.prim = Bwd(pd);
+  c.wei_prim = weights_of(pd);
+  c.scratch = pd.scratchpad_desc();
+}
+
 std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
   const std::string key = g.Key(kind);
   {
@@ -73,19 +86,11 @@ std::shared_ptr<Cached> Build(const Geometry& g, char kind) {
     c->wei_prim = fwd.weights_desc();
     c->scratch = fwd.scratchpad_desc();
   } else if (kind == 'd') {
-    auto pd = dnnl::convolution_backward_data::primitive_desc(
-        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd,
-        UserScratchpad());
-    c->prim = dnnl::convolution_backward_data(pd);
-    c->wei_prim = pd.weights_desc();
-    c->scratch = pd.scratchpad_desc();
+    SetBackward<dnnl::convolution_backward_data>(*c, g, src, wei_any, dst, fwd,
+                                                 [](const auto& pd) { return pd.weights_desc(); });
   } else {
-    auto pd = dnnl::convolution_backward_weights::primitive_desc(
-        eng, dnnl::algorithm::convolution_direct, src, wei_any, dst, g.strides, g.pad_l, g.pad_r, fwd,
-        UserScratchpad());
-    c->prim = dnnl::convolution_backward_weights(pd);
-    c->wei_prim = pd.diff_weights_desc();
-    c->scratch = pd.scratchpad_desc();
+    SetBackward<dnnl::convolution_backward_weights>(*c, g, src, wei_any, dst, fwd,
+                                                    [](const auto& pd) { return pd.diff_weights_desc(); });
   }
   std::lock_guard<std::mutex> lock(cache_mutex);
   cache.emplace(key, c);
@@ -204,29 +209,21 @@ ffi::Error BwdWeights(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   });
 }
 
+// The three kernels' binding: the pool, two buffers in, one out, then the strides and paddings.
+auto ConvBinding() {
+  return genjax::PooledF32Binding<2, 1>()
+      .Attr<int64_t>("stride_h")
+      .Attr<int64_t>("stride_w")
+      .Attr<int64_t>("pad_t")
+      .Attr<int64_t>("pad_b")
+      .Attr<int64_t>("pad_l")
+      .Attr<int64_t>("pad_r");
+}
+
 }  // namespace
 
-#define GENJAX_CONV_ATTRS                                                                       \
-  .Attr<int64_t>("stride_h").Attr<int64_t>("stride_w").Attr<int64_t>("pad_t").Attr<int64_t>("pad_b") \
-      .Attr<int64_t>("pad_l").Attr<int64_t>("pad_r")
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvFwd, Fwd, ConvBinding());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvFwd, Fwd,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdData, BwdData, ConvBinding());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdData, BwdData,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdWeights, BwdWeights,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>() GENJAX_CONV_ATTRS);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GenjaxConvBwdWeights, BwdWeights, ConvBinding());

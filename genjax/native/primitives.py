@@ -5,7 +5,7 @@ vmap rule and its lowering everywhere, and on CPU the lowering becomes an FFI ca
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -87,3 +87,37 @@ def register_cpu_kernel(
         return jax.ffi.ffi_lowering(target)(ctx, *args, **typed)
 
     mlir.register_lowering(p, lower, platform="cpu")
+
+
+class FusedOp(NamedTuple):
+    """A forward primitive (-> outputs and residuals), its JVP (linear in the tangents) and the
+    JVP's transpose, the backward pass."""
+
+    fwd: Primitive
+    jvp: Primitive
+    bwd: Primitive
+
+
+def fused_op(
+    name: str,
+    fwd: Callable,
+    jvp: Callable,
+    bwd: Callable,
+    num_residuals: int,
+    attrs: Callable[..., dict] = lambda **_: {},
+) -> FusedOp:
+    """The three primitives of an op with a native forward and backward kernel: `{name}`,
+    differentiable to any order through the jnp references; `{name}_jvp(*residuals, *tangents)`,
+    transposed by `{name}_bwd(*residuals, cotangent)`. On CPU, `{name}` and `{name}_bwd` lower to
+    the FFI targets `{name}_fwd` and `{name}_bwd` (see `register_cpu_kernel`)."""
+    op = FusedOp(
+        reference_primitive(name, fwd, multiple_results=True),
+        reference_primitive(f"{name}_jvp", jvp),
+        reference_primitive(f"{name}_bwd", bwd, multiple_results=True),
+    )
+    for p, reference in zip(op, (fwd, jvp, bwd)):
+        jvp_from_reference(p, reference)
+    transpose_by(op.jvp, op.bwd, num_residuals)
+    register_cpu_kernel(op.fwd, f"{name}_fwd", fwd, attrs)
+    register_cpu_kernel(op.bwd, f"{name}_bwd", bwd, attrs)
+    return op

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from genjax.native.primitives import jvp_from_reference, reference_primitive, register_cpu_kernel, transpose_by
+from genjax.native.primitives import fused_op
 
 Array = jax.Array
 
@@ -60,15 +60,13 @@ def _reference_bwd(q: Array, k: Array, v: Array, p: Array, do: Array) -> tuple[A
     return dq, dk, dv
 
 
-attention_p = reference_primitive("genjax_attention", _reference, multiple_results=True)
-attention_jvp_p = reference_primitive("genjax_attention_jvp", _reference_jvp)
-attention_bwd_p = reference_primitive("genjax_attention_bwd", _reference_bwd, multiple_results=True)
-jvp_from_reference(attention_p, _reference)
-jvp_from_reference(attention_jvp_p, _reference_jvp)
-jvp_from_reference(attention_bwd_p, _reference_bwd)
-transpose_by(attention_jvp_p, attention_bwd_p, num_residuals=4)  # (Q, K, V, P)
-register_cpu_kernel(attention_p, "genjax_attention_fwd", _reference)
-register_cpu_kernel(attention_bwd_p, "genjax_attention_bwd", _reference_bwd)
+attention_p, attention_jvp_p, attention_bwd_p = fused_op(
+    "genjax_attention",
+    _reference,
+    _reference_jvp,
+    _reference_bwd,
+    num_residuals=4,  # (Q, K, V, P)
+)
 
 
 @jax.custom_jvp

@@ -31,7 +31,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from genjax.native.primitives import jvp_from_reference, reference_primitive, register_cpu_kernel, transpose_by
+from genjax.native.primitives import fused_op
 
 Array = jax.Array
 _EXACT = jax.lax.Precision.HIGHEST  # the statistics in full float32 on TPU too
@@ -99,16 +99,14 @@ def _reference_bwd(x, p, gamma, beta, mu, rstd, dy, *, groups, act, eps):
     return du.astype(x.dtype), jnp.sum(du, axis=1), dgamma, dbeta
 
 
-group_norm_p = reference_primitive("genjax_group_norm", _reference, multiple_results=True)
-group_norm_jvp_p = reference_primitive("genjax_group_norm_jvp", _reference_jvp)
-group_norm_bwd_p = reference_primitive("genjax_group_norm_bwd", _reference_bwd, multiple_results=True)
-jvp_from_reference(group_norm_p, _reference)
-jvp_from_reference(group_norm_jvp_p, _reference_jvp)
-jvp_from_reference(group_norm_bwd_p, _reference_bwd)
-transpose_by(group_norm_jvp_p, group_norm_bwd_p, num_residuals=6)
-_attrs = lambda groups, act, eps: {"groups": groups, "act": act, "eps": float(eps)}  # noqa: E731
-register_cpu_kernel(group_norm_p, "genjax_group_norm_fwd", _reference, _attrs)
-register_cpu_kernel(group_norm_bwd_p, "genjax_group_norm_bwd", _reference_bwd, _attrs)
+group_norm_p, group_norm_jvp_p, group_norm_bwd_p = fused_op(
+    "genjax_group_norm",
+    _reference,
+    _reference_jvp,
+    _reference_bwd,
+    num_residuals=6,
+    attrs=lambda groups, act, eps: {"groups": groups, "act": act, "eps": float(eps)},
+)
 
 
 def _fused(x, p, gamma, beta, groups, act, eps):

@@ -5,8 +5,9 @@ optionally latent: the data are encoded by a trained autoencoder run and decoded
 (Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion Models").
 
 config.objective fields:
-  process         ddpm | vp | ve | edm, and that process's fields (schedule, num_steps,
-                  beta_start, beta_end, beta_min, beta_max, sigma_min, sigma_max, rho, p_mean, p_std)
+  process         ddpm | vp | ve | edm, and that process's fields (schedule, num_steps, beta_start,
+                  beta_end, beta_min, beta_max, sigma_min, sigma_max, rho, p_mean, p_std, eps_train,
+                  eps_sample); `DiffusionHParams` declares every field with its type and range
   parameterization eps | x0 | v | edm;  weighting none | min_snr | edm;  min_snr_gamma; sigma_data
   backbone        unet | dit | mlp;  net: the backbone's fields (ch, ch_mult, ...)
   p_uncond        label dropout for classifier-free guidance (class-conditional when the dataset
@@ -29,11 +30,12 @@ from jax.sharding import PartitionSpec as P
 
 from genjax.diffusion import guidance, likelihood, losses, parameterization, samplers, schedules
 from genjax.diffusion.networks import make_backbone
-from genjax.objectives import check_fields, register
+from genjax.objectives import register
 from genjax.objectives.base import Autoencoder, LossOutput, Objective, PlayerVariables
+from genjax.objectives.hparams import from_config, hparam
 from genjax.parallel.axes import BATCH_AXES
 
-PROCESS_FIELDS = {
+PROCESS_FIELDS = (
     "schedule",
     "num_steps",
     "beta_start",
@@ -47,24 +49,50 @@ PROCESS_FIELDS = {
     "p_std",
     "eps_train",
     "eps_sample",
-}
-FIELDS = PROCESS_FIELDS | {
-    "process",
-    "parameterization",
-    "weighting",
-    "min_snr_gamma",
-    "sigma_data",
-    "backbone",
-    "net",
-    "p_uncond",
-    "conditional",
-    "sampler",
-    "sample_steps",
-    "eta",
-    "guidance_scale",
-    "sampler_options",
-    "latent_scale",
-}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionHParams:
+    """`config.objective` of the "diffusion" family (docs/diffusion.md describes each field).
+
+    The process fields (`PROCESS_FIELDS`) are the process dataclass's own: unset (None), they
+    keep its defaults; a field the chosen process lacks is an error."""
+
+    process: str = hparam("ddpm", choices=schedules.PROCESSES)
+    schedule: str | None = None
+    num_steps: int | None = hparam(None, ge=1)
+    beta_start: float | None = hparam(None, gt=0, lt=1)
+    beta_end: float | None = hparam(None, gt=0, lt=1)
+    beta_min: float | None = hparam(None, ge=0)
+    beta_max: float | None = hparam(None, gt=0)
+    sigma_min: float | None = hparam(None, gt=0)
+    sigma_max: float | None = hparam(None, gt=0)
+    rho: float | None = hparam(None, gt=0)
+    p_mean: float | None = None
+    p_std: float | None = hparam(None, gt=0)
+    eps_train: float | None = hparam(None, ge=0, lt=1)
+    eps_sample: float | None = hparam(None, ge=0, lt=1)
+    parameterization: str = hparam("eps", choices=parameterization.PARAMETERIZATIONS)
+    weighting: str = hparam("none", choices=losses.WEIGHTINGS)
+    min_snr_gamma: float = hparam(5.0, gt=0)
+    sigma_data: float = hparam(0.5, gt=0)
+    backbone: str | None = None  # default: "unet" for images, "mlp" for points
+    net: dict[str, Any] = hparam({})  # keyword arguments of the backbone
+    p_uncond: float = hparam(0.1, ge=0, lt=1)  # label dropout of classifier-free guidance
+    conditional: bool | None = None  # default: whether the data has labels
+    sampler: str = hparam("ddim", choices=samplers.SAMPLERS)
+    sample_steps: int = hparam(50, ge=1)
+    eta: float | None = hparam(None, ge=0)  # DDIM's eta (also a sampler option)
+    guidance_scale: float = hparam(1.0, ge=0)
+    sampler_options: dict[str, Any] = hparam({})
+    latent_scale: float = hparam(1.0, gt=0)  # latent diffusion: z is scaled by it
+
+    def make_process(self) -> schedules.Process:
+        fields = {k: getattr(self, k) for k in PROCESS_FIELDS if getattr(self, k) is not None}
+        return schedules.make_process(self.process, **fields)
+
+
 AUTOENCODER = "autoencoder"  # the component name of latent diffusion's autoencoder
 
 
@@ -248,51 +276,40 @@ def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:
 
 @register("diffusion", components=(AUTOENCODER,))
 def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffusion:
-    check_fields(cfg, FIELDS, "diffusion")
-    process_name = cfg.get("process", "ddpm")
-    process = schedules.make_process(process_name, **{k: cfg[k] for k in PROCESS_FIELDS if k in cfg})
-    param = cfg.get("parameterization", "eps")
-    if param not in parameterization.PARAMETERIZATIONS:
-        raise ValueError(
-            f"config.objective.parameterization={param!r}; choose one of {parameterization.PARAMETERIZATIONS}"
-        )
-    weighting = cfg.get("weighting", "none")
-    if weighting not in losses.WEIGHTINGS:
-        raise ValueError(f"config.objective.weighting={weighting!r}; choose one of {losses.WEIGHTINGS}")
-    p_uncond = float(cfg.get("p_uncond", 0.1))
-    if not 0.0 <= p_uncond < 1.0:
-        raise ValueError(f"config.objective.p_uncond={p_uncond} must be in [0, 1)")
-    conditional = bool(cfg.get("conditional", bool(metadata.num_classes)))
+    """Builds the diffusion objective from `config.objective` (fields: `DiffusionHParams`), the
+    data and, for latent diffusion, the frozen autoencoder component."""
+    hp = from_config(DiffusionHParams, cfg, "diffusion")
+    process = hp.make_process()
+    conditional = bool(metadata.num_classes) if hp.conditional is None else hp.conditional
     if conditional and not metadata.num_classes:
         raise ValueError(f"config.objective.conditional=True but dataset {metadata.name!r} has no labels")
     num_classes = int(metadata.num_classes) if conditional else None
     latent = None
     shape = tuple(metadata.shape)
     if autoencoder is not None:
-        latent = _latent(autoencoder, float(cfg.get("latent_scale", 1.0)), metadata)
+        latent = _latent(autoencoder, hp.latent_scale, metadata)
         shape = latent.shape
-    backbone = cfg.get("backbone", "unet" if len(shape) == 3 else "mlp")
-    net_kwargs = dict(cfg.get("net", {}))
-    net = make_backbone(backbone, num_classes, net_kwargs)
-    sampler = cfg.get("sampler", "ddim")
-    steps = int(cfg.get("sample_steps", 50))
-    options = dict(cfg.get("sampler_options", {}))
-    if "eta" in cfg:
-        options["eta"] = float(cfg.eta)
-    samplers.check_sampler(sampler, steps, {k: v for k, v in options.items() if sampler == "ddim" or k != "eta"})
+    backbone = hp.backbone or ("unet" if len(shape) == 3 else "mlp")
+    net = make_backbone(backbone, num_classes, hp.net)
+    options = dict(hp.sampler_options)
+    if hp.eta is not None:
+        options["eta"] = hp.eta
+    samplers.check_sampler(
+        hp.sampler, hp.sample_steps, {k: v for k, v in options.items() if k != "eta" or hp.sampler == "ddim"}
+    )
     return Diffusion(
         net=net,
         process=process,
         shape=shape,
-        parameterization=param,
-        weighting=weighting,
-        min_snr_gamma=float(cfg.get("min_snr_gamma", 5.0)),
-        sigma_data=float(cfg.get("sigma_data", 0.5)),
+        parameterization=hp.parameterization,
+        weighting=hp.weighting,
+        min_snr_gamma=hp.min_snr_gamma,
+        sigma_data=hp.sigma_data,
         num_classes=num_classes,
-        p_uncond=p_uncond,
-        sampler=sampler,
-        sample_steps=steps,
+        p_uncond=hp.p_uncond,
+        sampler=hp.sampler,
+        sample_steps=hp.sample_steps,
         sampler_options=tuple(sorted(options.items())),
-        guidance_scale=float(cfg.get("guidance_scale", 1.0)),
+        guidance_scale=hp.guidance_scale,
         latent=latent,
     )

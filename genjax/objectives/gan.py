@@ -9,9 +9,9 @@ player's loss is a list of weighted terms (`genjax.losses.terms`), added in orde
 
 where T is D's tuple of input transforms (`genjax.losses.transforms`: DiffAugment, Zhao et al.
 2020; PacGAN packing, Lin et al. 2018) with fresh draws for the real and the generated batch.
-The networks (`Networks`) decide how G and D are called: `GANNetworks` for the architectures of
-`ARCHITECTURES` (StyleGAN2 is one of them), `genjax.objectives.progan.ProGANNetworks` for
-progressive growing. Separate learning rates (TTUR, Heusel et al. 2017) come from
+The networks (`Networks`, in `genjax.objectives.gan_networks`) decide how G and D are called:
+`GANNetworks` for the architectures of `ARCHITECTURES` (StyleGAN2 is one of them),
+`genjax.objectives.progan.ProGANNetworks` for progressive growing. Separate learning rates (TTUR, Heusel et al. 2017) come from
 `config.optim.players.<player>`; the generator EMA from `config.train.ema_decays`.
 
 Randomness: each loss (and sample) call splits its key into the named keys of `streams`.
@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Mapping, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -41,12 +40,9 @@ from genjax.losses.terms import (
     apply_terms,
 )
 from genjax.losses.transforms import DiffAugment, Pack
-from genjax.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
-from genjax.nn.sngan import SNGANDiscriminator, SNGANGenerator
-from genjax.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from genjax.objectives import register
-from genjax.objectives.base import Collections, LossOutput, PlayerVariables
+from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.gan_networks import ARCHITECTURES, GANNetworks, Networks
 from genjax.objectives.hparams import from_config, hparam, module_kwargs
 
 Array = jax.Array
@@ -68,107 +64,6 @@ def split_keys(rng: Array, names: tuple[str, ...]) -> dict[str, Array]:
     if len(names) == 1:
         return {names[0]: rng}
     return dict(zip(names, jax.random.split(rng, len(names))))
-
-
-class Networks(Protocol):
-    """G and D as the GAN objective calls them. `cols` are a player's non-trainable Flax
-    collections, `params` every player's params, `step` the traced train step; `train` calls
-    return the player's updated collections (else {})."""
-
-    generator: nn.Module
-    discriminator: nn.Module
-    sample_options: tuple[str, ...]  # keyword options of `sample`
-
-    def init(self, rng: Array, z: Array, x: Array, y: Array | None) -> tuple[dict, dict]:
-        """Flax variables of G and D from example latents [B, Z] and D inputs [N, ...]."""
-
-    def real(self, x: Array, step: Array) -> Array:
-        """Real examples as D judges them at `step`."""
-
-    def generate(
-        self, params, cols, z: Array, y: Array | None, rng: Array | None, step: Array, train: bool
-    ) -> tuple[Array, Collections]:
-        """G(z, y) [B, ...] and G's collections."""
-
-    def discriminate(
-        self, params, cols, x: Array, y: Array | None, step: Array, train: bool
-    ) -> tuple[Array, Collections]:
-        """D(x, y) [N] and D's collections."""
-
-    def sample(self, params, cols, z: Array, y: Array | None, rng: Array | None, **options: Any) -> Array:
-        """G(z, y) [B, ...] in eval mode, at the data's shape."""
-
-    def metrics(self, step: Array) -> dict[str, Array]:
-        """Metrics of the networks' schedule, logged with the generator's."""
-
-    def style(self, params, cols) -> tuple[Callable | None, Callable | None]:
-        """(mapping, synthesis) of a style-based G (see `TermInputs`), else (None, None)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class GANNetworks:
-    """G(z, y, train) and D(x, y, train) of a GAN architecture (labels y only when
-    conditional); `style_based` G's (StyleGAN2) also have `map` / `synthesize` methods, mix
-    styles with probability `mixing_prob` in training and sample with `truncation_psi`."""
-
-    generator: nn.Module
-    discriminator: nn.Module
-    style_based: bool = False
-    mixing_prob: float = 0.0
-
-    @property
-    def sample_options(self) -> tuple[str, ...]:
-        return ("truncation_psi",) if self.style_based else ()
-
-    def init(self, rng, z, x, y):
-        k_g, k_d, k_n = jax.random.split(rng, 3)
-        return (
-            self.generator.init({"params": k_g, "noise": k_n}, z, y, train=True),
-            self.discriminator.init(k_d, x, y, train=True),
-        )
-
-    def real(self, x, step):
-        return x
-
-    def generate(self, params, cols, z, y, rng, step, train):
-        kw = {"mixing_prob": self.mixing_prob} if self.style_based else {}
-        out = self.generator.apply(
-            {"params": params["generator"], **cols},
-            z,
-            y,
-            train=train,
-            rngs={"noise": rng},
-            mutable=list(cols) if train else False,
-            **kw,
-        )
-        return out if train else (out, {})
-
-    def discriminate(self, params, cols, x, y, step, train):
-        out = self.discriminator.apply(
-            {"params": params["discriminator"], **cols}, x, y, train=train, mutable=list(cols) if train else False
-        )
-        return out if train else (out, {})
-
-    def sample(self, params, cols, z, y, rng, **options):
-        return self.generator.apply(
-            {"params": params["generator"], **cols}, z, y, train=False, rngs={"noise": rng}, **options
-        )
-
-    def metrics(self, step):
-        return {}
-
-    def style(self, params, cols):
-        if not self.style_based:
-            return None, None
-        variables = {"params": params["generator"], **cols}
-        mapping = lambda z, y: self.generator.apply(variables, z, y, False, method="map")  # noqa: E731
-        synthesis = lambda w, rng: self.generator.apply(
-            variables,
-            w,
-            method="synthesize",  # noqa: E731
-            rngs={"noise": rng},
-        )
-        return mapping, synthesis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,27 +230,7 @@ def jacobian_norms(g: Callable[[Array], Array], z: Array) -> Array:
     return jnp.sqrt(jax.lax.scan(add, jnp.zeros(z.shape[0], jnp.float32), jnp.arange(z.shape[1]))[0])
 
 
-# ---- the "gan" family: architectures, hyper-parameters, factory ------------------------------
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-    """A generator and discriminator pair of modules; `images_only`: they need image data;
-    `style_based`: G has StyleGAN2's mapping and synthesis (style mixing, path length,
-    truncation)."""
-
-    generator: type[nn.Module]
-    discriminator: type[nn.Module]
-    images_only: bool = True
-    style_based: bool = False
-
-
-ARCHITECTURES = {
-    "mlp": Architecture(MLPGenerator, MLPDiscriminator, images_only=False),
-    "dcgan": Architecture(DCGANGenerator, DCGANDiscriminator),
-    "sngan": Architecture(SNGANGenerator, SNGANDiscriminator),
-    "stylegan2": Architecture(StyleGAN2Generator, StyleGAN2Discriminator, style_based=True),
-}
-
-
+# ---- the "gan" family: hyper-parameters, factory ---------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class GANHParams:
     """`config.objective` of the "gan" family (docs/gans.md describes each field)."""

@@ -8,7 +8,9 @@ from typing import Any
 import ml_collections
 import pytest
 
+from genjax.diffusion import schedules
 from genjax.objectives.cyclegan import CycleGANHParams
+from genjax.objectives.diffusion import PROCESS_FIELDS, DiffusionHParams
 from genjax.objectives.gan import GANHParams
 from genjax.objectives.hparams import convert, from_config, hparam
 from genjax.objectives.progan import ProGANHParams
@@ -155,6 +157,24 @@ OLD_DEFAULTS = {
     VAEHParams: dict(
         latent_dim=16, hidden=(512, 256), activation="relu", likelihood="bernoulli", obs_std=0.1, beta=1.0
     ),
+    DiffusionHParams: dict(
+        process="ddpm",
+        **dict.fromkeys(PROCESS_FIELDS),  # unset: the process's own defaults
+        parameterization="eps",
+        weighting="none",
+        min_snr_gamma=5.0,
+        sigma_data=0.5,
+        backbone=None,
+        net={},
+        p_uncond=0.1,
+        conditional=None,
+        sampler="ddim",
+        sample_steps=50,
+        eta=None,
+        guidance_scale=1.0,
+        sampler_options={},
+        latent_scale=1.0,
+    ),
 }
 
 
@@ -179,8 +199,22 @@ def test_defaults_equal_the_old_defaults_and_pass_their_own_checks(cls):
         (CycleGANHParams, dict(domain_b="fashion"), "config.objective.domain_b must be one of 'invert', 'unpaired'"),
         (VAEHParams, dict(activation="swish"), "config.objective.activation must be one of 'relu'"),
         (VAEHParams, dict(obs_std=0.0), r"config.objective.obs_std must be > 0, got 0.0"),
+        (DiffusionHParams, dict(p_uncond=1.0), r"config.objective.p_uncond must be in \[0, 1\), got 1.0"),
+        (DiffusionHParams, dict(num_steps=0), "config.objective.num_steps must be >= 1, got 0"),
+        (DiffusionHParams, dict(sampler="plms"), "config.objective.sampler must be one of 'ddpm', 'ddim'"),
     ],
 )
 def test_family_checks(cls, fields, message):
     with pytest.raises(ValueError, match=message):
         from_config(cls, fields, "family")
+
+
+@pytest.mark.parametrize("process", sorted(schedules.PROCESSES))
+def test_unset_process_fields_keep_the_process_defaults(process):
+    hp = from_config(DiffusionHParams, {"process": process}, "diffusion")
+    assert hp.make_process() == schedules.PROCESSES[process]()
+    default = schedules.PROCESSES[process]()
+    field = next(f.name for f in dataclasses.fields(default) if type(getattr(default, f.name)) in (int, float))
+    changed = getattr(default, field) * 2
+    hp = from_config(DiffusionHParams, {"process": process, field: changed}, "diffusion")
+    assert getattr(hp.make_process(), field) == changed
