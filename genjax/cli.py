@@ -2,7 +2,9 @@
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
-failure (out of memory, another XLA error, a full disk), in two lines; 130 when interrupted.
+failure (out of memory, another XLA error, a full disk), in two lines; 130 when interrupted (in
+`train`, after saving a checkpoint at the current step). A workdir another process trains or
+evaluates in is bad input (exit 2): `train` and `eval` hold `<workdir>/.lock` while they run.
 `--debug` (before or after the command) or GENJAX_DEBUG=1 also prints the traceback.
 `--import MODULE` (before the command; a module name or a .py file) registers a user's own
 objectives before the command runs (see docs/architecture.md, "Add a family").
@@ -67,6 +69,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Appending to eval.jsonl holds the workdir's lock from the start (fails at once while a run
+    trains there); --no-record only prints, and takes no lock."""
+    if args.no_record:
+        return _eval(args)
+    from genjax.train.build import saved_config
+    from genjax.train.workdir import lock_workdir
+
+    with lock_workdir(args.workdir, saved_config(args.workdir).distributed):
+        return _eval(args)
+
+
+def _eval(args: argparse.Namespace) -> int:
     from genjax.logging import MetricWriter
     from genjax.parallel import to_host
     from genjax.train.loop import load_run
@@ -80,7 +94,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     step = int(to_host(r.state.step))
     record = {"step": step, **results}
     print(json.dumps(record))
-    if r.is_chief:
+    if r.is_chief and not args.no_record:
         MetricWriter(args.workdir, tensorboard=False).write(step, results, file="eval.jsonl")
     return 0
 
@@ -150,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default config.eval.metrics)")
     p.add_argument("--num", type=int, default=0, help="samples (default config.eval.num)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-record", action="store_true", help="only print: no row in eval.jsonl, no workdir lock (while it trains)"
+    )
     _add_sampling_args(p)
     p.set_defaults(func=cmd_eval)
 
@@ -263,7 +280,7 @@ def _summary(where: str, error: BaseException, status: int, debug: bool) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     line = line if len(line) <= 400 else line[:400] + " ..."
     if status == 130:
-        return f"{where}: interrupted"
+        return f"{where}: interrupted" + (f"; {line}" if line else "")
     if status == 2:
         return f"{where}: error: {line or type(error).__name__}"
     what = "out of memory" if isinstance(error, MemoryError) and not line else line

@@ -1,12 +1,17 @@
 """Run outputs: JSONL metrics, TensorBoard event files, PNG sample grids, a progress bar.
 
-Only process 0 writes; other processes get a writer that does nothing.
+Only process 0 writes; other processes get a writer that does nothing. A JSONL row reaches the
+file whole or not at all as far as this process can tell: one `write` of the full line (newline
+included) straight to the kernel, no buffer; a failed append (a full disk) raises
+`MetricWriteError` naming the file. A row cut short by such a failure is dropped when the run
+resumes (`genjax.train.workdir.reconcile_logs`); until then, the next row starts on a new line.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,6 +66,29 @@ def samples_to_png(samples: np.ndarray, kind: str, value_range: tuple[float, flo
     return picture
 
 
+class MetricWriteError(OSError):
+    """A JSONL row could not be appended (e.g. no space left on the device)."""
+
+
+def append_row(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Appends `record` as one JSON line with a single write; when the file does not end in a
+    newline (a row cut short), the line starts with one so that it parses on its own."""
+    line = (json.dumps(record) + "\n").encode()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
+            view = memoryview(line)
+            while view:  # a regular file takes it all in one write unless the disk fills up
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise MetricWriteError(e.errno, f"cannot append a row to {path}: {e.strerror or e}") from e
+
+
 class MetricWriter:
     """Appends flat metric dicts to `<workdir>/metrics.jsonl` (or another file) and TensorBoard."""
 
@@ -77,8 +105,7 @@ class MetricWriter:
         if not self.enabled:
             return
         record = {"step": int(step), **{k: _scalar(v) for k, v in metrics.items()}}
-        with open(self.workdir / file, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_row(self.workdir / file, record)
         if self._tb is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):

@@ -177,13 +177,18 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     return run
 
 
+def saved_config(workdir: str | Path) -> ConfigDict:
+    """The config.json of the run in `workdir`."""
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{Path(workdir)} has no config.json: is it a genjax workdir?")
+    return config_lib.from_json(path.read_text())
+
+
 def load_run(workdir: str | Path) -> Run:
-    """The run saved in `workdir` (its config.json and latest checkpoint), for sampling/eval."""
-    workdir = Path(workdir)
-    if not (workdir / "config.json").exists():
-        raise FileNotFoundError(f"{workdir} has no config.json: is it a genjax workdir?")
-    config = config_lib.from_json((workdir / "config.json").read_text())
-    run = build_run(config, workdir, data=False)
+    """The run saved in `workdir` (its config.json and latest checkpoint), for sampling/eval. It
+    writes nothing into the workdir and takes no lock (it may read a run that is training)."""
+    run = build_run(saved_config(workdir), Path(workdir), data=False)
     if run.checkpointer.latest_step() is None:
         raise FileNotFoundError(f"{workdir}/checkpoints has no checkpoint to sample from")
     return run

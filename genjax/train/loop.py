@@ -11,7 +11,12 @@
             state, metrics = step_fn(state, next batch)
             log, sample, evaluate, checkpoint     # genjax.train.actions
 
-SIGTERM (preemption) saves a checkpoint and returns cleanly.
+The whole run holds the workdir's lock (genjax.train.workdir: a second trainer fails at once), and
+metrics.jsonl/eval.jsonl are cut back to the step it starts from, so a resume repeats no row.
+SIGTERM (preemption) saves a checkpoint at the current step and returns cleanly. SIGINT (Ctrl-C)
+does the same, then raises KeyboardInterrupt (the command line exits 130); a second Ctrl-C stops
+at once. With several processes, SIGINT keeps Python's default (no checkpoint: saving needs every
+process at the same step; send SIGTERM for that).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ml_collections import ConfigDict
 from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress
 from genjax.objectives.base import Stage
-from genjax.parallel import replicated
+from genjax.parallel import maybe_initialize, replicated
 from genjax.train.actions import default_actions
 from genjax.train.build import Run, build_run, load_run
 from genjax.train.components import save_component_configs
@@ -36,6 +41,7 @@ from genjax.train.init import abstract_state
 from genjax.train.stages import reset_opt_state
 from genjax.train.state import TrainState
 from genjax.train.step import make_train_step
+from genjax.train.workdir import lock_workdir, reconcile_logs
 
 log = logging.getLogger("genjax")
 
@@ -77,22 +83,32 @@ def reset_optimizer(run: Run) -> None:
 
 
 class _Preemption:
-    """SIGTERM sets a flag; with several processes every host stops at the same step."""
+    """SIGTERM, and SIGINT in a single-process job, set a flag that the loop checks after each step;
+    with several processes every host stops at the same step (SIGTERM). `interrupted`: it was
+    SIGINT. A second SIGINT raises KeyboardInterrupt at once."""
 
     def __enter__(self):
-        self.stop = False
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-        except ValueError:  # not the main thread
-            self._previous = None
+        self.stop = self.interrupted = False
+        self._previous = {}
+        signals = [signal.SIGTERM] + ([signal.SIGINT] if jax.process_count() == 1 else [])
+        for signum in signals:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handler)
+            except ValueError:  # not the main thread
+                break
         return self
 
     def _handler(self, signum, frame):  # noqa: ARG002
+        if signum == signal.SIGINT:
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            log.warning("interrupted: saving a checkpoint after this step (Ctrl-C again to stop now)")
         self.stop = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
     def at(self, step: int) -> bool:
         if jax.process_count() > 1:
@@ -121,16 +137,26 @@ def _train(run: Run, actions: list, preemption: _Preemption) -> None:
             for action in actions:
                 action(run, step, metrics)
             if preemption.at(step):
-                log.warning("preempted at step %d: saving a checkpoint and stopping", step)
+                if not preemption.interrupted:  # an interrupt says it in the KeyboardInterrupt
+                    log.warning("preempted at step %d: saving a checkpoint and stopping", step)
                 run.save(force=True)
                 return
 
 
 def run(config: ConfigDict, workdir: str | Path) -> TrainState:
-    """Trains `config` into `workdir`; returns the final TrainState."""
+    """Trains `config` into `workdir` holding its lock; returns the final TrainState. Raises
+    WorkdirBusy when another process holds the workdir, KeyboardInterrupt after saving on SIGINT."""
+    config_lib.validate(config)
+    maybe_initialize(config.distributed)
+    with lock_workdir(workdir):
+        return _run(config, workdir)
+
+
+def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
     r = build_run(config, workdir)
     if r.is_chief:
         r.workdir.mkdir(parents=True, exist_ok=True)
+        reconcile_logs(r.workdir, r.step)
         (r.workdir / "config.json").write_text(config_lib.to_json(config))
         save_component_configs(r.components, r.workdir)
     writer = MetricWriter(r.workdir, enabled=r.is_chief)
@@ -139,11 +165,14 @@ def run(config: ConfigDict, workdir: str | Path) -> TrainState:
     try:
         with _Preemption() as preemption:
             _train(r, actions, preemption)
-        for action in actions:
-            action.finish(r)
+        if not preemption.interrupted:
+            for action in actions:
+                action.finish(r)
     finally:
         r.checkpointer.wait()
         r.checkpointer.close()
         progress.close()
         writer.close()
+    if preemption.interrupted:
+        raise KeyboardInterrupt(f"saved a checkpoint at step {r.step} in {r.workdir}; run the same command to resume")
     return r.state
