@@ -33,6 +33,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from genjax.train import run
 
     config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
+    if args.restore_fallback:
+        config.train.restore_fallback = True
     state = run(config, args.workdir)
     print(f"trained to step {int(state.step)} in {args.workdir}")
     return 0
@@ -149,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
     p.add_argument("--config", help=f"{CONFIG_HELP} (default {DEFAULT_CONFIG})")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p.add_argument(
+        "--restore-fallback",
+        action="store_true",
+        help="when the latest checkpoint is damaged, resume from the newest one that verifies "
+        "(config.train.restore_fallback=true)",
+    )
     p.set_defaults(func=cmd_train, takes_overrides=True)
 
     p = sub.add_parser("sample", help="draw samples from a trained workdir")

@@ -99,6 +99,8 @@ def base_config() -> ConfigDict:
             best_metric="",  # e.g. "eval/fid": also keep the best checkpoint by it
             best_mode="min",
             async_checkpoint=True,
+            # resume from the newest checkpoint that verifies, moving damaged newer ones aside
+            restore_fallback=False,
             ema_decays=(0.999,),
             compute_dtype="float32",  # float32 | bfloat16
             grad_accum=1,  # micro-batches per step (lax.scan)

@@ -67,6 +67,13 @@ def test_both_override_forms_give_the_same_config(trained, tmp_path):
     assert first.to_dict() != load_config("digits_vae:runlocal").to_dict()
 
 
+def test_restore_fallback_flag_sets_the_config_field(trained, tmp_path):
+    assert _train(tmp_path, "--config", "digits_vae", "--restore-fallback") == 0
+    assert _train(tmp_path, "--config", "digits_vae") == 0
+    assert _train(tmp_path, "--config", "digits_vae", "--config.train.restore_fallback=true") == 0
+    assert [c.train.restore_fallback for c in trained.configs] == [True, False, True]
+
+
 def test_the_default_config_and_packaged_names_do_not_depend_on_the_working_directory(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configs/ folder here
     assert _train(tmp_path) == 0

@@ -167,7 +167,7 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     )
     stream = _make_data(config, plan) if data else None
     if resume:
-        state, data_state, _ = checkpointer.restore(state, shardings)
+        state, data_state, _ = checkpointer.restore(state, shardings, fallback=config.train.restore_fallback)
         if stream is not None and data_state is not None:
             stream.set_state(data_state)
         log.info("resumed from step %d", int(to_host(state.step)))

@@ -62,6 +62,30 @@ def test_corrupt_checkpoint_is_reported_and_kept(tmp_path):
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [1, 2]
 
 
+def test_flipped_bit_stops_training_and_restore_fallback_resumes_from_the_step_before(tmp_path, capsys, caplog):
+    """One bit of a saved array flipped: `genjax train` exits 2 naming the step; with
+    --restore-fallback it warns, resumes from the step before and trains to the end."""
+    from genjax.cli import main
+
+    args = ["train", "--config", "digits_vae", "--workdir", str(tmp_path), "--config.data.batch_size=16"]
+    args += ["--config.objective.hidden=(32,)", "--config.train.progress=false", "--config.train.sample_every=0"]
+    args += ["--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=5"]
+    assert main([*args, "--config.train.steps=2"]) == 0
+    data = max((p for p in (tmp_path / "checkpoints" / "2" / "state").rglob("*") if p.is_file()), key=os.path.getsize)
+    damaged = bytearray(data.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    data.write_bytes(bytes(damaged))
+    capsys.readouterr()
+    assert main([*args, "--config.train.steps=4"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint at step 2 " in err and "failed verification: array" in err and "--restore-fallback" in err
+    assert main([*args, "--config.train.steps=4", "--restore-fallback"]) == 0
+    assert "trained to step 4" in capsys.readouterr().out
+    assert any("step(s) 2 " in r.getMessage() and "restored step 1" in r.getMessage() for r in caplog.records)
+    names = {p.name for p in (tmp_path / "checkpoints").iterdir()}
+    assert {"1", "2", "3", "4", "2.damaged"} <= names
+
+
 def test_nonfinite_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite.*config.optim.lr"):
         run(_lr(_config(200, log_every=10)), tmp_path)
