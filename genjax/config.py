@@ -26,7 +26,10 @@ from absl import flags
 from ml_collections import config_dict, config_flags
 from ml_collections.config_flags import config_path
 
+from genjax.config_schema import DataFields, OptimFields, base_config, check_ranges, section
 from genjax.errors import UsageError
+
+__all__ = ["base_config", "data_config", "load_config", "optim_config", "short_run", "validate", "variants"]
 
 ConfigDict = ml_collections.ConfigDict
 
@@ -37,111 +40,13 @@ FREE_SECTIONS = ("objective", "components", "sample.kwargs", "optim.players", "e
 
 
 def optim_config() -> ConfigDict:
-    """One player's optimizer; `optim.players.<player>` may override any of these fields."""
-    return ConfigDict(
-        dict(
-            name="adam",  # adam | adamw | sgd | lion
-            lr=1e-3,
-            b1=0.9,
-            b2=0.999,
-            eps=1e-8,
-            weight_decay=0.0,
-            schedule="constant",  # constant | cosine | linear
-            warmup_steps=0,
-            clip_norm=0.0,  # global-norm gradient clipping; 0 disables
-        )
-    )
+    """One player's optimizer at its defaults; `optim.players.<player>` may override any field."""
+    return section(OptimFields)
 
 
 def data_config() -> ConfigDict:
-    """Every field of `config.data` with its default; `genjax.data` validates them."""
-    return ConfigDict(
-        dict(
-            # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH
-            source="builtin:digits",
-            split="train",  # TFDS split string, e.g. "train[:90%]"
-            eval_split=None,  # None: "test" when the source has it, else `split`
-            batch_size=128,  # GLOBAL batch; each of P processes gets batch_size // P
-            shuffle=True,
-            shuffle_seed=None,  # None: config.seed
-            image_size=None,  # None: native size; an int or (height, width) resizes
-            value_range=(-1.0, 1.0),  # images map to [low, high]
-            dequantize=False,  # uniform dequantization (x + U[0,1)) / 256 of 8-bit images
-            random_flip=False,  # random horizontal flips (training batches only)
-            binarize=False,  # dynamic binarization: x ~ Bernoulli(intensity)
-            num_workers=0,  # grain worker processes (0: in the main process)
-            prefetch=2,  # batches read ahead (per worker when num_workers > 0)
-            cache=False,  # decode this process's part of the split into memory once (if it fits)
-            data_dir=None,  # TFDS data dir; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
-            drop_remainder=False,  # finite eval passes: drop the last partial batch, or pad + mask
-        )
-    )
-
-
-def base_config() -> ConfigDict:
-    """Every known field with its default."""
-    c = ConfigDict()
-    c.seed = 0
-    c.data = data_config()
-    c.objective = ConfigDict({"name": "vae"})
-    # frozen networks of other runs: {name: {workdir, ema_index}} (genjax.train.components)
-    c.components = ConfigDict()
-    c.optim = optim_config()
-    c.optim.players = ConfigDict()
-    c.train = ConfigDict(
-        dict(
-            steps=1000,
-            log_every=50,
-            sample_every=500,
-            eval_every=0,  # 0: no periodic evaluation
-            checkpoint_every=500,
-            keep_checkpoints=3,
-            best_metric="",  # e.g. "eval/fid": also keep the best checkpoint by it
-            best_mode="min",
-            async_checkpoint=True,
-            # resume from the newest checkpoint that verifies, moving damaged newer ones aside
-            restore_fallback=False,
-            ema_decays=(0.999,),
-            compute_dtype="float32",  # float32 | bfloat16
-            grad_accum=1,  # micro-batches per step (lax.scan)
-            nonfinite_guard=True,
-            progress=True,
-            aot_compile=True,  # lower().compile() before the loop: logs compile time, fails early
-        )
-    )
-    c.mesh = ConfigDict(dict(data=-1, fsdp=1, tensor=1))
-    c.sharding = ConfigDict(
-        dict(
-            # logical axis name -> mesh axes (None: replicated); see genjax/parallel/axes.py
-            rules=(
-                ("batch", ("data", "fsdp")),
-                ("embed", "fsdp"),
-                ("mlp", "tensor"),
-                ("heads", "tensor"),
-                ("kv", None),
-                ("vocab", "tensor"),
-                ("conv_in", None),
-                ("conv_out", "fsdp"),
-                ("norm", None),
-            ),
-            # params without logical names: shard the largest dimension divisible by the fsdp
-            # size when the param has at least this many elements, else replicate
-            min_fsdp_size=2**16,
-        )
-    )
-    c.eval = ConfigDict(dict(metrics=(), num=1000, split="", use_ema=True))
-    c.eval.kwargs = ConfigDict()
-    c.sample = ConfigDict(dict(num=64, use_ema=True))
-    c.sample.kwargs = ConfigDict()  # passed to Objective.sample (sampler, steps, ...)
-    c.distributed = ConfigDict(
-        dict(
-            initialize="auto",  # auto | always | never
-            coordinator_address="",
-            num_processes=0,
-            process_id=-1,
-        )
-    )
-    return c
+    """`config.data` at its defaults (fields: `genjax.config_schema.DataFields`)."""
+    return section(DataFields)
 
 
 def variants(config: ConfigDict, arg: str | None, **known: Callable[[ConfigDict], object]) -> ConfigDict:
@@ -182,9 +87,17 @@ def _unknown_key(prefix: str, key: Any, known: Iterable[Any]) -> UsageError:
     return UsageError(f"unknown config key {prefix + str(key)!r}{hint} (known: {', '.join(known)})")
 
 
-def validate(config: ConfigDict, reference: ConfigDict | None = None, prefix: str = "") -> None:
-    """Raises a UsageError naming a key absent from `base_config()` or of the wrong type."""
-    reference = base_config() if reference is None else reference
+def validate(config: ConfigDict) -> None:
+    """Raises a UsageError naming a key absent from `base_config()`, or a value of the wrong
+    type or out of its declared range (`genjax.config_schema`)."""
+    _validate_keys(config, base_config(), "")
+    try:
+        check_ranges(config)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _validate_keys(config: ConfigDict, reference: ConfigDict, prefix: str) -> None:
     for key in config.keys():
         path = f"{prefix}{key}"
         if _is_free(path):
@@ -195,23 +108,7 @@ def validate(config: ConfigDict, reference: ConfigDict | None = None, prefix: st
         if isinstance(ref, ConfigDict):
             if not isinstance(value, ConfigDict):
                 raise UsageError(f"config key {path!r} must be a section, got {value!r}")
-            validate(value, ref, path + ".")
-        elif ref is not None and value is not None and not _compatible(value, ref):
-            raise UsageError(
-                f"config key {path!r} must be of type {type(ref).__name__}, got {type(value).__name__} {value!r}"
-            )
-
-
-def _compatible(value: Any, ref: Any) -> bool:
-    if isinstance(ref, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(ref, bool)
-    if isinstance(ref, int):
-        return isinstance(value, int)
-    if isinstance(ref, float):
-        return isinstance(value, (int, float))
-    if isinstance(ref, (tuple, list)):
-        return isinstance(value, (tuple, list))
-    return isinstance(value, type(ref))
+            _validate_keys(value, ref, path + ".")
 
 
 # --config.a.b=v, --config.a.b v, --noconfig.a.b (config_flags' forms); group 1 is the key path

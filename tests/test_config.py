@@ -35,7 +35,7 @@ def test_override_forms_give_the_same_config():
         "--config.data.source=builtin:ring8",
         "--config.train.ema_decays=(0.9,0.99)",
         "--config.train.progress=false",
-        "--config.optim.b1=-0.5",
+        "--config.distributed.process_id=-1",
     ]
     spaced = [
         "--config.train.steps",
@@ -49,8 +49,8 @@ def test_override_forms_give_the_same_config():
         "--config.train.ema_decays",
         "0.99",
         "--noconfig.train.progress",
-        "--config.optim.b1",
-        "-0.5",
+        "--config.distributed.process_id",
+        "-1",
     ]
     bare = [
         "train.steps=7",
@@ -58,8 +58,8 @@ def test_override_forms_give_the_same_config():
         "data.source=builtin:ring8",
         "train.ema_decays=(0.9, 0.99)",
         "train.progress=False",
-        "optim.b1",
-        "-0.5",
+        "distributed.process_id",
+        "-1",
     ]
     configs = [config_lib.load_config(VAE, overrides).to_dict() for overrides in (equals, spaced, bare)]
     assert configs[0] == configs[1] == configs[2]

@@ -6,9 +6,8 @@ import optax
 from ml_collections import ConfigDict
 
 from genjax.config import optim_config
-
-_OPTIMIZERS = ("adam", "adamw", "sgd", "lion")
-_SCHEDULES = ("constant", "cosine", "linear")
+from genjax.config_schema import OptimFields
+from genjax.schema import check_section
 
 
 def player_optim_config(config: ConfigDict, player: str) -> ConfigDict:
@@ -21,13 +20,12 @@ def player_optim_config(config: ConfigDict, player: str) -> ConfigDict:
         if key not in merged:
             raise ValueError(f"unknown key config.optim.players.{player}.{key}; known: {sorted(merged.keys())}")
         merged[key] = value
+    check_section(OptimFields, merged, f"config.optim (player {player})")
     return merged
 
 
 def lr_schedule(cfg: ConfigDict, total_steps: int) -> optax.Schedule:
     """Linear warm-up from 0 to `lr`, then constant, cosine decay to 0 or linear decay to 0."""
-    if cfg.schedule not in _SCHEDULES:
-        raise ValueError(f"config.optim.schedule={cfg.schedule!r}; choose one of {_SCHEDULES}")
     warmup = max(int(cfg.warmup_steps), 0)
     if cfg.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, warmup + 1))
@@ -42,8 +40,6 @@ def lr_schedule(cfg: ConfigDict, total_steps: int) -> optax.Schedule:
 
 
 def make_optimizer(cfg: ConfigDict, total_steps: int) -> optax.GradientTransformation:
-    if cfg.name not in _OPTIMIZERS:
-        raise ValueError(f"config.optim.name={cfg.name!r}; choose one of {_OPTIMIZERS}")
     lr = lr_schedule(cfg, total_steps)
     if cfg.name == "adam":
         opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
