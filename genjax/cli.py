@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw samples from a trained workdir")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
-    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--num", type=_count, default=64, help="samples, drawn config.sample.batch_size at a time")
     p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (array x)")
     p.add_argument("--seed", type=int, default=0)
     _add_sampling_args(p)
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a trained workdir; appends to eval.jsonl")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.add_argument("--metrics", help="comma-separated metric names (default config.eval.metrics)")
-    p.add_argument("--num", type=int, default=0, help="samples (default config.eval.num)")
+    p.add_argument("--num", type=_count, help="samples or examples (default config.eval.num)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--no-record", action="store_true", help="only print: no row in eval.jsonl, no workdir lock (while it trains)"
@@ -203,6 +203,16 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
         type=_option,
         help="another keyword of the family's sampler, e.g. eta=0.5, s_churn=40, truncation_psi=0.7",
     )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _floats(text: str) -> list[float]:

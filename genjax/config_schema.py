@@ -115,6 +115,7 @@ class EvalFields:
 @dataclasses.dataclass(frozen=True)
 class SampleFields:
     num: int = hparam(64, ge=1)
+    batch_size: int = hparam(256, ge=1)  # samples drawn at once (by `genjax sample` and `eval` too)
     use_ema: bool = True
 
 

@@ -102,3 +102,34 @@ def test_errors_are_reported(tmp_path, capsys):
     assert not (tmp_path / "accum" / "checkpoints").exists()
     with pytest.raises(SystemExit):
         main(["sample", "--workdir", str(tmp_path), "--out", "x.png", "--config.train.steps=3"])
+
+
+def test_samples_are_drawn_in_chunks_of_the_sample_batch_size(workdir):
+    import jax
+
+    from genjax.train.loop import load_run
+
+    r = load_run(workdir)
+    params, model_state = r.state.sampling_params(0), r.state.model_state
+
+    def direct(n, key):
+        return np.asarray(jax.jit(lambda p, s, k: r.objective.sample(p, s, k, n))(params, model_state, key))
+
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_allclose(r.sample(4, 3), direct(4, key), atol=1e-6)  # one chunk: the seed's key
+    r.config.sample.batch_size = 4
+    x = r.sample(9, 3)
+    assert x.shape == (9, *direct(1, key).shape[1:])
+    for i, start in enumerate(range(0, 9, 4)):
+        want = direct(4, jax.random.fold_in(key, i))[: 9 - start]
+        np.testing.assert_allclose(x[start : start + 4], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+@pytest.mark.parametrize("num", ["0", "-1", "many"])
+def test_sample_and_eval_counts_must_be_positive(workdir, tmp_path, capsys, command, num):
+    out = ["--out", str(tmp_path / "s.png")] if command == "sample" else ["--metrics", "kid"]
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--workdir", str(workdir), "--num", num, *out])
+    assert exit.value.code == 2 and f"expected a whole number >= 1, got '{num}'" in capsys.readouterr().err
+    assert not (tmp_path / "s.png").exists()

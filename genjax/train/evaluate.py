@@ -30,14 +30,28 @@ LIKELIHOOD_METRICS = ("bits_per_dim",)
 
 def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
     """`num` samples of `run` (a `genjax.train.build.Run`) from its (EMA) params as a host array
-    in the data range; `kwargs` go to the objective's sampler."""
-    if num < 1:
-        raise ValueError(f"the number of samples must be >= 1, got {num}")
+    in the data range; `kwargs` go to the objective's sampler.
+
+    At most `config.sample.batch_size` samples are drawn at once, by one compiled sampler: chunk
+    i uses the key fold_in(PRNGKey(seed), i) (the whole draw uses PRNGKey(seed) when it fits one
+    chunk), and the last chunk is drawn full and cut. The host array is allocated before the
+    first chunk, so a `num` too large for host memory fails at once (MemoryError)."""
+    if not isinstance(num, int) or num < 1:
+        raise ValueError(f"the number of samples must be an int >= 1, got {num!r}")
+    chunk = min(num, run.config.sample.batch_size)
     objective = run.objective
     params = run.state.sampling_params(ema_index)
-    fn = jax.jit(lambda p, s, k: objective.sample(p, s, k, num, **kwargs), out_shardings=replicated(run.mesh))
+    fn = jax.jit(lambda p, s, k: objective.sample(p, s, k, chunk, **kwargs), out_shardings=replicated(run.mesh))
+    key = jax.random.PRNGKey(seed)
     with jax.set_mesh(run.mesh):  # samplers may shard their batch over (data, fsdp)
-        return to_host(fn(params, run.state.model_state, jax.random.PRNGKey(seed)))
+        if chunk == num:
+            return to_host(fn(params, run.state.model_state, key))
+        shape = jax.eval_shape(fn, params, run.state.model_state, key)
+        out = np.empty((num, *shape.shape[1:]), shape.dtype)
+        for i, start in enumerate(range(0, num, chunk)):
+            x = to_host(fn(params, run.state.model_state, jax.random.fold_in(key, i)))
+            out[start : start + chunk] = x[: num - start]
+    return out
 
 
 def evaluate(
@@ -55,6 +69,8 @@ def evaluate(
     uses `metric_seed` (default `seed`). "bits_per_dim" scores `num` eval examples instead."""
     from genjax import metrics as metrics_lib
 
+    if not isinstance(num, int) or num < 1:
+        raise ValueError(f"the number of evaluation samples must be an int >= 1, got {num!r}")
     cfg = run.config
     results = {}
     if "bits_per_dim" in names:
