@@ -15,8 +15,8 @@ from genjax.data.checks import DataError
 STATE_VERSION = 1
 FINGERPRINT_DEFAULTS = {"start_example": 0}  # fingerprint entries left out of states when default
 _HOW = (
-    "the checkpoint's `data` item was altered or damaged: resume from an earlier checkpoint of the run "
-    "(move this step's directory in <workdir>/checkpoints aside) or train into a new --workdir"
+    "it was altered or damaged after saving: resume from an earlier checkpoint of the run (move this "
+    "step's directory in <workdir>/checkpoints aside) or train into a new --workdir"
 )
 
 
@@ -67,6 +67,7 @@ def restored_position(state: Any, fingerprint: dict, num_batches: int, step: int
     position = int_in(state["next_batch"], "next_batch", num_batches)
     if step is not None and position != step:
         raise invalid_state(
-            f"next_batch={position}, but the {step} train steps the checkpoint took from this stream consumed {step} batches"
+            f"next_batch={position}, but the checkpoint was saved after {step} train steps on this stream "
+            f"(one batch each), so next_batch must be {step}"
         )
     return position

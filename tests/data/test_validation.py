@@ -141,17 +141,40 @@ def test_declared_num_classes(cfg, tmp_path):
         load_metadata(cfg)
 
 
-def _png_with_rows(image: np.ndarray, rows: int) -> bytes:
-    """A well-formed PNG (signature, IHDR, IDAT, IEND, valid CRCs) whose pixel data holds only the
-    first `rows` rows of the grey `image`: Pillow decodes it without complaint, zero-filling the rest."""
+def _png(image: np.ndarray, raw: bytes, interlace: int = 0) -> bytes:
+    """A well-formed PNG (signature, IHDR, IDAT, IEND, valid CRCs) of the grey `image`'s size whose
+    IDAT holds `raw` (filter byte + row, per row): Pillow decodes it without complaint however
+    few rows `raw` holds, zero-filling the rest."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    h, w = image.shape
-    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    raw = b"".join(b"\x00" + image[r].tobytes() for r in range(rows))
+    header = struct.pack(">IIBBBBB", image.shape[1], image.shape[0], 8, 0, 0, 0, interlace)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def _png_with_rows(image: np.ndarray, rows: int) -> bytes:
+    return _png(image, b"".join(b"\x00" + image[r].tobytes() for r in range(rows)))
+
+
+def test_png_shortfall_measures_every_colour_type_and_interlacing():
+    from genjax.data.image_files import png_shortfall
+
+    rng = np.random.default_rng(0)
+    grey = [Image.fromarray(rng.integers(0, 256, (5, 13), dtype=np.uint8)).convert(m) for m in ("1", "L", "LA", "P")]
+    colour = [Image.fromarray(rng.integers(0, 256, (4, 3, c), dtype=np.uint8)) for c in (3, 4)]
+    for im in [*grey, *colour, Image.fromarray(rng.integers(0, 2**16, (3, 5), dtype=np.uint16))]:  # 16-bit grey
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+        assert png_shortfall(buf.getvalue()) is None, im.mode
+    image = rng.integers(0, 256, (7, 5), dtype=np.uint8)
+    passes = [image[y0::dy, x0::dx] for x0, y0, dx, dy in [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4)]]
+    passes += [image[y0::dy, x0::dx] for x0, y0, dx, dy in [(0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]]
+    raw = b"".join(b"\x00" + row.tobytes() for p in passes if p.size for row in p)
+    with Image.open(io.BytesIO(_png(image, raw, interlace=1))) as im:  # Adam7 as Pillow reads it
+        np.testing.assert_array_equal(np.asarray(im), image)
+    assert png_shortfall(_png(image, raw, interlace=1)) is None
+    assert "holds 48 of the 49 bytes its 5x7 header" in png_shortfall(_png(image, raw[:-1], interlace=1))
 
 
 def test_truncated_png_is_refused_naming_the_file(cfg, tmp_path):
@@ -242,7 +265,7 @@ def test_iterator_position_must_match_the_steps_the_checkpoint_trained(cfg):
     _state_error(
         cfg,
         state,
-        r"next_batch=2, but the 5 train steps the checkpoint took from this stream consumed 5 batches",
+        r"next_batch=2, but the checkpoint was saved after 5 train steps on this stream \(one batch each\), so next_batch must be 5",
         step=5,
     )
 

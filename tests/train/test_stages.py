@@ -75,7 +75,9 @@ def test_staged_state_is_checked_against_its_stage_and_the_checkpoint_step(ids_c
     state = it.get_state()  # after step 4: stage 1 (from step 3), its batch 1 next
     again = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
     again.set_state(state, step=4)
-    with pytest.raises(DataError, match=r"next_batch=1, but the 2 train steps the checkpoint took from this stream"):
+    with pytest.raises(
+        DataError, match=r"next_batch=1, but the checkpoint was saved after 2 train steps on this stream"
+    ):
         again.set_state(state, step=5)
     for stage in (2, -1, "1", True, None):
         with pytest.raises(DataError, match=rf"state .*is invalid: stage must be an int in \[0, 2\), got {stage!r}"):
