@@ -6,8 +6,10 @@ it = make_iterator(config.data, seed=config.seed, process_index=jax.process_inde
                    process_count=jax.process_count())
 batch = next(it)            # {"x": float32 [B_local, ...], "y": int32 [B_local]}
 state = it.get_state()      # JSON-serialisable; it.set_state(state) resumes exactly
+Bad data (NaN, non-numeric arrays, bad labels, truncated images, tampered states): DataError.
 """
 
+from genjax.data.checks import DataError
 from genjax.data.config import check_batch_size, check_data_config, local_batch_size
 from genjax.data.metadata import DatasetMetadata
 from genjax.data.pipeline import (
@@ -20,6 +22,7 @@ from genjax.data.pipeline import (
 )
 
 __all__ = [
+    "DataError",
     "DataIterator",
     "DatasetMetadata",
     "check_data_config",

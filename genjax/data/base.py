@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from genjax.data import checks
 from genjax.data.splits import resolve_split
 
 
@@ -77,35 +78,38 @@ def select_split(x: np.ndarray, y: np.ndarray | None, split: str, sizes: dict[st
     return x[rows], (None if y is None else y[rows])
 
 
+def _checked_examples(x: np.ndarray, what: str) -> np.ndarray:
+    """x as float32 points [N, D], or images [N, H, W, C] of uint8 or float32 in [0, 1]."""
+    checks.check_real(x, what, "x")
+    if x.ndim == 2:
+        return checks.finite_float32(x, what, "x")
+    if x.ndim not in (3, 4) or x.ndim == 4 and x.shape[-1] not in (1, 3, 4):
+        raise checks.DataError(
+            f"{what}: x must be points [N, D] or images [N, H, W] / [N, H, W, C] with C in (1, 3, 4), got shape {x.shape}"
+        )
+    if x.dtype != np.uint8 and x.dtype.kind != "f":
+        raise checks.DataError(
+            f"{what}: images must be uint8 in [0, 255] or floats in [0, 1], got {x.dtype}; convert them, "
+            "e.g. x.astype(np.uint8) for integer pixel values"
+        )
+    x = x if x.dtype == np.uint8 else checks.float_images(x, what, "x")
+    return x[..., None] if x.ndim == 3 else x
+
+
 def array_source(
     x: np.ndarray, y: np.ndarray | None, split: str, *, what: str, num_classes: int | None = None, **info_kw
 ) -> ArraySource:
-    """An in-memory source over arrays that hold a single "train" split."""
+    """An in-memory source over arrays that hold a single "train" split. Every row is checked once
+    here, rows named as in the arrays (see `genjax.data.checks`): real numbers, finite points and
+    float images in [0, 1], labels in [0, int32 max] below `num_classes` (the declared class
+    count) or a plausible inferred count."""
+    x = _checked_examples(x, what)
     if y is not None:
-        if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{what}: y must be integer labels of shape [{x.shape[0]}], got {y.dtype} {y.shape}")
-        if y.min(initial=0) < 0:
-            raise ValueError(f"{what}: labels y must be >= 0, found {int(y.min())}")
-        y = y.astype(np.int32)
-        num_classes = num_classes or int(y.max()) + 1
+        y = checks.check_labels(y, x.shape[0], what, "y", num_classes=num_classes)
+        num_classes = num_classes or checks.class_count(y, what, "y")
     x, y = select_split(x, y, split, {"train": x.shape[0]}, {"train": 0})
-    if x.ndim == 2:  # points
-        x = x.astype(np.float32)
+    if x.ndim == 2:
         info = SourceInfo("points", x.shape[1:], num_classes, x.shape[0], **point_stats(x), **info_kw)
-        return ArraySource(info, x, y)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"{what}: x must be points [N, D] or images [N, H, W] / [N, H, W, C] with C in "
-            f"(1, 3, 4), got shape {x.shape}"
-        )
-    if x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.floating) or x.min() < 0 or x.max() > 1:
-            raise ValueError(
-                f"{what}: images must be uint8 in [0, 255] or floats in [0, 1]; got {x.dtype} "
-                f"with range [{x.min()}, {x.max()}]"
-            )
-        x = x.astype(np.float32)
-    info = SourceInfo("image", x.shape[1:], num_classes, x.shape[0], uint8=x.dtype == np.uint8, **info_kw)
+    else:
+        info = SourceInfo("image", x.shape[1:], num_classes, x.shape[0], uint8=x.dtype == np.uint8, **info_kw)
     return ArraySource(info, x, y)

@@ -16,11 +16,13 @@ grey levels 0..16 are stored as 8-bit images round(v * 255 / 16).
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
 from genjax.data.base import ArraySource, SourceInfo, array_source, point_stats, select_split
+from genjax.data.checks import finite_float32
 
 _DEFAULTS = {
     "ring": dict(modes=8, std=0.01, radius=1.0),
@@ -63,7 +65,9 @@ def _params(name: str, params: dict[str, str], source: str) -> tuple[str, dict]:
             out[key] = type(defaults[key])(float(value) if isinstance(defaults[key], float) else int(value))
         except ValueError:
             raise ValueError(f"data.source {source!r}: parameter {key}={value!r} is not a number") from None
-        if key in ("n", "n_test", "modes") and out[key] < 1 or key == "std" and out[key] < 0:
+        if not math.isfinite(out[key]):
+            raise ValueError(f"data.source {source!r}: parameter {key}={value!r} is not a finite number")
+        if key in ("n", "n_test", "modes") and out[key] < 1 or key in ("std", "noise") and out[key] < 0:
             raise ValueError(f"data.source {source!r}: parameter {key}={value} is out of range")
     return base, out
 
@@ -71,7 +75,7 @@ def _params(name: str, params: dict[str, str], source: str) -> tuple[str, dict]:
 def _mixture(centres: np.ndarray, std: float, n: int, rng: np.random.Generator):
     y = rng.integers(0, len(centres), size=n)
     x = centres[y] + std * rng.standard_normal((n, centres.shape[1]))
-    return x.astype(np.float32), y.astype(np.int32)
+    return x, y.astype(np.int32)
 
 
 def _generate(base: str, p: dict, n: int, rng: np.random.Generator):
@@ -84,9 +88,9 @@ def _generate(base: str, p: dict, n: int, rng: np.random.Generator):
     seed = int(rng.integers(2**31))
     if base == "moons":
         x, y = datasets.make_moons(n, noise=p["noise"], random_state=seed)
-        return x.astype(np.float32), y.astype(np.int32)
+        return x, y.astype(np.int32)
     x, _ = datasets.make_swiss_roll(n, noise=p["noise"], random_state=seed)
-    return (p["scale"] * x[:, [0, 2]]).astype(np.float32), None
+    return p["scale"] * x[:, [0, 2]], None
 
 
 def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) -> ArraySource:
@@ -101,6 +105,7 @@ def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) 
     parts = [_generate(base, p, n, np.random.default_rng([p["seed"], i])) for i, n in enumerate((p["n"], p["n_test"]))]
     x = np.concatenate([part[0] for part in parts])
     y = None if parts[0][1] is None else np.concatenate([part[1] for part in parts])
+    x = finite_float32(x, source, "x")  # float64 points to float32, refusing overflows (e.g. std=1e39)
     x, y = select_split(x, y, split, {"train": p["n"], "test": p["n_test"]}, {"train": 0, "test": p["n"]})
     modes = mode_std = None
     if base in ("ring", "grid"):

@@ -24,11 +24,10 @@ import numpy as np
 
 from genjax.data.base import ArraySource, Source, SourceInfo
 from genjax.data.config import check_data_config, local_batch_size
+from genjax.data.iterator_state import STATE_VERSION, restored_position
 from genjax.data.metadata import DatasetMetadata
 from genjax.data.preprocess import Preprocess, image_hw
 from genjax.data.sources import open_source, source_info
-
-STATE_VERSION = 1
 
 
 def _seed(*entropy: int) -> int:
@@ -158,18 +157,13 @@ class DataIterator(Iterator[dict]):
     def get_state(self) -> dict:
         return {"version": STATE_VERSION, "next_batch": self._position, **self._fingerprint}
 
-    def set_state(self, state: dict) -> None:
-        if state.get("version") != STATE_VERSION or "next_batch" not in state:
-            raise ValueError(f"not a genjax data-iterator state: {state!r}")
-        changed = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in self._fingerprint.items() if state.get(k) != v]
-        if changed:
-            raise ValueError(
-                "the saved data-iterator state belongs to a different input stream ("
-                + "; ".join(changed)
-                + "); restore with the data config and processes it was saved with"
-            )
+    def set_state(self, state: dict, *, step: int | None = None) -> None:
+        """Continues from a saved `state`, refused (DataError) unless it is a valid state of this
+        stream; with `step`, the train steps taken from this stream when it was saved, its
+        position must be `step` (see `genjax.data.iterator_state.restored_position`)."""
+        position = restored_position(state, self._fingerprint, len(self._batches), step)
         self.close()
-        self._position = int(state["next_batch"])
+        self._position = position
 
     def close(self) -> None:
         """Stops prefetching threads and worker processes; next() starts them again."""

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genjax.data import builtin, tfds_source, unpaired
+from genjax.data import builtin, checks, tfds_source, unpaired
 from genjax.data.base import ArraySource, Source, SourceInfo, array_source
+from genjax.data.image_files import load_image, strict_decoding
 from genjax.data.preprocess import image_hw
 
 SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired")
@@ -74,27 +76,30 @@ def source_info(data_cfg: Any, split: str) -> SourceInfo:
 
 def _open_npz(path: str, split: str) -> ArraySource:
     path = os.path.expanduser(path)
+    what = f"data.source npz:{path}"
     if not os.path.isfile(path):
-        raise ValueError(f"data.source npz:{path}: no such file")
-    with np.load(path, allow_pickle=False) as f:
-        if "x" not in f.files:
-            raise ValueError(f"data.source npz:{path}: the file has no array 'x' (arrays: {f.files})")
-        x, y = f["x"], (f["y"] if "y" in f.files else None)
-    return array_source(x, y, split, what=f"data.source npz:{path}")
-
-
-def _load_image(path: Path, image_size: tuple[int, int] | None) -> np.ndarray:
-    from PIL import Image
-
+        raise ValueError(f"{what}: no such file")
     try:
-        with Image.open(path) as im:
-            im = im.convert("L") if im.mode in ("1", "L", "I;16", "I", "F") else im.convert("RGB")
-            if image_size is not None and im.size != (image_size[1], image_size[0]):
-                im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-    except OSError as e:
-        raise ValueError(f"data.source folder: cannot read image {path}: {e}") from e
-    return a[..., None] if a.ndim == 2 else a
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one .npy array, not an .npz archive of named arrays")
+        with f:
+            arrays = {k: f[k] for k in ("x", "y", "num_classes") if k in f.files}
+            files = f.files
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise checks.DataError(
+            f"{what}: cannot read the arrays ({e}); save plain numeric arrays with np.savez (no object arrays)"
+        ) from e
+    if "x" not in arrays:
+        raise ValueError(f"{what}: the file has no array 'x' (arrays: {files})")
+    num_classes = None
+    if "num_classes" in arrays:
+        if "y" not in arrays:
+            raise checks.DataError(
+                f"{what}: the file declares 'num_classes' but no labels 'y'; add y or drop num_classes"
+            )
+        num_classes = checks.declared_classes(arrays["num_classes"], what)
+    return array_source(arrays["x"], arrays.get("y"), split, what=what, num_classes=num_classes)
 
 
 def _open_folder(path: str, split: str, image_size: Any) -> ArraySource:
@@ -112,7 +117,8 @@ def _open_folder(path: str, split: str, image_size: Any) -> ArraySource:
     if not files:
         raise ValueError(f"data.source folder:{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in {classes}")
     hw = image_hw(image_size) if image_size is not None else None
-    images = [_load_image(p, hw) for p in files]
+    with strict_decoding():
+        images = [load_image(p, hw, f"data.source folder:{path}") for p in files]
     shapes = {}
     for p, im in zip(files, images):
         shapes.setdefault(im.shape[:2], p)

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data.preprocess import image_hw, resize_images
 from genjax.data.base import Source, SourceInfo
+from genjax.data.checks import check_labels, float_images
+from genjax.data.preprocess import image_hw, resize_images
 
 PREPARABLE = ("mnist", "fashion_mnist")
 
@@ -106,7 +107,11 @@ def tfds_info(name: str, split: str, data_dir: str | None) -> SourceInfo:
 
 
 class TfdsSource(Source):
-    """One split of a prepared TFDS dataset; the data source is opened lazily in each process."""
+    """One split of a prepared TFDS dataset; the data source is opened lazily in each process.
+
+    Records are read as a stream, so each batch is checked as it is read (`genjax.data.checks`):
+    labels in [0, num_classes) of the ClassLabel feature, float images finite and in [0, 1]. 8-bit
+    images need no check: every uint8 value is a pixel value."""
 
     def __init__(self, name: str, split: str, data_dir: str | None, image_size: Any = None):
         self.name, self.split, self.data_dir = name, split, data_dir
@@ -163,7 +168,13 @@ class TfdsSource(Source):
         images = [r[self.image_key] for r in records]
         if None in self.info.shape:  # variable sizes: resize each image before stacking
             images = [np.clip(np.round(resize_images(im[None], self.hw)[0]), 0, 255).astype(im.dtype) for im in images]
+        what, rows = f"data.source tfds:{self.name} split {self.split!r}", np.asarray(indices)
         out = {"x": np.stack(images)}
+        if out["x"].dtype.kind == "f":
+            out["x"] = float_images(out["x"], what, self.image_key, rows)
         if self.label_key is not None:
-            out["y"] = np.asarray([r[self.label_key] for r in records], np.int32)
+            labels = np.asarray([r[self.label_key] for r in records])
+            out["y"] = check_labels(
+                labels, len(rows), what, self.label_key, num_classes=self.info.num_classes, rows=rows
+            )
         return out

@@ -169,7 +169,7 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     if resume:
         state, data_state, _ = checkpointer.restore(state, shardings, fallback=config.train.restore_fallback)
         if stream is not None and data_state is not None:
-            stream.set_state(data_state)
+            stream.set_state(data_state, step=int(to_host(state.step)))
         log.info("resumed from step %d", int(to_host(state.step)))
     run = Run(config, workdir, metadata, mesh, plan, state, shardings, stream, checkpointer, components)
     if stream is not None:

@@ -20,6 +20,7 @@ import jax
 import optax
 
 from genjax.data import DataIterator, make_iterator
+from genjax.data.iterator_state import int_in, state_object
 from genjax.train.state import TrainState
 
 
@@ -43,7 +44,7 @@ class StagedIterator(Iterator[dict]):
     ):
         if len(stage_starts) != len(batch_sizes):
             raise ValueError(f"{len(batch_sizes)} batch sizes for {len(stage_starts)} stage starts")
-        self._cfg, self._sizes = data_cfg, tuple(batch_sizes)
+        self._cfg, self._sizes, self._starts = data_cfg, tuple(batch_sizes), tuple(stage_starts)
         self._kw = dict(seed=seed, process_index=process_index, process_count=process_count)
         self._offsets = [0]
         for k in range(len(batch_sizes) - 1):
@@ -73,15 +74,18 @@ class StagedIterator(Iterator[dict]):
             raise RuntimeError("StagedIterator: call set_stage(stage) before get_state()")
         return {"stage": self.stage, **self._it.get_state()}
 
-    def set_state(self, state: dict) -> None:
-        if "stage" not in state:
+    def set_state(self, state: dict, *, step: int | None = None) -> None:
+        """Continues from a saved state; with `step` (train steps completed when it was saved), its
+        stage's position must be the max(0, step - start) batches that stage had given."""
+        if "stage" not in state_object(state):
             raise ValueError(
                 "the saved data-iterator state has no stage: it was saved by a run without "
                 "per-stage batch sizes; resume with the config it was saved with"
             )
         state = dict(state)
-        self.set_stage(int(state.pop("stage")))
-        self._it.set_state(state)
+        stage = int_in(state.pop("stage"), "stage", len(self._sizes))
+        self.set_stage(stage)
+        self._it.set_state(state, step=None if step is None else max(0, step - self._starts[stage]))
 
     def close(self) -> None:
         if self._it is not None:

@@ -9,7 +9,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from genjax.config import data_config
-from genjax.data import check_batch_size, make_iterator
+from genjax.data import DataError, check_batch_size, make_iterator
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
@@ -64,6 +64,28 @@ def test_staged_state_resumes_mid_stage_and_rejects_plain_states(ids_cfg):
         again.set_state(make_iterator(ids_cfg, seed=0).get_state())
     with pytest.raises(ValueError, match="different input stream"):  # stage 1's state into stage 0's stream
         again.set_state({**state, "stage": 0})
+
+
+def test_staged_state_is_checked_against_its_stage_and_the_checkpoint_step(ids_cfg):
+    it = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
+    it.set_stage(0)
+    [next(it) for _ in range(3)]
+    it.set_stage(1)
+    next(it)
+    state = it.get_state()  # after step 4: stage 1 (from step 3), its batch 1 next
+    again = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
+    again.set_state(state, step=4)
+    with pytest.raises(
+        DataError, match=r"next_batch=1, but the checkpoint was saved after 2 train steps on this stream"
+    ):
+        again.set_state(state, step=5)
+    for stage in (2, -1, "1", True, None):
+        with pytest.raises(DataError, match=rf"state .*is invalid: stage must be an int in \[0, 2\), got {stage!r}"):
+            again.set_state({**state, "stage": stage})
+    # A run that stops before stage 1's first step, after entering it: its stream is at stage 1's start.
+    it.set_stage(0)
+    it.set_stage(1)
+    again.set_state(it.get_state(), step=2)
 
 
 def test_training_plan_tiles_the_steps():
