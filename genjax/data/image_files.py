@@ -84,6 +84,6 @@ def load_image(path: Path, image_size: tuple[int, int] | None, what: str) -> np.
             if image_size is not None and im.size != (image_size[1], image_size[0]):
                 im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:
         raise DataError(f"{what}: cannot read image {path}: {e}; re-export the image or remove the file") from e
     return a[..., None] if a.ndim == 2 else a

@@ -18,6 +18,7 @@ cannot be verified.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -41,6 +42,10 @@ FALLBACK = "--restore-fallback (config.train.restore_fallback=true)"
 
 class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be restored, or its values differ from those saved."""
+
+
+class CheckpointSaveError(RuntimeError):
+    """Writing a checkpoint failed (a full disk, a file size limit, a read-only directory)."""
 
 
 def _state_tree(state: TrainState) -> dict[str, Any]:
@@ -128,11 +133,30 @@ class Checkpointer:
             digest=ocp.args.JsonSave(integrity.digest(tree, {"data": data, "config": config})),
         )
 
+    def _committed(self) -> list[int]:
+        return sorted(int(p.name) for p in self.dir.iterdir() if p.name.isdigit()) if self.dir.is_dir() else []
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Turns a failure to write (raised by a save, or by a later call for an async one) into a
+        CheckpointSaveError that says what is kept and how to go on."""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - Orbax and TensorStore raise many types for I/O errors
+            committed = self._committed()
+            kept = f"latest: step {committed[-1]}" if committed else "none was committed yet"
+            raise CheckpointSaveError(
+                f"writing a checkpoint in {self.dir} failed; the committed checkpoints are kept ({kept}): "
+                f"free space (or fix the directory) and run the same command to resume. "
+                f"Cause: {type(e).__name__}: {e}"
+            ) from e
+
     def save(self, state: TrainState, data_state: dict, config_json: str, *, force: bool = False) -> bool:
         step = int(to_host(state.step))
         if step in self.manager.all_steps():
             return False
-        return self.manager.save(step, args=self._args(state, data_state, config_json), force=force)
+        with self._writing():
+            return self.manager.save(step, args=self._args(state, data_state, config_json), force=force)
 
     def save_best(self, state: TrainState, data_state: dict, config_json: str, metrics: dict) -> None:
         """Offers the checkpoint to the best-by-metric manager (kept only if it is the best)."""
@@ -140,12 +164,13 @@ class Checkpointer:
             return
         step = int(to_host(state.step))
         if step not in self.best.all_steps():
-            self.best.save(
-                step,
-                args=self._args(state, data_state, config_json),
-                metrics={self.best_metric: float(metrics[self.best_metric])},
-                force=True,
-            )
+            with self._writing():
+                self.best.save(
+                    step,
+                    args=self._args(state, data_state, config_json),
+                    metrics={self.best_metric: float(metrics[self.best_metric])},
+                    force=True,
+                )
 
     def restore(
         self,
@@ -265,9 +290,10 @@ class Checkpointer:
         return out
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
-        if self.best is not None:
-            self.best.wait_until_finished()
+        with self._writing():
+            self.manager.wait_until_finished()
+            if self.best is not None:
+                self.best.wait_until_finished()
 
     def close(self) -> None:
         self.manager.close()
