@@ -47,13 +47,18 @@ def test_stages_cut_one_stream_into_their_batch_sizes(ids_cfg, process_count):
         assert seen == _ids([next(plain) for _ in range(len(seen))])
 
 
-def test_staged_state_resumes_mid_stage_and_rejects_plain_states(ids_cfg):
+def _after_four_steps(ids_cfg):
+    """A two-stage stream (batch 8 for steps 0-2, then 4) after step 4, and its state."""
     it = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
     it.set_stage(0)
     [next(it) for _ in range(3)]
     it.set_stage(1)
     next(it)
-    state = it.get_state()
+    return it, it.get_state()
+
+
+def test_staged_state_resumes_mid_stage_and_rejects_plain_states(ids_cfg):
+    it, state = _after_four_steps(ids_cfg)
     assert state["stage"] == 1 and state["next_batch"] == 1
     expected = _ids([next(it) for _ in range(3)])
     again = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
@@ -67,12 +72,7 @@ def test_staged_state_resumes_mid_stage_and_rejects_plain_states(ids_cfg):
 
 
 def test_staged_state_is_checked_against_its_stage_and_the_checkpoint_step(ids_cfg):
-    it = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
-    it.set_stage(0)
-    [next(it) for _ in range(3)]
-    it.set_stage(1)
-    next(it)
-    state = it.get_state()  # after step 4: stage 1 (from step 3), its batch 1 next
+    it, state = _after_four_steps(ids_cfg)  # stage 1 (from step 3), its batch 1 next
     again = StagedIterator(ids_cfg, (8, 4), (0, 3), seed=0)
     again.set_state(state, step=4)
     with pytest.raises(
