@@ -4,33 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from genjax.config_schema import DataFields
 from genjax.data.preprocess import image_hw
 from genjax.data.sources import parse_source
+from genjax.schema import check_section
 
 
 def check_data_config(data_cfg: Any) -> None:
-    """Raises ValueError naming the field for values no pipeline can use."""
+    """Raises ValueError naming the field for values no pipeline can use: a type or range that
+    `genjax.config_schema.DataFields` does not allow, or fields that do not fit together."""
+    check_section(DataFields, data_cfg, "config.data")
     parse_source(data_cfg.source)
-    for field in ("split",):
-        if not isinstance(data_cfg[field], str) or not data_cfg[field]:
-            raise ValueError(f"data.{field} must be a split string such as 'train', got {data_cfg[field]!r}")
-    if data_cfg.eval_split is not None and not isinstance(data_cfg.eval_split, str):
-        raise ValueError(f"data.eval_split must be None or a split string, got {data_cfg.eval_split!r}")
-    if not isinstance(data_cfg.batch_size, int) or data_cfg.batch_size < 1:
-        raise ValueError(f"data.batch_size must be a positive int (the global batch), got {data_cfg.batch_size!r}")
+    if not data_cfg.split:
+        raise ValueError("config.data.split must be a split string such as 'train', got ''")
     if data_cfg.image_size is not None:
         image_hw(data_cfg.image_size)
-    vr = tuple(data_cfg.value_range)
-    if len(vr) != 2 or not vr[0] < vr[1]:
-        raise ValueError(f"data.value_range must be (low, high) with low < high, got {data_cfg.value_range!r}")
+    low, high = data_cfg.value_range
+    if not low < high:
+        raise ValueError(f"config.data.value_range must be (low, high) with low < high, got {data_cfg.value_range!r}")
     if data_cfg.dequantize and data_cfg.binarize:
         raise ValueError("data.dequantize and data.binarize exclude each other: binarized data is already discrete")
-    if not isinstance(data_cfg.num_workers, int) or data_cfg.num_workers < 0:
-        raise ValueError(f"data.num_workers must be an int >= 0, got {data_cfg.num_workers!r}")
-    if not isinstance(data_cfg.prefetch, int) or data_cfg.prefetch < 0:
-        raise ValueError(f"data.prefetch must be an int >= 0, got {data_cfg.prefetch!r}")
-    if data_cfg.shuffle_seed is not None and (not isinstance(data_cfg.shuffle_seed, int) or data_cfg.shuffle_seed < 0):
-        raise ValueError(f"data.shuffle_seed must be None or an int >= 0, got {data_cfg.shuffle_seed!r}")
 
 
 def check_batch_size(
