@@ -2,7 +2,7 @@
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
-failure (out of memory, another XLA error, a full disk), in two lines; 130 when interrupted (in
+failure (out of memory, another XLA error, a full disk, a diverged run), in two lines; 130 when interrupted (in
 `train`, after saving a checkpoint at the current step). A workdir another process trains or
 evaluates in is bad input (exit 2): `train` and `eval` hold `<workdir>/.lock` while they run.
 `--debug` (before or after the command) or GENJAX_DEBUG=1 also prints the traceback.
@@ -287,7 +287,7 @@ def exit_status(error: BaseException) -> int | None:
         checkpoint is not None and isinstance(error, checkpoint.CheckpointError)
     ):
         return 2
-    if isinstance(error, (RuntimeError, MemoryError, OSError)):  # XLA errors (JaxRuntimeError) included
+    if isinstance(error, (RuntimeError, MemoryError, OSError, FloatingPointError)):  # XLA errors included
         return 1
     return None
 

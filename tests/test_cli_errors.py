@@ -139,6 +139,7 @@ def test_errors_of_the_run_are_classified(trained, tmp_path, capsys):
         ),
         (MemoryError(), 1, "runtime error: MemoryError: out of memory"),
         (OSError(errno.ENOSPC, "No space left on device"), 1, "runtime error: OSError: [Errno 28] No space left"),
+        (FloatingPointError("every step ... non-finite"), 1, "runtime error: FloatingPointError: every step"),
         (KeyboardInterrupt(), 130, "interrupted"),
     ]:
         trained.error = error

@@ -147,6 +147,19 @@ def test_malicious_files_exit_2_and_change_nothing(tmp_path, capsys, monkeypatch
     for workdir in ("a", "b"):
         assert not (tmp_path / workdir / "checkpoints").exists()
 
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "evil.npz").read_bytes()[:100])
+    assert main(["fid", str(tmp_path / "cut.npz"), str(tmp_path / "evil.npz"), "--features", "raw"]) == 2
+    assert f"genjax fid: error: {tmp_path / 'cut.npz'}: cannot read the images" in capsys.readouterr().err
+    assert main(["fid", str(tmp_path / "evil.npz"), str(tmp_path / "cut.npz"), "--features", "raw"]) == 2
+    assert "Object arrays cannot be loaded" in capsys.readouterr().err
+    (tmp_path / "png" / "a").mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "png" / "a" / "ok.png")
+    cut = (tmp_path / "png" / "a" / "ok.png").read_bytes()
+    (tmp_path / "png" / "a" / "cut.png").write_bytes(cut[: len(cut) // 2])
+    assert main(["fid", str(tmp_path / "png"), str(tmp_path / "png"), "--features", "raw"]) == 2
+    assert "cut.png" in capsys.readouterr().err
+
     _short_pth(tmp_path / "short.pth")
     monkeypatch.setenv("GENJAX_CACHE", str(tmp_path / "cache"))
     assert main(["weights", "fetch", "inception", "--from", str(tmp_path / "short.pth")]) == 2

@@ -69,9 +69,10 @@ def png_shortfall(data: bytes) -> str | None:
     return None
 
 
-def load_image(path: Path, image_size: tuple[int, int] | None, what: str) -> np.ndarray:
+def load_image(path: Path, image_size: tuple[int, int] | None, what: str, mode: str | None = None) -> np.ndarray:
     """uint8 [H, W, 1] (grey) or [H, W, 3] of a whole image file, resized to `image_size`; call
-    inside `strict_decoding`. A file Pillow cannot read, or a PNG short of rows, is a DataError."""
+    inside `strict_decoding`. `mode` "L" or "RGB" converts every image to it; None keeps grey
+    images grey. A file Pillow cannot read, or a PNG short of rows, is a DataError."""
     from PIL import Image
 
     data = path.read_bytes()
@@ -80,7 +81,7 @@ def load_image(path: Path, image_size: tuple[int, int] | None, what: str) -> np.
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            im = im.convert("L") if im.mode in ("1", "L", "I;16", "I", "F") else im.convert("RGB")
+            im = im.convert(mode or ("L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
             if image_size is not None and im.size != (image_size[1], image_size[0]):
                 im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import types
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from genjax.data.image_files import load_image, strict_decoding
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -24,24 +27,24 @@ def load_images(path: str, grayscale: bool = False) -> np.ndarray:
     sorted by path) -> uint8 [N, H, W, C]."""
     p = Path(path)
     if p.is_file() and p.suffix == ".npz":
-        with np.load(p) as data:
-            if "x" not in data.files:
-                raise ValueError(f"{path}: the .npz must hold the images under key 'x', found {data.files}")
-            x = data["x"]
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                if "x" not in data.files:
+                    raise ValueError(f"the .npz must hold the images under key 'x', found {data.files}")
+                x = data["x"]
+        except (OSError, ValueError, zipfile.BadZipFile) as e:  # not an npz, damaged, or object arrays
+            raise ValueError(f"{path}: cannot read the images: {e}") from None
         if x.ndim == 3:
             x = x[..., None]
         if x.ndim != 4 or x.dtype != np.uint8:
             raise ValueError(f"{path}: 'x' must be uint8 [N, H, W, C], got {x.dtype} {x.shape}")
         return x
     if p.is_dir():
-        from PIL import Image
-
         files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        mode = "L" if grayscale else "RGB"
-        x = np.stack([np.asarray(Image.open(f).convert(mode)) for f in files])
-        return x[..., None] if grayscale else x
+        with strict_decoding():
+            return np.stack([load_image(f, None, path, mode="L" if grayscale else "RGB") for f in files])
     raise ValueError(f"{path}: not an .npz file or a folder of images")
 
 
