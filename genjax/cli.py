@@ -32,12 +32,20 @@ CONFIG_HELP = "a packaged config NAME[:variant] (e.g. digits_vae:runlocal) or a 
 def cmd_train(args: argparse.Namespace) -> int:
     from genjax.train import run
 
-    config = load_config(args.config or DEFAULT_CONFIG, args.config_overrides)
+    spec = args.config or DEFAULT_CONFIG
+    config = load_config(spec, args.config_overrides)
     if args.restore_fallback:
         config.train.restore_fallback = True
-    state = run(config, args.workdir)
-    print(f"trained to step {int(state.step)} in {args.workdir}")
+    workdir = args.workdir or default_workdir(spec)
+    state = run(config, workdir, force=args.force)
+    print(f"trained to step {int(state.step)} in {workdir}")
     return 0
+
+
+def default_workdir(spec: str) -> str:
+    """runs/<config name>[-<variants>] for a config NAME[:variants] or PATH.py[:variants]."""
+    name, _, variants = spec.partition(":")
+    return "runs/" + "-".join([Path(name).stem, *filter(None, variants.split(","))])
 
 
 def _sample_kwargs(args: argparse.Namespace) -> dict:
@@ -150,7 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a config into a workdir (resumes from its latest checkpoint)")
     p.add_argument("--config", help=f"{CONFIG_HELP} (default {DEFAULT_CONFIG})")
-    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p.add_argument("--workdir", help="where the run lives (default runs/<config name>[-<variants>])")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="resume a workdir whose checkpoints come from a config that differs in more than training length, "
+        "logging and the mesh",
+    )
     p.add_argument(
         "--restore-fallback",
         action="store_true",

@@ -16,12 +16,14 @@ from genjax.config import load_config
 @pytest.fixture
 def trained(monkeypatch):
     """The configs `genjax train` ran with; `trained.error`, when set, is raised instead."""
-    record = types.SimpleNamespace(configs=[], error=None)
+    record = types.SimpleNamespace(configs=[], workdirs=[], forced=[], error=None)
 
-    def run(config, workdir):
+    def run(config, workdir, force=False):
         if record.error is not None:
             raise record.error
         record.configs.append(config)
+        record.workdirs.append(str(workdir))
+        record.forced.append(force)
         return types.SimpleNamespace(step=config.train.steps)
 
     monkeypatch.setattr(genjax.train, "run", run)
@@ -81,6 +83,16 @@ def test_the_default_config_and_packaged_names_do_not_depend_on_the_working_dire
     default, vae = trained.configs
     assert default.to_dict() == load_config("default").to_dict() and default.objective.name == "diffusion"
     assert vae.objective.name == "vae" and vae.train.steps == 3000
+
+
+def test_without_workdir_a_run_goes_to_runs_config_name(trained, tmp_path):
+    for args in ([], ["--config", "digits_vae"], ["--config", "digits_vae:runlocal", "--force"]):
+        assert main(["train", *args]) == 0
+    f = tmp_path / "mine.py"
+    f.write_text("from genjax.configs.digits_vae import get_config\n")
+    assert main(["train", "--config", f"{f}:runlocal"]) == 0
+    assert trained.workdirs == ["runs/default", "runs/digits_vae", "runs/digits_vae-runlocal", "runs/mine-runlocal"]
+    assert trained.forced == [False, False, True, False]
 
 
 def test_a_config_file_with_a_variant(trained, tmp_path):

@@ -36,6 +36,7 @@ from genjax.objectives.base import Stage
 from genjax.parallel import maybe_initialize, replicated
 from genjax.train.actions import default_actions
 from genjax.train.build import Run, build_run, load_run
+from genjax.train.compatible import check_resumable
 from genjax.train.components import save_component_configs
 from genjax.train.init import abstract_state
 from genjax.train.stages import reset_opt_state
@@ -143,12 +144,17 @@ def _train(run: Run, actions: list, preemption: _Preemption) -> None:
                 return
 
 
-def run(config: ConfigDict, workdir: str | Path) -> TrainState:
+def run(config: ConfigDict, workdir: str | Path, *, force: bool = False) -> TrainState:
     """Trains `config` into `workdir` holding its lock; returns the final TrainState. Raises
-    WorkdirBusy when another process holds the workdir, KeyboardInterrupt after saving on SIGINT."""
+    WorkdirBusy when another process holds the workdir, WorkdirConfigMismatch when the workdir's
+    checkpoints belong to another experiment (unless `force`; see `genjax.train.compatible`),
+    KeyboardInterrupt after saving on SIGINT."""
     config_lib.validate(config)
     maybe_initialize(config.distributed)
     with lock_workdir(workdir):
+        forced = check_resumable(config, workdir, force=force)
+        if forced:
+            log.warning("--force: resuming %s with a config that differs in %s", workdir, ", ".join(forced))
         return _run(config, workdir)
 
 
