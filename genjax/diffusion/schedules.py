@@ -113,6 +113,11 @@ class DDPM:
         """Std of y_T = x_T / alpha_T when x_T ~ N(0, I)."""
         return 1.0 / self.alpha_sigma(t)[0]
 
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(t_min, t_max): the least noisy time the model is trained on and the noisiest."""
+        return 0.0, float(self.num_steps - 1)
+
 
 @dataclasses.dataclass(frozen=True)
 class VP:
@@ -157,6 +162,11 @@ class VP:
     def prior_std(self, t: Array) -> Array:
         return 1.0 / self.alpha_sigma(t)[0]
 
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(eps_train, 1): Song et al. 2021 start the likelihood at their training epsilon 1e-5."""
+        return float(self.eps_train), 1.0
+
 
 @dataclasses.dataclass(frozen=True)
 class VE:
@@ -190,6 +200,11 @@ class VE:
 
     def prior_std(self, t: Array) -> Array:
         return self.sigma_e(t)
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(0, 1): sigma from sigma_min to sigma_max."""
+        return 0.0, 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +244,11 @@ class EDM:
 
     def prior_std(self, t: Array) -> Array:
         return jnp.asarray(t, jnp.float32)
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(sigma_min, sigma_max)."""
+        return float(self.sigma_min), float(self.sigma_max)
 
 
 Process = Union[DDPM, VP, VE, EDM]
