@@ -74,7 +74,7 @@ TABLEAUS = {
 
 class Solution(NamedTuple):
     y: PyTree  # the state at u1 (like y0)
-    error: PyTree  # like y0: sum over accepted steps of |local error estimate|
+    error: PyTree  # like y0: sum over accepted steps of |local error estimate| (or `accumulate`)
     num_steps: Array  # [] accepted steps
     num_evals: Array  # [] evaluations of f
     success: Array  # [] bool: u1 was reached within max_steps attempts

@@ -13,6 +13,9 @@ Processes:
   VE    continuous variance exploding, geometric sigma(t) (Song et al. 2021, eq. 9 / 31)
   EDM   sigma itself is the time; log-normal training sigmas and the rho-spaced sampling
         grid (Karras et al. 2022, Table 1 and eq. 5)
+
+`t_range` is (t_min, t_max): the least noisy time the model is trained on (EDM: sigma_min), where
+the likelihood ODE starts, and the noisiest, where the prior N(0, prior_std^2 I) stands.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class DDPM:
 
     @property
     def t_range(self) -> tuple[float, float]:
-        """(t_min, t_max): the least noisy time the model is trained on and the noisiest."""
+        """(0, T - 1)."""
         return 0.0, float(self.num_steps - 1)
 
 
