@@ -13,6 +13,9 @@ Processes:
   VE    continuous variance exploding, geometric sigma(t) (Song et al. 2021, eq. 9 / 31)
   EDM   sigma itself is the time; log-normal training sigmas and the rho-spaced sampling
         grid (Karras et al. 2022, Table 1 and eq. 5)
+
+`t_range` is (t_min, t_max): the least noisy time the model is trained on (EDM: sigma_min), where
+the likelihood ODE starts, and the noisiest, where the prior N(0, prior_std^2 I) stands.
 """
 
 from __future__ import annotations
@@ -113,6 +116,11 @@ class DDPM:
         """Std of y_T = x_T / alpha_T when x_T ~ N(0, I)."""
         return 1.0 / self.alpha_sigma(t)[0]
 
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(0, T - 1)."""
+        return 0.0, float(self.num_steps - 1)
+
 
 @dataclasses.dataclass(frozen=True)
 class VP:
@@ -157,6 +165,11 @@ class VP:
     def prior_std(self, t: Array) -> Array:
         return 1.0 / self.alpha_sigma(t)[0]
 
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(eps_train, 1): Song et al. 2021 start the likelihood at their training epsilon 1e-5."""
+        return float(self.eps_train), 1.0
+
 
 @dataclasses.dataclass(frozen=True)
 class VE:
@@ -190,6 +203,11 @@ class VE:
 
     def prior_std(self, t: Array) -> Array:
         return self.sigma_e(t)
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(0, 1): sigma from sigma_min to sigma_max."""
+        return 0.0, 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +247,11 @@ class EDM:
 
     def prior_std(self, t: Array) -> Array:
         return jnp.asarray(t, jnp.float32)
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """(sigma_min, sigma_max)."""
+        return float(self.sigma_min), float(self.sigma_max)
 
 
 Process = Union[DDPM, VP, VE, EDM]

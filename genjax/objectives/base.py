@@ -11,7 +11,8 @@ that is declared by implementing one of the protocols below; the core asks with 
   plan (`single_stage_plan`).
 - `LikelihoodModel`: log-likelihood per example in nats, and whether it is exact, a bound or an
   estimate, over a continuous density or the data's discrete values; bits/dim is computed from it
-  in one place (`genjax.metrics.likelihood`).
+  in one place (`genjax.metrics.likelihood`). `IntegratedLikelihood`: one computed by a numerical
+  integration also reports the integration's error estimate.
 - `Autoencoder`: encode to a latent and decode its mean (VAEs; the frozen autoencoder of latent
   diffusion).
 - `Conditional`: class-conditional families (number of classes, label sampling, guidance).
@@ -206,6 +207,23 @@ class LikelihoodModel(Protocol):
     ) -> Array:
         """log p(x) [B] in nats for the batch's examples (conditioned on batch["y"] when the
         family is conditional)."""
+        ...
+
+
+@runtime_checkable
+class IntegratedLikelihood(Protocol):
+    """A `LikelihoodModel` whose log p is a numerical integral (the diffusion probability-flow
+    ODE), reported with the integration's error estimate."""
+
+    def log_likelihood_and_error(
+        self,
+        params: Mapping[str, PyTree],
+        state: Mapping[str, Collections],
+        batch: Mapping[str, Array],
+        rng: Array,
+        **options: Any,
+    ) -> tuple[Array, Array]:
+        """(log p(x) [B], the estimate of its integration error [B]), both in nats."""
         ...
 
 

@@ -15,6 +15,8 @@ config.objective fields:
   sampler, sample_steps, eta, guidance_scale: sampling defaults (Objective.sample kwargs override)
   latent_scale    latent diffusion (config.components.autoencoder names a trained autoencoder
                   run, e.g. a VAE): the diffused variable is latent_scale * its posterior mean
+  likelihood_t_min, likelihood_rtol, likelihood_atol: the likelihood ODE's start (default: the
+                  process's lowest training time) and error control (genjax.diffusion.likelihood)
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class DiffusionHParams:
     guidance_scale: float = hparam(1.0, ge=0)
     sampler_options: dict[str, Any] = hparam({})
     latent_scale: float = hparam(1.0, gt=0)  # latent diffusion: z is scaled by it
+    likelihood_t_min: float | None = hparam(None, ge=0)  # default: the process's `t_range[0]`
+    likelihood_rtol: float = hparam(1e-5, gt=0)
+    likelihood_atol: float = hparam(1e-5, gt=0)
 
     def make_process(self) -> schedules.Process:
         fields = {k: getattr(self, k) for k in PROCESS_FIELDS if getattr(self, k) is not None}
@@ -128,6 +133,9 @@ class Diffusion:
     sampler_options: tuple[tuple[str, Any], ...] = ()
     guidance_scale: float = 1.0
     latent: Latent | None = None
+    likelihood_t_min: float | None = None
+    likelihood_rtol: float = 1e-5
+    likelihood_atol: float = 1e-5
     players: tuple[str, ...] = ("model",)
     schedule: tuple[str, ...] = ("model",)
     # `LikelihoodModel`: the probability-flow ODE's log-density (Hutchinson's trace: an estimate)
@@ -189,9 +197,28 @@ class Diffusion:
         """[num] labels drawn uniformly from the classes (`Conditional`)."""
         return jax.random.randint(rng, (num,), 0, self.num_classes or 1)
 
-    def log_likelihood(self, params, state, batch, rng, *, steps: int = 128, exact_trace: bool = False) -> jax.Array:
-        """log p(x) [B] in nats of the batch's images under the probability-flow ODE
-        (`genjax.diffusion.likelihood`, `steps` noise levels; Hutchinson's trace unless
+    def log_likelihood(self, params, state, batch, rng, **options) -> jax.Array:
+        """log p(x) [B] in nats (`log_likelihood_and_error`'s first half)."""
+        return self.log_likelihood_and_error(params, state, batch, rng, **options)[0]
+
+    def log_likelihood_and_error(
+        self,
+        params,
+        state,
+        batch,
+        rng,
+        *,
+        t_min: float | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        solver: str = "dopri5",
+        steps: int | None = None,
+        exact_trace: bool = False,
+        max_steps: int = 1000,
+    ) -> tuple[jax.Array, jax.Array]:
+        """(log p(x) [B], its integration error estimate [B]) in nats of the batch's images under the
+        probability-flow ODE from t_min (`genjax.diffusion.likelihood.log_likelihood`; t_min, rtol
+        and atol default to the `likelihood_*` hyper-parameters; Hutchinson's trace unless
         exact_trace), conditioned on batch["y"] for class-conditional models; the batch is sharded
         like `sample`'s. Not defined for latent diffusion, whose density is over latents."""
         if self.latent is not None:
@@ -202,7 +229,20 @@ class Diffusion:
         labels = batch["y"] if self.num_classes else None
         denoise = self.denoiser(params, labels)
         denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))  # noqa: E731
-        return likelihood.log_likelihood(denoise_sharded, self.process, batch["x"], rng, steps, exact_trace)
+        out = likelihood.log_likelihood(
+            denoise_sharded,
+            self.process,
+            batch["x"],
+            rng,
+            t_min=self.likelihood_t_min if t_min is None else t_min,
+            exact_trace=exact_trace,
+            solver=solver,
+            rtol=self.likelihood_rtol if rtol is None else rtol,
+            atol=self.likelihood_atol if atol is None else atol,
+            steps=steps,
+            max_steps=max_steps,
+        )
+        return out.log_p, out.error
 
     def sample(
         self,
@@ -280,6 +320,7 @@ def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffu
     data and, for latent diffusion, the frozen autoencoder component."""
     hp = from_config(DiffusionHParams, cfg, "diffusion")
     process = hp.make_process()
+    likelihood.check_t_min(process, hp.likelihood_t_min)
     conditional = bool(metadata.num_classes) if hp.conditional is None else hp.conditional
     if conditional and not metadata.num_classes:
         raise ValueError(f"config.objective.conditional=True but dataset {metadata.name!r} has no labels")
@@ -312,4 +353,7 @@ def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffu
         sampler_options=tuple(sorted(options.items())),
         guidance_scale=hp.guidance_scale,
         latent=latent,
+        likelihood_t_min=hp.likelihood_t_min,
+        likelihood_rtol=hp.likelihood_rtol,
+        likelihood_atol=hp.likelihood_atol,
     )

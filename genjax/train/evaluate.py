@@ -9,6 +9,8 @@ from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
   bound on log P(p) (Theis et al. 2016, "A note on the evaluation of generative models", sec. 3.1);
   data the pipeline already dequantizes (data.dequantize) are used as they are;
 - points and other continuous data: the negative log-likelihood in nats per example.
+An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
+its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from genjax import data as data_lib
 from genjax.metrics.likelihood import bits_per_dim
-from genjax.objectives.base import LikelihoodModel, PairedDomains
+from genjax.objectives.base import IntegratedLikelihood, LikelihoodModel, PairedDomains
 from genjax.parallel import replicated, to_host
 
 LIKELIHOOD_METRICS = ("bits_per_dim",)
@@ -103,9 +105,10 @@ def evaluate_likelihood(
     run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
 ) -> dict[str, float]:
     """{"bits_per_dim", "bits_per_dim_stderr"} for b-bit images, {"nll", "nll_stderr"} (nats per
-    example) otherwise, over `num` eval examples of `run` in batches of config.data.batch_size;
-    `options` go to the objective's log_likelihood (e.g. steps, exact_trace). See the module
-    docstring for the conventions."""
+    example) otherwise, and "<name>_ode_err" for an `IntegratedLikelihood`, over `num` eval examples
+    of `run` in batches of config.data.batch_size; `options` go to the objective's log_likelihood
+    (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See the module docstring for
+    the conventions."""
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
         raise ValueError(
@@ -115,10 +118,12 @@ def evaluate_likelihood(
     cfg, meta = run.config, run.metadata
     data = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)
     params = run.state.sampling_params(ema_index)
-    fn = jax.jit(lambda p, s, b, k: objective.log_likelihood(p, s, b, k, **options))
+    integrated = isinstance(objective, IntegratedLikelihood)
+    score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
+    fn = jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
     levels = 2**meta.bits if meta.kind == "image" and meta.bits else None
     add_noise = levels is not None and not objective.discrete and not cfg.data.dequantize
-    log_px = []
+    log_px, errors = [], []
     for start in range(0, num, cfg.data.batch_size):
         batch = {k: jnp.asarray(v[start : start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
         key_noise, key_ll = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
@@ -127,13 +132,21 @@ def evaluate_likelihood(
                 batch["x"], jax.random.uniform(key_noise, batch["x"].shape), meta.value_range, levels
             )
         with jax.set_mesh(run.mesh):  # the objective may shard the batch over (data, fsdp)
-            log_px.append(np.asarray(fn(params, run.state.model_state, batch, key_ll), np.float64))
+            out = fn(params, run.state.model_state, batch, key_ll)
+            if integrated:
+                out, error = out
+                errors.append(np.asarray(error, np.float64))
+            log_px.append(np.asarray(out, np.float64))
     nll = -np.concatenate(log_px)
     if levels is None:
-        values, name = nll, "nll"
+        values, name, unit = nll, "nll", 1.0
     else:
         values, name = (
             bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels),
             "bits_per_dim",
         )
-    return {name: float(values.mean()), f"{name}_stderr": float(values.std() / math.sqrt(len(values)))}
+        unit = 1 / (math.prod(meta.shape) * math.log(2))  # nats per example -> bits per dimension
+    results = {name: float(values.mean()), f"{name}_stderr": float(values.std() / math.sqrt(len(values)))}
+    if integrated:
+        results[f"{name}_ode_err"] = float(np.concatenate(errors).mean() * unit)
+    return results

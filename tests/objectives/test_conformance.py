@@ -26,7 +26,12 @@ DIGITS = ["data.source=builtin:digits", "data.split=train[:90%]", "data.eval_spl
 # family -> (config, overrides, declared capabilities, likelihood options)
 CASES = {
     "vae": ("digits_vae:runlocal", [], {Autoencoder}, {}),
-    "diffusion": ("digits_ddpm:runlocal", ["objective.conditional=True"], {LikelihoodModel, Conditional}, {"steps": 4}),
+    "diffusion": (
+        "digits_ddpm:runlocal",
+        ["objective.conditional=True"],
+        {LikelihoodModel, Conditional},
+        {"solver": "heun", "steps": 4},
+    ),
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),

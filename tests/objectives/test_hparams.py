@@ -174,6 +174,9 @@ OLD_DEFAULTS = {
         guidance_scale=1.0,
         sampler_options={},
         latent_scale=1.0,
+        likelihood_t_min=None,
+        likelihood_rtol=1e-5,
+        likelihood_atol=1e-5,
     ),
 }
 

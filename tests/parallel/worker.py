@@ -132,7 +132,7 @@ def sample(out: str, spec: str, overrides: list[str]) -> None:
     else:
         from genjax.train.evaluate import evaluate_likelihood
 
-        bpd = evaluate_likelihood(r, 16, seed=0, ema_index=None, steps=8)["bits_per_dim"]
+        bpd = evaluate_likelihood(r, 16, seed=0, ema_index=None, solver="heun", steps=8)["bits_per_dim"]
         np.savez(out, bits_per_dim=bpd, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})
 
 

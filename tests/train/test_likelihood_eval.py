@@ -80,3 +80,4 @@ def test_eval_cli_reports_nll_of_a_2d_diffusion_run(tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path), "--metrics", "bits_per_dim,mode_coverage", "--num", "16"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(record["nll"]) and record["nll_stderr"] > 0 and "modes" in record
+    assert 0 <= record["nll_ode_err"] < 0.1  # the ODE's integration error estimate, nats per example
