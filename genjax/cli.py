@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import traceback
@@ -23,6 +22,7 @@ from typing import Sequence
 
 from genjax.config import load_config, split_overrides
 from genjax.errors import UsageError
+from genjax.logging import configure_logging
 
 DEFAULT_CONFIG = "default"
 DEFAULT_WORKDIR = "runs/default"
@@ -34,6 +34,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     spec = args.config or DEFAULT_CONFIG
     config = load_config(spec, args.config_overrides)
+    if args.quiet:
+        config.train.progress = False
     if args.restore_fallback:
         config.train.restore_fallback = True
     workdir = args.workdir or default_workdir(spec)
@@ -140,7 +142,8 @@ def _version(md, name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genjax", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log every library's INFO messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only: no start banner, no progress bar")
     parser.add_argument(
         "--debug",
         action="store_true",
@@ -273,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns its exit status (see the module's docstring)."""
     args = parse_args(build_parser(), list(sys.argv[1:] if argv is None else argv))
     debug = args.debug or os.environ.get("GENJAX_DEBUG", "0") not in ("", "0")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(1 if args.verbose else -1 if args.quiet else 0)
     try:
         if args.imports:
             from genjax.objectives import import_family

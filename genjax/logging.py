@@ -10,14 +10,42 @@ resumes (`genjax.train.workdir.reconcile_logs`); until then, the next row starts
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current `sys.stderr` (which tests and notebooks may replace)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        head = record.name if record.levelno < logging.WARNING else f"{record.levelname} {record.name}"
+        return f"{head}: {record.getMessage()}"
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Log to stderr: verbosity 0 shows genjax's progress messages (start banner, resumed step,
+    compile time) and every library's warnings; 1 (-v) every library's INFO too; -1 (-q) errors
+    only. Replaces the root handlers (absl installs its own when imported)."""
+    handler = _StderrHandler()
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel({1: logging.INFO, 0: logging.WARNING}.get(verbosity, logging.ERROR))
+    logging.getLogger("genjax").setLevel(logging.INFO if verbosity >= 0 else logging.ERROR)
 
 
 def to_uint8(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -139,6 +167,11 @@ class Progress:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
+
+    def advance(self, step: int) -> None:
+        """Moves the bar to `step` (tqdm redraws it at most every 0.1 s)."""
+        if self._bar is not None and step > self._bar.n:
+            self._bar.update(step - self._bar.n)
 
     def update(self, step: int, metrics: Mapping[str, float]) -> float:
         rate = (step - self._s0) / max(time.perf_counter() - self._t0, 1e-9)

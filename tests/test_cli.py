@@ -1,6 +1,7 @@
 """The genjax command line on the tiny digits VAE."""
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ def test_train_writes_the_workdir_contract(workdir):
     assert any((workdir / "tb").iterdir())
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 10 and "loss/model" in records[-1] and "steps_per_sec" in records[-1]
+    assert [r["lr/model"] for r in records] == [1e-3] * len(records)  # runlocal: constant schedule
+    times = [r["wall_time"] for r in records]
+    assert times == sorted(times) and abs(times[-1] - time.time()) < 3600
     assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 10
 
 
@@ -133,3 +137,14 @@ def test_sample_and_eval_counts_must_be_positive(workdir, tmp_path, capsys, comm
         main([command, "--workdir", str(workdir), "--num", num, *out])
     assert exit.value.code == 2 and f"expected a whole number >= 1, got '{num}'" in capsys.readouterr().err
     assert not (tmp_path / "s.png").exists()
+
+
+def test_start_banner_and_quiet(tmp_path, capsys):
+    args = ["train", "--config", "digits_vae:runlocal", "--config.train.steps=2", "--config.train.sample_every=0"]
+    assert main([*args, "--workdir", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "genjax: training vae on builtin:digits (1797 examples of shape (16, 16, 1), batch 16) | " in err
+    assert f"| params model 18,272 | 2 steps, from step 0 | {tmp_path / 'a'}" in err
+    assert "train: 100%" in err  # the progress bar
+    assert main(["-q", *args, "--workdir", str(tmp_path / "a")]) == 0  # resumes at its end: no steps
+    assert capsys.readouterr().err == ""

@@ -8,11 +8,13 @@ when the loop ends. `default_actions(config, writer)` is the loop's list, in ord
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+import time
+from typing import Any, Callable, Protocol
 
 from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.parallel import to_host
+from genjax.train.optim import lr_schedule, player_optim_config
 
 
 class Action(Protocol):
@@ -34,15 +36,19 @@ class LogMetrics:
     guard: bool
     start: int  # the step the loop starts after
     nonfinite_start: int  # skipped steps counted before it
+    schedules: dict[str, Callable[[int], Any]]  # {player: learning rate at an update count}
 
     def __post_init__(self):
         self._last_logged, self._last_nonfinite = self.start, self.nonfinite_start
 
     def __call__(self, run: Any, step: int, metrics: dict) -> None:
+        self.progress.advance(step)  # no device sync
         if step % self.every and step != self.last_step:
             return
         host = {k: float(v) for k, v in to_host(metrics).items()}
         host["steps_per_sec"] = self.progress.update(step, host)
+        host |= {f"lr/{p}": float(schedule(step - 1)) for p, schedule in self.schedules.items()}
+        host["wall_time"] = time.time()
         self.writer.write(step, host)
         skipped = int(host["nonfinite_steps"]) - self._last_nonfinite
         span = step - self._last_logged
@@ -134,8 +140,16 @@ def default_actions(run: Any, writer: MetricWriter, progress: Progress) -> list[
     """The loop's actions for `run` (before its first step), in order: log, sample, evaluate,
     checkpoint."""
     tc = run.config.train
+    schedules = {p: lr_schedule(player_optim_config(run.config, p), tc.steps) for p in run.objective.players}
     log_metrics = LogMetrics(
-        writer, progress, tc.log_every, tc.steps, tc.nonfinite_guard, run.step, int(to_host(run.state.nonfinite_steps))
+        writer,
+        progress,
+        tc.log_every,
+        tc.steps,
+        tc.nonfinite_guard,
+        run.step,
+        int(to_host(run.state.nonfinite_steps)),
+        schedules,
     )
     return [
         log_metrics,

@@ -122,6 +122,21 @@ class _Preemption:
         return self.stop
 
 
+def banner(run: Run) -> str:
+    """One line on what a run trains: objective, data, devices and mesh, parameters per player,
+    steps, workdir."""
+    c, meta = run.config, run.metadata
+    sizes = {p: sum(x.size for x in jax.tree.leaves(v)) for p, v in run.state.params.items()}
+    devices = jax.devices()
+    start = f"resumed at step {run.step}" if run.step else "from step 0"
+    return (
+        f"training {c.objective.name} on {meta.name} ({meta.num_examples or '?'} examples of shape "
+        f"{tuple(meta.shape)}, batch {c.data.batch_size}) | {len(devices)} {devices[0].platform} device(s), "
+        f"mesh {', '.join(f'{k}={v}' for k, v in run.mesh.shape.items())} | params "
+        f"{', '.join(f'{p} {n:,}' for p, n in sizes.items())} | {c.train.steps} steps, {start} | {run.workdir}"
+    )
+
+
 def _train(run: Run, actions: list, preemption: _Preemption) -> None:
     total = run.config.train.steps
     for k in range(run.plan.stage_at(run.step), len(run.plan.stages)):
@@ -165,6 +180,8 @@ def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
         reconcile_logs(r.workdir, r.step)
         (r.workdir / "config.json").write_text(config_lib.to_json(config))
         save_component_configs(r.components, r.workdir)
+    if r.is_chief:
+        log.info("%s", banner(r))
     writer = MetricWriter(r.workdir, enabled=r.is_chief)
     progress = Progress(config.train.steps, r.step, enabled=config.train.progress and r.is_chief)
     actions = default_actions(r, writer, progress)
