@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e ".[onednn]"
+	$(BIN)/pip install -q -e ".[onednn,tensorboard]"
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,torch,onednn]"

@@ -136,8 +136,13 @@ class MetricWriter:
         append_row(self.workdir / file, record)
         if self._tb is not None:
             for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
+                if key not in ("step", "wall_time") and isinstance(value, (int, float)):
                     self._tb.add_scalar(key, value, step)
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        """Markdown text in TensorBoard's Text tab (the run's config, at its first step)."""
+        if self.enabled and self._tb is not None:
+            self._tb.add_text(tag, text, step)
 
     def image(self, step: int, tag: str, picture: np.ndarray) -> None:
         if self.enabled and self._tb is not None:

@@ -2,7 +2,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+# One persistent XLA compilation cache for the test session, its xdist workers and the processes
+# they start: many tests compile the same tiny configs. Set before JAX is imported.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "genjax-tests-xla-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import numpy as np
 import pytest

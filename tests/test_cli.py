@@ -50,6 +50,31 @@ def test_train_writes_the_workdir_contract(workdir):
     assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 10
 
 
+def _tensorboard_tags(folder):
+    """{tag: kinds} of the summaries in the TFRecord event files of `folder`."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    tags = {}
+    for path in folder.iterdir():
+        data, i = path.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + n])
+            for v in event.summary.value:
+                tags.setdefault(v.tag, set()).add(v.WhichOneof("value") or v.metadata.plugin_data.plugin_name)
+            i += 12 + n + 4
+    return tags
+
+
+def test_tensorboard_has_scalars_sample_grids_and_the_config(workdir):
+    tags = _tensorboard_tags(workdir / "tb")
+    assert tags["loss/model"] == {"simple_value"} and tags["samples"] == {"image"}
+    assert "lr/model" in tags and "wall_time" not in tags
+    assert any(t.startswith("config") for t in tags), sorted(tags)
+
+
 def test_periodic_evaluation_and_best_checkpoint(workdir):
     records = [json.loads(line) for line in (workdir / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [5, 10] and all(np.isfinite(r["eval/kid"]) for r in records)

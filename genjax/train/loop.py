@@ -183,6 +183,7 @@ def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
     if r.is_chief:
         log.info("%s", banner(r))
     writer = MetricWriter(r.workdir, enabled=r.is_chief)
+    writer.text(r.step, "config", "```json\n" + config_lib.to_json(config) + "\n```")
     progress = Progress(config.train.steps, r.step, enabled=config.train.progress and r.is_chief)
     actions = default_actions(r, writer, progress)
     try:
