@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from genjax.config import load_config, split_overrides
+from genjax.config import default_workdir, load_config, split_overrides
 from genjax.errors import UsageError
 from genjax.logging import configure_logging
 
@@ -42,12 +42,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = run(config, workdir, force=args.force)
     print(f"trained to step {int(state.step)} in {workdir}")
     return 0
-
-
-def default_workdir(spec: str) -> str:
-    """runs/<config name>[-<variants>] for a config NAME[:variants] or PATH.py[:variants]."""
-    name, _, variants = spec.partition(":")
-    return "runs/" + "-".join([Path(name).stem, *filter(None, variants.split(","))])
 
 
 def _sample_kwargs(args: argparse.Namespace) -> dict:

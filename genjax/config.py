@@ -29,7 +29,6 @@ from ml_collections.config_flags import config_path
 from genjax.config_schema import DataFields, OptimFields, base_config, check_ranges, section
 from genjax.errors import UsageError
 
-__all__ = ["base_config", "data_config", "load_config", "optim_config", "short_run", "validate", "variants"]
 
 ConfigDict = ml_collections.ConfigDict
 
@@ -263,6 +262,12 @@ def load_config(spec: str, overrides: Iterable[str] = ()) -> ConfigDict:
     config = apply_overrides(config, overrides)
     validate(config)
     return config
+
+
+def default_workdir(spec: str) -> str:
+    """runs/<config name>[-<variants>] for a config NAME[:variants] or PATH.py[:variants]."""
+    name, _, variants = spec.partition(":")
+    return "runs/" + "-".join([Path(name).stem, *filter(None, variants.split(","))])
 
 
 def to_json(config: ConfigDict) -> str:

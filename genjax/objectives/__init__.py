@@ -19,13 +19,21 @@ _COMPONENTS: dict[str, tuple[str, ...]] = {}
 def register(
     name: str, components: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., Objective]], Callable[..., Objective]]:
-    """Decorator: `@register("vae") def make(cfg, metadata) -> Objective`. `components` names the
+    """Decorator: `@register("vae") def make(cfg, metadata) -> Objective`; registering the same
+    factory again (or a new version of it: same module and name) replaces it. `components` names the
     frozen networks of other runs the family may use (config.components.<name>); the factory
     receives each one that the config names as a keyword argument, the component run's Objective."""
 
     def wrap(factory: Callable[..., Objective]) -> Callable[..., Objective]:
-        if name in _REGISTRY:
-            raise ValueError(f"objective {name!r} is registered twice")
+        known = _REGISTRY.get(name)
+        same = known is factory or (
+            known is not None and (known.__module__, known.__qualname__) == (factory.__module__, factory.__qualname__)
+        )  # the same factory, or its new version from a re-run notebook cell or a reloaded module
+        if known is not None and not same:
+            raise ValueError(
+                f"objective {name!r} is already registered by {known.__module__}.{known.__qualname__}; "
+                "choose another name"
+            )
         _REGISTRY[name] = factory
         _COMPONENTS[name] = tuple(components)
         return factory
