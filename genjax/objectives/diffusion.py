@@ -266,9 +266,15 @@ class Diffusion:
         if timesteps is not None:
             steps = len(samplers.check_timesteps(self.process, timesteps, steps))
         steps = int(steps or self.sample_steps)
-        options = {**dict(self.sampler_options), **options}
-        if sampler != "ddim":
-            options.pop("eta", None)
+        if "eta" in options and sampler != "ddim":
+            raise ValueError(f"eta applies to the ddim sampler only, not to {sampler!r}")
+        if not self.num_classes and (label is not None or guidance_scale is not None):
+            raise ValueError(
+                "label and guidance_scale apply to class-conditional models; this one is unconditional "
+                "(objective.conditional=true on labelled data makes one)"
+            )
+        defaults = {k: v for k, v in self.sampler_options if k != "eta" or sampler == "ddim"}
+        options = {**defaults, **options}
         samplers.check_sampler(sampler, steps, options)
         scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
         rng_labels, rng = jax.random.split(rng)

@@ -129,3 +129,17 @@ def test_configs_build_their_objective(name):
     n = sum(x.size for x in jax.tree.leaves(variables))
     if name == "cifar10_ddpm":
         assert n == 35_746_307
+
+
+def test_options_that_cannot_apply_are_errors():
+    obj = _objective(POINTS, sample_steps=3)
+    params = {"model": obj.init(jax.random.key(0), {"x": jnp.zeros((2, 2))})["model"].params}
+    key = jax.random.key(0)
+    for kwargs, match in (
+        (dict(label=1), "apply to class-conditional models; this one is unconditional"),
+        (dict(guidance_scale=2.0), "apply to class-conditional models"),
+        (dict(sampler="euler", eta=0.5), "eta applies to the ddim sampler only, not to 'euler'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            obj.sample(params, {}, key, 2, **kwargs)
+    assert obj.sample(params, {}, key, 2, sampler="ddim", eta=0.5).shape == (2, 2)
