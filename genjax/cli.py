@@ -53,23 +53,31 @@ def _sample_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def _ema_index(args: argparse.Namespace, use_ema: bool) -> int | None:
+    """The EMA to sample from: --ema-index, or None (raw params) with --no-ema or when the config's
+    sample.use_ema / eval.use_ema is false and no --ema-index is given."""
+    if args.no_ema or (not use_ema and args.ema_index is None):
+        return None
+    return args.ema_index or 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from genjax.logging import samples_to_png, to_uint8
     from genjax.train.loop import load_run
 
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        raise UsageError(f"--out must end in .png or .npz, got {out}")
     r = load_run(args.workdir)
     kwargs = {**dict(r.config.sample.kwargs), **_sample_kwargs(args)}
-    x = r.sample(args.num, args.seed, ema_index=None if args.no_ema else args.ema_index, **kwargs)
-    out = Path(args.out)
+    x = r.sample(args.num, args.seed, ema_index=_ema_index(args, r.config.sample.use_ema), **kwargs)
     if out.suffix == ".npz":
         stored = to_uint8(x, r.metadata.value_range) if r.metadata.kind == "image" else x.astype(np.float32)
         np.savez(out, x=stored)
-    elif out.suffix == ".png":
-        samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)
     else:
-        raise UsageError(f"--out must end in .png or .npz, got {out}")
+        samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)
     print(f"wrote {args.num} samples to {out}")
     return 0
 
@@ -95,7 +103,7 @@ def _eval(args: argparse.Namespace) -> int:
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
         raise UsageError("no metrics: pass --metrics a,b or set config.eval.metrics")
-    ema_index = None if args.no_ema else args.ema_index
+    ema_index = _ema_index(args, r.config.eval.use_ema)
     results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=ema_index, **_sample_kwargs(args))
     step = int(to_host(r.state.step))
     record = {"step": step, **results}
@@ -200,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     """The sampling options of `sample` and `eval`: which params, and the family's sampler kwargs."""
     p.add_argument("--no-ema", action="store_true", help="sample from the raw params, not the EMA")
-    p.add_argument("--ema-index", type=int, default=0, help="which of config.train.ema_decays to use")
+    p.add_argument(
+        "--ema-index",
+        type=int,
+        help="which of config.train.ema_decays to use (default 0, or none when "
+        "the config's sample.use_ema / eval.use_ema is false)",
+    )
     p.add_argument("--sampler", help="sampler of the model family (e.g. ddpm, ddim, dpmpp_2m, euler, heun)")
     p.add_argument("--steps", type=int, help="sampling steps")
     p.add_argument("--timesteps", type=_floats, help="explicit sampling times, noisiest first (e.g. 999,600,300,0)")

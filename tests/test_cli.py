@@ -173,3 +173,18 @@ def test_start_banner_and_quiet(tmp_path, capsys):
     assert "train: 100%" in err  # the progress bar
     assert main(["-q", *args, "--workdir", str(tmp_path / "a")]) == 0  # resumes at its end: no steps
     assert capsys.readouterr().err == ""
+
+
+def test_sample_use_ema_false_in_the_config_samples_the_raw_params(workdir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "raw"
+    shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns(".lock"))
+    config = json.loads((copy / "config.json").read_text())
+    config["sample"]["use_ema"] = False
+    (copy / "config.json").write_text(json.dumps(config))
+    for w, extra, out in ((copy, [], "a"), (workdir, ["--no-ema"], "b"), (workdir, [], "c")):
+        assert main(["sample", "--workdir", str(w), "--num", "4", "--out", str(tmp_path / f"{out}.npz"), *extra]) == 0
+    a, b, c = (np.load(tmp_path / f"{n}.npz")["x"] for n in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ from genjax.train.init import batch_spec, init_train_state
 from genjax.train.optim import make_optimizers
 from genjax.train.stages import StagedIterator
 from genjax.train.state import TrainState
-
-log = logging.getLogger("genjax")
 
 
 class Run:
@@ -170,7 +167,6 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
         state, data_state, _ = checkpointer.restore(state, shardings, fallback=config.train.restore_fallback)
         if stream is not None and data_state is not None:
             stream.set_state(data_state, step=int(to_host(state.step)))
-        log.info("resumed from step %d", int(to_host(state.step)))
     run = Run(config, workdir, metadata, mesh, plan, state, shardings, stream, checkpointer, components)
     if stream is not None:
         run.enter_stage(run.stage)
