@@ -69,9 +69,10 @@ def bin_width(num_bins: int, value_range: Range) -> float:
 
 
 def quantize(x: Array, num_bins: int, value_range: Range) -> Array:
-    """The grid value of the bin holding x: lo + p w, p = clip(round((x - lo) / w), 0, L-1)."""
-    w, lo = bin_width(num_bins, value_range), value_range[0]
-    return lo + w * jnp.clip(jnp.round((x - lo) / w), 0, num_bins - 1)
+    """The grid value of the bin holding x: lo + p w, p = clip(round((x - lo) / w), 0, L-1),
+    within [lo, hi] despite rounding."""
+    w, (lo, hi) = bin_width(num_bins, value_range), value_range
+    return jnp.clip(lo + w * jnp.clip(jnp.round((x - lo) / w), 0, num_bins - 1), lo, hi)
 
 
 def discretized_logistic_bin_log_prob(
