@@ -8,7 +8,7 @@ Every `*_log_prob` returns log p(x) in nats per example, summed over all dimensi
 - Gaussian: log N(x; mu, sigma^2) with a fixed sigma (a float log sigma) or a learned one (an
   array of log sigma, one per dimension).
 - Discretized logistic (Kingma et al. 2016, "Improved Variational Inference with Inverse
-  Autoregressive Flow", sec. 5.2; Salimans et al. 2017, "PixelCNN++", sec. 2.1): L levels of
+  Autoregressive Flow"; Salimans et al. 2017, "PixelCNN++", sec. 2.1): L levels of
   b-bit data on the grid x_p = lo + p w, w = (hi - lo) / (L - 1), p = 0 .. L-1; level p is the bin
   [x_p - w/2, x_p + w/2] of a logistic(mu, s), with the edge bins extended to -inf (p = 0) and
   +inf (p = L-1) so that the L probabilities sum to 1:
@@ -18,11 +18,11 @@ Every `*_log_prob` returns log p(x) in nats per example, summed over all dimensi
   sigma(b) = 0 for p = 0 and sigma(a) = 1 for p = L-1. In log space, with the exact identity
   sigma(a) - sigma(b) = sigma(a) sigma(-b) (1 - e^-(a - b)) and a - b = w / s,
 
-      log P(x_p) = log sigma(a) + log sigma(-b) + log(-expm1(-w / s)),
+      log P(x_p) = log sigma(a) + log sigma(-b) + log(-expm1(-w / s))
 
-  which stays accurate where the difference of CDFs cancels (far tails, tiny s): it needs
+  for the interior bins (log sigma(a) for p = 0, log sigma(-b) for p = L-1), which stays accurate where the difference of CDFs cancels (far tails, tiny s): it needs
   neither PixelCNN++'s thresholds nor its fallback to the density at the bin centre.
-- Discretized logistic mixture (PixelCNN++, sec. 2.2): per pixel, K components with weights
+- Discretized logistic mixture (PixelCNN++, secs. 2.1 and 2.2): per pixel, K components with weights
   softmax(logit_probs); given component k the C channels are discretized logistics in order,
   channel c's mean shifted by the values of the previous channels, mu_ck + sum_{j<c} c_cjk x_j
   (for RGB: green from red, blue from red and green). log p = sum_pixels logsumexp_k
