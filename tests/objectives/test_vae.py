@@ -69,42 +69,68 @@ def _meta(shape=(4, 4, 3), bits=8, kind="image"):
     return DatasetMetadata("test", kind, shape, None, (-1.0, 1.0), 10, bits=bits)
 
 
-def test_observation_models():
-    """Each model's log_prob is the likelihood term of its split outputs; means and draws lie in
-    the data range, draws of discrete models on their grid."""
-    r = np.random.default_rng(0)
-    x8 = jnp.asarray(r.integers(0, 256, (2, 4, 4, 3)) / 127.5 - 1.0, jnp.float32)
-    xb = jnp.asarray(r.integers(0, 2, (2, 4, 4, 3)) * 2.0 - 1.0, jnp.float32)
-    for model, x in [
-        (Bernoulli(), xb),
-        (Gaussian(0.3), x8),
-        (Gaussian(None), x8),
-        (DiscretizedLogistic(256), x8),
-        (LogisticMixture(4, 3, 256), x8),
-        (LogisticMixture(2, 1, 4), x8[..., :1]),
-    ]:
-        out = jnp.asarray(r.normal(size=(2, 4, 4, model.outputs(x.shape[-1]))), jnp.float32)
-        assert jax.jit(model.log_prob)(out, x).shape == (2,)
-        mean, draw = jax.jit(lambda o: (model.mean(o), model.sample(jax.random.PRNGKey(0), o)))(out)
-        for y in (mean, draw):
-            assert y.shape == x.shape and float(y.min()) >= -1 and float(y.max()) <= 1 or model.name == "gaussian"
-        if model.levels:
-            levels = (np.asarray(draw) + 1) / 2 * (model.levels - 1)
-            np.testing.assert_allclose(levels, np.round(levels), atol=1e-5)
+R = np.random.default_rng(0)
+X8 = jnp.asarray(R.integers(0, 256, (2, 4, 4, 3)) / 127.5 - 1.0, jnp.float32)
+XB = jnp.asarray(R.integers(0, 2, (2, 4, 4, 3)) * 2.0 - 1.0, jnp.float32)
+OBSERVATIONS = [
+    (Bernoulli(), XB),
+    (Gaussian(0.3), X8),
+    (Gaussian(None), X8),
+    (DiscretizedLogistic(256), X8),
+    (LogisticMixture(4, 3, 256), X8),
+    (LogisticMixture(2, 1, 4), X8[..., :1]),
+]
+
+
+@pytest.mark.parametrize("model, x", OBSERVATIONS, ids=lambda v: getattr(v, "name", ""))
+def test_observation_model_shapes_means_and_draws(model, x):
+    """log_prob per example; means and draws in the data range, draws of discrete models on their grid."""
+    out = jnp.asarray(R.normal(size=(2, 4, 4, model.outputs(x.shape[-1]))), jnp.float32)
+    log_p, mean, draw = jax.jit(
+        lambda o, x: (model.log_prob(o, x), model.mean(o), model.sample(jax.random.PRNGKey(0), o))
+    )(out, x)
+    assert log_p.shape == (2,) and np.all(np.isfinite(log_p))
+    for y in (mean, draw):
+        assert y.shape == x.shape
+        assert model.name == "gaussian" or (float(y.min()) >= -1 and float(y.max()) <= 1)
+    if model.levels:
+        levels = (np.asarray(draw) + 1) / 2 * (model.levels - 1)
+        np.testing.assert_allclose(levels, np.round(levels), atol=1e-5)
+
+
+def test_observation_models_are_the_likelihood_terms_of_their_outputs():
+    """Bernoulli against scipy; the logistic models split the decoder outputs as documented
+    (PixelCNN++'s layout for the mixture), clamp log scales at -7 and squash coefficients by tanh."""
+    r = np.random.default_rng(1)
     logits = jnp.asarray(r.normal(size=(2, 4, 4, 3)), jnp.float32)
-    ref = stats.bernoulli.logpmf((np.asarray(xb) + 1) / 2, special.expit(logits)).reshape(2, -1).sum(1)
-    np.testing.assert_allclose(Bernoulli().log_prob(logits, xb), ref, rtol=1e-5)
-    mean, log_scale = r.normal(size=(2, 4, 4, 3)).astype(np.float32), r.normal(size=(2, 4, 4, 3)) - 9  # below the clamp
-    out = jnp.asarray(np.concatenate([mean, log_scale], -1), jnp.float32)
-    ref = lk.discretized_logistic_log_prob(mean, np.maximum(log_scale, -7.0).astype(np.float32), x8)
-    np.testing.assert_allclose(DiscretizedLogistic(256).log_prob(out, x8), ref, rtol=1e-6)
-    k = 4  # PixelCNN++'s layout: K logits, then [means, log scales, coefficients] x K
-    out = r.normal(size=(2, 4, 4, k * 10)).astype(np.float32)
-    rest = out[..., k:].reshape(2, 4, 4, 9, k)
-    ref = lk.discretized_logistic_mixture_log_prob(
-        out[..., :k], rest[..., :3, :], np.maximum(rest[..., 3:6, :], -7.0), x8, coeffs=np.tanh(rest[..., 6:, :])
-    )
-    np.testing.assert_allclose(LogisticMixture(k, 3, 256).log_prob(jnp.asarray(out), x8), ref, rtol=1e-5)
+    ref = stats.bernoulli.logpmf((np.asarray(XB) + 1) / 2, special.expit(logits)).reshape(2, -1).sum(1)
+    np.testing.assert_allclose(Bernoulli().log_prob(logits, XB), ref, rtol=1e-5)
+    mean = r.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    log_scale = (r.normal(size=(2, 4, 4, 3)) - 9).astype(np.float32)  # mostly below the clamp
+    k = 4  # the mixture: K logits, then [means, log scales, coefficients] x K
+    mix = r.normal(size=(2, 4, 4, k * 10)).astype(np.float32)
+    rest = mix[..., k:].reshape(2, 4, 4, 9, k)
+
+    @jax.jit
+    def both(mean, log_scale, mix):
+        got = (
+            DiscretizedLogistic(256).log_prob(jnp.concatenate([mean, log_scale], -1), X8),
+            LogisticMixture(k, 3, 256).log_prob(mix, X8),
+        )
+        ref = (
+            lk.discretized_logistic_log_prob(mean, jnp.maximum(log_scale, -7.0), X8),
+            lk.discretized_logistic_mixture_log_prob(
+                mix[..., :k],
+                rest[..., :3, :],
+                jnp.maximum(rest[..., 3:6, :], -7.0),
+                X8,
+                coeffs=jnp.tanh(rest[..., 6:, :]),
+            ),
+        )
+        return got, ref
+
+    got, ref = both(mean, log_scale, mix)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
