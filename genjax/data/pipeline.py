@@ -3,12 +3,18 @@
 Training stream of process p of P (each process reads only its part of the split):
 
     indices of the split [0, N) -> this process's contiguous part [p N / P, (p + 1) N / P)
-    -> shuffle (reseeded every epoch) -> repeat forever -> batches of batch_size // P indices
-    -> read the batch from the source + preprocess (random_map, seeded by the batch's position)
+    -> shuffle (reseeded every epoch) -> repeat forever -> (epoch, index) of each example
+    -> batches of batch_size // P -> read the batch from the source + preprocess (random_map,
+    seeded by the batch's position; binarization keyed by (seed, epoch, index) of each example)
 
 Every batch is a pure function of (config, seed, process, position), so the iterator's state is
 the position of the next batch: restoring it reproduces exactly the batches an uninterrupted run
 would have seen, with any number of worker processes.
+
+Binarized data (data.binarize): training examples are binarized afresh every epoch, example i of
+epoch e with the key (config.seed, e, i) (dynamic binarization); held-out passes
+(`iterate_split`, `load_examples`) use one fixed binarization, the keys (EVAL_BINARIZATION_SEED = 0,
+0, i), whatever the run's seed, so every run is evaluated on the same binary images.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from genjax.data.base import ArraySource, Source, SourceInfo
 from genjax.data.config import check_data_config, local_batch_size
 from genjax.data.iterator_state import STATE_VERSION, restored_position
 from genjax.data.metadata import DatasetMetadata
-from genjax.data.preprocess import Preprocess, image_hw
+from genjax.data.preprocess import Preprocess, example_keys, image_hw
 from genjax.data.sources import open_source, source_info
+
+
+EVAL_BINARIZATION_SEED = 0  # the fixed binarization of held-out data, independent of config.seed
 
 
 def _seed(*entropy: int) -> int:
@@ -87,14 +96,32 @@ def _preprocess(data_cfg: Any, info: SourceInfo) -> Preprocess:
     )
 
 
+class _EpochAndIndex:
+    """grain map_with_index transform of the repeated stream: position k, example i -> [k // n, i]."""
+
+    def __init__(self, examples_per_epoch: int):
+        self.n = examples_per_epoch
+
+    def __call__(self, position: int, index: int) -> np.ndarray:
+        return np.array([position // self.n, index])
+
+
 class _ReadBatch:
-    """grain random_map transform: indices [b] -> preprocessed batch. Picklable for workers."""
+    """grain random_map transform: [b, 2] (epoch, index) rows -> preprocessed batch; source row i
+    is example i + offset of the split. Picklable for workers."""
 
-    def __init__(self, source: Source, preprocess: Preprocess, augment: bool):
-        self.source, self.preprocess, self.augment = source, preprocess, augment
+    def __init__(self, source: Source, preprocess: Preprocess, seed: int, offset: int = 0):
+        self.source, self.preprocess, self.seed, self.offset = source, preprocess, seed, offset
 
-    def __call__(self, indices: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return self.preprocess(self.source.read(indices), rng, augment=self.augment)
+    def __call__(self, rows: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        epoch, index = rows[:, 0], rows[:, 1]
+        keys = example_keys(self.seed, epoch, index + self.offset)
+        return self.preprocess(self.source.read(index), rng, keys=keys)
+
+
+def _eval_keys(index: np.ndarray) -> np.ndarray:
+    """The fixed binarization keys of held-out examples `index` of a split."""
+    return example_keys(EVAL_BINARIZATION_SEED, np.zeros_like(index), index)
 
 
 _WORKER_BATCHES: grain.MapDataset | None = None
@@ -226,17 +253,18 @@ def make_iterator(
     if stop - start < 1:
         raise ValueError(f"data.split {split!r} has {n} examples, fewer than the {process_count} processes")
     shuffle_seed = data_cfg.shuffle_seed if data_cfg.shuffle_seed is not None else seed
+    offset = 0
     if data_cfg.cache:
-        source, start, stop = cache_part(source, start, stop), 0, stop - start
+        source, offset, start, stop = cache_part(source, start, stop), start, 0, stop - start
     ds = grain.MapDataset.range(start, stop)
     if data_cfg.shuffle:
         ds = ds.shuffle(seed=_seed(shuffle_seed, process_index, 0))
-    ds = ds.repeat(None)
+    ds = ds.repeat(None).map_with_index(_EpochAndIndex(stop - start))
     if start_example:
         ds = ds[start_example:]
     ds = ds.batch(b_local, drop_remainder=True, batch_fn=np.asarray)
     augment_seed = _seed(seed, process_index, 1, *([start_example] if start_example else []))
-    ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), augment=True), seed=augment_seed)
+    ds = ds.random_map(_ReadBatch(source, _preprocess(data_cfg, source.info), seed, offset), seed=augment_seed)
     fingerprint = dict(
         source=data_cfg.source,
         split=split,
@@ -283,7 +311,8 @@ def iterate_split(
     for i in range(num_batches):
         idx = np.arange(start + i * b_local, start + (i + 1) * b_local)
         mask = (idx < stop).astype(np.float32)
-        batch = preprocess(source.read(np.minimum(idx, stop - 1)), rng, augment=False)
+        idx = np.minimum(idx, stop - 1)
+        batch = preprocess(source.read(idx), rng, augment=False, keys=_eval_keys(idx))
         if not data_cfg.drop_remainder:
             batch["mask"] = mask
         yield batch
@@ -292,8 +321,9 @@ def iterate_split(
 def load_examples(data_cfg: Any, num: int, *, split: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """The first `num` examples of `split` (default: eval_split), preprocessed without augmentation.
 
-    Dequantization and binarization noise, which define the data rather than augment it, are drawn
-    from `seed`; random flips are not applied.
+    Dequantization noise, which defines the data rather than augments it, is drawn from `seed`;
+    binarization is the fixed one of held-out data (EVAL_BINARIZATION_SEED); random flips are not
+    applied.
     """
     check_data_config(data_cfg)
     split = split or eval_split(data_cfg)
@@ -301,4 +331,5 @@ def load_examples(data_cfg: Any, num: int, *, split: str | None = None, seed: in
     if not 0 < num <= len(source):
         raise ValueError(f"load_examples: num={num} must be in [1, {len(source)}] (the size of split {split!r})")
     preprocess = _preprocess(data_cfg, source.info)
-    return preprocess(source.read(np.arange(num)), np.random.default_rng(seed), augment=False)
+    index = np.arange(num)
+    return preprocess(source.read(index), np.random.default_rng(seed), augment=False, keys=_eval_keys(index))

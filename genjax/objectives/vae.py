@@ -6,17 +6,21 @@ prior p(z) = N(0, I):
     L(x) = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)),
     KL   = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2),
 
-with one reparameterised sample z = mu + sigma * eps. Likelihoods:
-  bernoulli: x scaled to [0, 1] is the target of a Bernoulli with logits from the decoder,
-             -log p = sum_i softplus(l_i) - x_i l_i  (binary cross-entropy);
-  gaussian:  N(x; decoder mean, obs_std^2), -log p = sum_i (x_i - m_i)^2 / (2 s^2) + log(s sqrt(2 pi)).
+with one reparameterised sample z = mu + sigma * eps. The likelihood p(x|z) is an observation
+model of `genjax.objectives.observation`: bernoulli (binarized data), gaussian (fixed or learned
+variance), discretized_logistic or logistic_mixture (PixelCNN++'s, over the 2^bits levels of
+b-bit images).
+
+As a `LikelihoodModel` the VAE scores examples by the ELBO (beta = 1), a lower bound on log p(x);
+it is `discrete` when its likelihood gives probabilities of the data's levels (all but gaussian),
+and then the data must have those levels: a bernoulli likelihood is scored on binarized data only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import flax.linen as nn
 import jax
@@ -26,21 +30,27 @@ from genjax.nn.mlp import ACTIVATIONS, MLP
 from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
-
-LIKELIHOODS = ("bernoulli", "gaussian")
+from genjax.objectives.observation import LIKELIHOODS, Bernoulli, Observation, make_observation
 
 
 class VAENet(nn.Module):
-    """Encoder x [B, *shape] -> (mu, log_var) [B, latent]; decoder z [B, latent] -> [B, *shape]."""
+    """Encoder x [B, *shape] -> (mu, log_var) [B, latent]; decoder z [B, latent] -> [B, *shape]
+    with the last axis of `out_channels` (default: the data's channels), the parameters of
+    p(x|z) per pixel."""
 
     shape: tuple[int, ...]
     latent_dim: int = 16
     hidden: tuple[int, ...] = (512, 256)
     activation: str = "relu"
+    out_channels: int | None = None
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (*self.shape[:-1], self.out_channels or self.shape[-1])
 
     def setup(self):
         self.encoder = MLP((*self.hidden, 2 * self.latent_dim), self.activation)
-        self.decoder = MLP((*reversed(self.hidden), math.prod(self.shape)), self.activation)
+        self.decoder = MLP((*reversed(self.hidden), math.prod(self.out_shape)), self.activation)
 
     def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = self.encoder(x.reshape(x.shape[0], -1))
@@ -48,7 +58,7 @@ class VAENet(nn.Module):
         return mu, log_var
 
     def decode(self, z: jax.Array) -> jax.Array:
-        return self.decoder(z).reshape(z.shape[0], *self.shape)
+        return self.decoder(z).reshape(z.shape[0], *self.out_shape)
 
     def __call__(self, x: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         mu, log_var = self.encode(x)
@@ -61,43 +71,35 @@ def gaussian_kl(mu: jax.Array, log_var: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum(mu**2 + jnp.exp(log_var) - 1.0 - log_var, axis=-1)
 
 
-def bernoulli_nll(logits: jax.Array, target: jax.Array) -> jax.Array:
-    """-log Bernoulli(target; sigmoid(logits)) summed per example: [B, ...] -> [B]."""
-    nll = jax.nn.softplus(logits) - target * logits
-    return jnp.sum(nll.reshape(nll.shape[0], -1), axis=-1)
-
-
-def gaussian_nll(mean: jax.Array, target: jax.Array, std: float) -> jax.Array:
-    """-log N(target; mean, std^2) summed per example: [B, ...] -> [B]."""
-    nll = 0.5 * ((target - mean) / std) ** 2 + math.log(std * math.sqrt(2 * math.pi))
-    return jnp.sum(nll.reshape(nll.shape[0], -1), axis=-1)
-
-
 @dataclasses.dataclass(frozen=True)
 class VAE:
-    """The VAE objective: one player, "model", holding encoder and decoder."""
+    """The VAE objective: one player, "model", holding encoder and decoder. `data_bits`: the
+    data's bits per value (metadata.bits), which a discrete likelihood must score."""
 
     net: VAENet
-    value_range: tuple[float, float] = (-1.0, 1.0)
-    likelihood: str = "bernoulli"
-    obs_std: float = 0.1
+    observation: Observation = Bernoulli()
     beta: float = 1.0
+    data_bits: int | None = None
     players: tuple[str, ...] = ("model",)
     schedule: tuple[str, ...] = ("model",)
+    likelihood_kind: ClassVar[str] = "bound"
 
-    def to_unit(self, x: jax.Array) -> jax.Array:
-        lo, hi = self.value_range
-        return (x - lo) / (hi - lo)
-
-    def from_unit(self, u: jax.Array) -> jax.Array:
-        lo, hi = self.value_range
-        return lo + (hi - lo) * u
+    @property
+    def discrete(self) -> bool:
+        return self.observation.levels is not None
 
     def init(self, rng: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, PlayerVariables]:
         x = batch["x"]
         eps = jnp.zeros((x.shape[0], self.net.latent_dim), x.dtype)
         variables = self.net.init(rng, x, eps)
         return {"model": PlayerVariables(variables["params"], {})}
+
+    def elbo_terms(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(log p(x|z) with one z ~ q(z|x), KL(q(z|x) || p(z))), [B] each, in float32."""
+        eps = jax.random.normal(rng, (x.shape[0], self.net.latent_dim), x.dtype)
+        out, mu, log_var = self.net.apply({"params": params["model"]}, x, eps)
+        out, mu, log_var = (a.astype(jnp.float32) for a in (out, mu, log_var))
+        return self.observation.log_prob(out, x.astype(jnp.float32)), gaussian_kl(mu, log_var)
 
     def loss(
         self,
@@ -109,25 +111,42 @@ class VAE:
         step: jax.Array,
     ) -> LossOutput:
         x = batch["x"]
-        eps = jax.random.normal(rng, (x.shape[0], self.net.latent_dim), x.dtype)
-        out, mu, log_var = self.net.apply({"params": params["model"]}, x, eps)
-        out, mu, log_var = (a.astype(jnp.float32) for a in (out, mu, log_var))
-        if self.likelihood == "bernoulli":
-            recon = bernoulli_nll(out, self.to_unit(x.astype(jnp.float32)))
-        else:
-            recon = gaussian_nll(out, x.astype(jnp.float32), self.obs_std)
-        kl = gaussian_kl(mu, log_var)
+        log_px_z, kl = self.elbo_terms(params, x, rng)
+        recon = -log_px_z
         loss = recon + self.beta * kl
         dims = math.prod(x.shape[1:])
         metrics = {"recon": recon, "kl": kl, "neg_elbo": recon + kl, "nelbo_per_dim": (recon + kl) / dims}
         return LossOutput(loss, metrics, {})
 
+    def log_likelihood(
+        self,
+        params: Mapping[str, Any],
+        state: Mapping[str, Any],
+        batch: Mapping[str, jax.Array],
+        rng: jax.Array,
+        **options: Any,
+    ) -> jax.Array:
+        """The ELBO log p(x|z) - KL [B] with one z ~ q(z|x) (`LikelihoodModel`): a lower bound on
+        log p(x) in nats, of the data's levels when `discrete`."""
+        if options:
+            raise ValueError(f"the VAE's log_likelihood takes no options, got {sorted(options)}")
+        levels = self.observation.levels
+        if levels is not None and (self.data_bits is None or levels != 2**self.data_bits):
+            data = f"{2**self.data_bits} levels" if self.data_bits else "continuous values"
+            raise ValueError(
+                f"the {self.observation.name} likelihood gives probabilities of {levels} levels per value, "
+                f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
+                "8-bit data with discretized_logistic or logistic_mixture"
+            )
+        log_px_z, kl = self.elbo_terms(params, batch["x"], rng)
+        return log_px_z - kl
+
     def decode(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
         """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`)."""
-        out = self.net.apply({"params": params["model"]}, z, method=VAENet.decode)
-        if self.likelihood == "bernoulli":
-            return self.from_unit(jax.nn.sigmoid(out))
-        return out
+        return self.observation.mean(self._decoder_outputs(params, z))
+
+    def _decoder_outputs(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
+        return self.net.apply({"params": params["model"]}, z, method=VAENet.decode).astype(jnp.float32)
 
     def posterior(self, params: Mapping[str, Any], x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Mean and log-variance of q(z|x), [B, latent] each."""
@@ -140,10 +159,13 @@ class VAE:
     def sample(
         self, params: Mapping[str, Any], state: Mapping[str, Any], rng: jax.Array, num: int, **kwargs: Any
     ) -> jax.Array:
+        """z ~ p(z), then the mean of p(x|z); with draw=True, x ~ p(x|z) itself."""
+        draw = kwargs.pop("draw", False)
         if kwargs:
-            raise ValueError(f"the VAE sampler takes no options, got {sorted(kwargs)}")
-        z = jax.random.normal(rng, (num, self.net.latent_dim))
-        return self.decode(params, z)
+            raise ValueError(f"the VAE sampler takes only the option draw, got {sorted(kwargs)}")
+        key_z, key_x = jax.random.split(rng)
+        out = self._decoder_outputs(params, jax.random.normal(key_z, (num, self.net.latent_dim)))
+        return self.observation.sample(key_x, out) if draw else self.observation.mean(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +176,8 @@ class VAEHParams:
     hidden: tuple[int, ...] = hparam((512, 256), ge=1)  # MLP widths of the encoder (reversed: decoder)
     activation: str = hparam("relu", choices=ACTIVATIONS)
     likelihood: str = hparam("bernoulli", choices=LIKELIHOODS)
-    obs_std: float = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation
+    obs_std: float | None = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation; None: learned
+    num_logistic_mix: int = hparam(5, ge=1)  # components of the logistic_mixture likelihood
     beta: float = hparam(1.0, ge=0)  # weight of the KL term
 
 
@@ -162,5 +185,12 @@ class VAEHParams:
 def make(cfg: Any, metadata: Any) -> VAE:
     """Builds the VAE from `config.objective` (fields: `VAEHParams`) and the data's shape."""
     hp = from_config(VAEHParams, cfg, "vae")
-    net = VAENet(shape=tuple(metadata.shape), latent_dim=hp.latent_dim, hidden=hp.hidden, activation=hp.activation)
-    return VAE(net, tuple(metadata.value_range), hp.likelihood, hp.obs_std, hp.beta)
+    observation = make_observation(hp.likelihood, metadata, obs_std=hp.obs_std, num_logistic_mix=hp.num_logistic_mix)
+    net = VAENet(
+        shape=tuple(metadata.shape),
+        latent_dim=hp.latent_dim,
+        hidden=hp.hidden,
+        activation=hp.activation,
+        out_channels=observation.outputs(metadata.shape[-1]),
+    )
+    return VAE(net, observation, hp.beta, metadata.bits)

@@ -2,15 +2,19 @@
 
 Likelihoods (`LikelihoodModel`): held-out examples are scored in batches and reported once, here,
 from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
-- images of b-bit data (8-bit pixels, or 1-bit binarized ones), L = 2^b levels:
-  a discrete model gives -log P(x) of the levels directly: bpd = nll / (D ln 2);
+- images of b-bit data, L = 2^b levels per value (metadata.bits: 8 for 8-bit pixels, 1 for
+  binarized data, data.binarize), read as the levels themselves (never the pipeline's
+  dequantized values, data.dequantize):
+  a discrete model (a Bernoulli likelihood of binarized data, a discretized logistic of 8-bit
+  data) gives -log P(x) of the levels exactly: bpd = nll / (D ln 2);
   a continuous density is evaluated on uniformly dequantized data x' = lo + (hi - lo)(p + u) / L,
   u ~ U(0, 1)^D, p the level of each value, so that E_u[log p(x')] + D log((hi - lo) / L) is a lower
   bound on log P(p) (Theis et al. 2016, "A note on the evaluation of generative models", sec. 3.1);
-  data the pipeline already dequantizes (data.dequantize) are used as they are;
+  both report bits_per_dim and nll, -log P(x) of the levels in nats per example (bpd D ln 2);
 - points and other continuous data: the negative log-likelihood in nats per example.
 An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
 its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
+Held-out binarized data are binarized once, the same way for every run (`genjax.data.pipeline`).
 """
 
 from __future__ import annotations
@@ -104,25 +108,27 @@ def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float
 def evaluate_likelihood(
     run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
 ) -> dict[str, float]:
-    """{"bits_per_dim", "bits_per_dim_stderr"} for b-bit images, {"nll", "nll_stderr"} (nats per
-    example) otherwise, and "<name>_ode_err" for an `IntegratedLikelihood`, over `num` eval examples
-    of `run` in batches of config.data.batch_size; `options` go to the objective's log_likelihood
-    (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See the module docstring for
-    the conventions."""
+    """{"bits_per_dim", "nll"} and their standard errors ("*_stderr") for b-bit images, {"nll",
+    "nll_stderr"} otherwise (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`,
+    over `num` eval examples of `run` in batches of config.data.batch_size; `options` go to the
+    objective's log_likelihood (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See
+    the module docstring for the conventions."""
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
         raise ValueError(
             f"bits_per_dim needs a likelihood model; the {run.config.objective.name!r} objective "
-            f"defines no log_likelihood (diffusion does)"
+            f"defines no log_likelihood (diffusion and the VAE do)"
         )
     cfg, meta = run.config, run.metadata
-    data = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)
+    data_cfg = cfg.data.copy_and_resolve_references()
+    data_cfg.dequantize = False  # the levels: a density's data are dequantized below
+    data = data_lib.load_examples(data_cfg, num, split=cfg.eval.split or cfg.data.eval_split)
     params = run.state.sampling_params(ema_index)
     integrated = isinstance(objective, IntegratedLikelihood)
     score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
     fn = jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
     levels = 2**meta.bits if meta.kind == "image" and meta.bits else None
-    add_noise = levels is not None and not objective.discrete and not cfg.data.dequantize
+    add_noise = levels is not None and not objective.discrete
     log_px, errors = [], []
     for start in range(0, num, cfg.data.batch_size):
         batch = {k: jnp.asarray(v[start : start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
@@ -138,15 +144,14 @@ def evaluate_likelihood(
                 errors.append(np.asarray(error, np.float64))
             log_px.append(np.asarray(out, np.float64))
     nll = -np.concatenate(log_px)
-    if levels is None:
-        values, name, unit = nll, "nll", 1.0
-    else:
-        values, name = (
-            bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels),
-            "bits_per_dim",
-        )
-        unit = 1 / (math.prod(meta.shape) * math.log(2))  # nats per example -> bits per dimension
-    results = {name: float(values.mean()), f"{name}_stderr": float(values.std() / math.sqrt(len(values)))}
-    if integrated:
-        results[f"{name}_ode_err"] = float(np.concatenate(errors).mean() * unit)
+    values = {"nll": nll}
+    if levels is not None:
+        bpd = bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels)
+        values = {"bits_per_dim": bpd, "nll": bpd * math.prod(meta.shape) * math.log(2.0)}
+    results = {}
+    for name, per_example in values.items():
+        results |= {name: float(per_example.mean()), f"{name}_stderr": float(per_example.std() / math.sqrt(len(nll)))}
+    if integrated:  # in the unit of the first metric: bits per dimension for images
+        unit = 1 / (math.prod(meta.shape) * math.log(2)) if levels is not None else 1.0
+        results[f"{next(iter(values))}_ode_err"] = float(np.concatenate(errors).mean() * unit)
     return results

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from genjax.data.preprocess import Preprocess, resize_images, resize_matrix
+from genjax.data.preprocess import Preprocess, example_keys, resize_images, resize_matrix
 from genjax.data.splits import resolve_split
 
 
@@ -40,11 +40,14 @@ def test_value_range_and_dequantization():
 def test_dynamic_binarization_is_bernoulli_of_intensity():
     x = np.full((20000, 1, 4, 1), 0, np.uint8)
     x[:, 0, :, 0] = [0, 64, 191, 255]
-    out = Preprocess("image", value_range=(0.0, 1.0), binarize=True)({"x": x}, np.random.default_rng(1))["x"]
+    keys = example_keys(1, np.zeros(20000, int), np.arange(20000))
+    out = Preprocess("image", value_range=(0.0, 1.0), binarize=True)({"x": x}, np.random.default_rng(1), keys=keys)["x"]
     assert set(np.unique(out)) <= {0.0, 1.0}
     p = np.array([0, 64, 191, 255]) / 255
     np.testing.assert_allclose(out.mean(axis=(0, 1, 3)), p, atol=4 * np.sqrt(0.25 / 20000))
     assert out[:, 0, 0].max() == 0 and out[:, 0, 3].min() == 1
+    with pytest.raises(ValueError, match="key per example"):
+        Preprocess("image", binarize=True)({"x": x}, np.random.default_rng(1))
 
 
 def test_random_flip_only_when_augmenting():

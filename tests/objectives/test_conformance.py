@@ -25,7 +25,7 @@ CAPABILITIES = (Planned, LikelihoodModel, Autoencoder, Conditional, PairedDomain
 DIGITS = ["data.source=builtin:digits", "data.split=train[:90%]", "data.eval_split=train[90%:]"]
 # family -> (config, overrides, declared capabilities, likelihood options)
 CASES = {
-    "vae": ("digits_vae:runlocal", [], {Autoencoder}, {}),
+    "vae": ("digits_vae:runlocal", ["data.binarize=True"], {LikelihoodModel, Autoencoder}, {}),
     "diffusion": (
         "digits_ddpm:runlocal",
         ["objective.conditional=True"],

@@ -155,7 +155,13 @@ OLD_DEFAULTS = {
         ch=32, n_blocks=2, d_ch=32, d_layers=2, lambda_cyc=10.0, lambda_id=5.0, pool_size=50, domain_b="invert"
     ),
     VAEHParams: dict(
-        latent_dim=16, hidden=(512, 256), activation="relu", likelihood="bernoulli", obs_std=0.1, beta=1.0
+        latent_dim=16,
+        hidden=(512, 256),
+        activation="relu",
+        likelihood="bernoulli",
+        obs_std=0.1,
+        num_logistic_mix=5,
+        beta=1.0,
     ),
     DiffusionHParams: dict(
         process="ddpm",

@@ -35,7 +35,7 @@ def test_bits_per_dim_of_a_standard_normal_density():
     """log p = sum log N(x'; 0, 1) on dequantized x' = a + w u, a = -1 + w p, u ~ U(0, 1), w = 2/256
     (pixel p = 255 (x + 1) / 2): E_u[x'^2] = a^2 + a w + w^2 / 3, so E_u[-log p(x')] =
     sum (a^2 + a w + w^2/3)/2 + D/2 log(2 pi) and bpd = (that - D log w) / (D log 2), in batches
-    (20 = 8 + 8 + 4)."""
+    (20 = 8 + 8 + 4); nll = bpd D log 2."""
     config = load_config("digits_ddpm")
     config.data.batch_size = 8
     fake = _fake_run(config, lambda p, s, b, k: jnp.sum(norm.logpdf(b["x"]).reshape(b["x"].shape[0], -1), axis=1))
@@ -47,21 +47,48 @@ def test_bits_per_dim_of_a_standard_normal_density():
     bpd = (nll - d * math.log(w)) / (d * math.log(2))
     assert got["bits_per_dim"] == pytest.approx(bpd.mean(), rel=1e-5)
     assert got["bits_per_dim_stderr"] == pytest.approx(bpd.std() / math.sqrt(20), rel=1e-2)
+    assert got["nll"] == pytest.approx(bpd.mean() * d * math.log(2), rel=1e-5)
 
 
-def test_discrete_model_is_scored_on_the_data_as_it_is():
-    """A discrete model's log P(x) is not dequantized: bpd = nll / (D ln 2), and the model sees
-    the pixel grid exactly (255 (x + 1) / 2 are integers)."""
+@pytest.mark.parametrize("binarize", [False, True])
+def test_dequantized_bound_is_tight_for_a_density_constant_on_bins(binarize):
+    """A density p(x') = P(p) / w on the bin [lo + p w, lo + (p + 1) w) of each level p (w = 2/L)
+    has E_u[log p(x')] + D log w = log P: bits/dim is -sum log2 P(p) / D exactly, with P(p) =
+    (p + 1) / (L (L + 1) / 2) (L = 256, or 2 for binarized data)."""
     config = load_config("digits_ddpm")
-    config.data.batch_size = 8
+    config.data.batch_size, config.data.binarize = 8, binarize
+    levels = 2 if binarize else 256
+    w = 2.0 / levels
+
+    def log_density(p, s, b, k):
+        level = jnp.clip(jnp.floor((b["x"] + 1) / w), 0, levels - 1)
+        log_p = jnp.log((level + 1) / (levels * (levels + 1) / 2)) - jnp.log(w)
+        return jnp.sum(log_p.reshape(log_p.shape[0], -1), axis=1)
+
+    got = evaluate_likelihood(_fake_run(config, log_density), 20, seed=0)
+    x = data_lib.load_examples(config.data, 20, split=config.data.eval_split)["x"].astype(np.float64)
+    level = np.round((x + 1) / 2 * (levels - 1))
+    bpd = -np.log2((level + 1) / (levels * (levels + 1) / 2)).reshape(20, -1).mean(axis=1)
+    assert got["bits_per_dim"] == pytest.approx(bpd.mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("binarize, dequantize", [(False, False), (False, True), (True, False)])
+def test_discrete_model_is_scored_on_the_levels(binarize, dequantize):
+    """A discrete model's log P(x) is not dequantized: bpd = nll / (D ln 2), and the model sees
+    the levels exactly (the (L - 1)(x + 1) / 2 are integers), even where training data are
+    dequantized (data.dequantize)."""
+    config = load_config("digits_ddpm")
+    config.data.batch_size, config.data.binarize, config.data.dequantize = 8, binarize, dequantize
+    levels = 2 if binarize else 256
 
     def log_prob(p, s, b, k):  # -1 nat per pixel on the grid, much less off it
-        levels = (b["x"] + 1) / 2 * 255
-        off = (jnp.abs(levels - jnp.round(levels)) > 0.01).reshape(levels.shape[0], -1).sum(axis=1)
+        grid = (b["x"] + 1) / 2 * (levels - 1)
+        off = (jnp.abs(grid - jnp.round(grid)) > 0.01).reshape(grid.shape[0], -1).sum(axis=1)
         return -(b["x"][0].size + 1e3 * off)
 
     got = evaluate_likelihood(_fake_run(config, log_prob, discrete=True), 16, seed=0)
     assert got["bits_per_dim"] == pytest.approx(1 / math.log(2), rel=1e-6)
+    assert got["nll"] == pytest.approx(16 * 16, rel=1e-6) and got["nll_stderr"] == pytest.approx(0, abs=1e-9)
 
 
 def test_objective_without_likelihood_is_a_clear_error():
