@@ -28,14 +28,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.core import meta
-from jax.sharding import PartitionSpec as P
 
 from genjax.diffusion import guidance, likelihood, losses, parameterization, samplers, schedules
 from genjax.diffusion.networks import make_backbone
 from genjax.objectives import register
 from genjax.objectives.base import Autoencoder, LossOutput, Objective, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
-from genjax.parallel.axes import BATCH_AXES
+from genjax.parallel.sharding import shard_batch
 
 PROCESS_FIELDS = (
     "schedule",
@@ -228,7 +227,7 @@ class Diffusion:
             )
         labels = batch["y"] if self.num_classes else None
         denoise = self.denoiser(params, labels)
-        denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))  # noqa: E731
+        denoise_sharded = lambda y, t: shard_batch(denoise(shard_batch(y), t))  # noqa: E731
         out = likelihood.log_likelihood(
             denoise_sharded,
             self.process,
@@ -286,23 +285,11 @@ class Diffusion:
                 jnp.full((num,), int(label), jnp.int32) if label is not None else self.sample_labels(rng_labels, num)
             )
         denoise = self.denoiser(params, labels, scale)
-        denoise_sharded = lambda y, t: _shard_batch(denoise(_shard_batch(y), t))
+        denoise_sharded = lambda y, t: shard_batch(denoise(shard_batch(y), t))
         x = samplers.sample(
             sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps, timesteps=timesteps, **options
         )
         return self.latent.decode(state, x) if self.latent is not None else x
-
-
-def _shard_batch(x: jax.Array) -> jax.Array:
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty or any(a not in mesh.axis_names for a in BATCH_AXES):
-        return x
-    shards = 1
-    for a in BATCH_AXES:
-        shards *= mesh.shape[a]
-    if x.shape[0] % shards:
-        return x
-    return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))
 
 
 def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:

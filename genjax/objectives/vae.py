@@ -6,13 +6,15 @@ prior p(z) = N(0, I):
     L(x) = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)),
     KL   = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2),
 
-with one reparameterised sample z = mu + sigma * eps. The likelihood p(x|z) is an observation
+with one reparameterised sample z = mu + sigma * eps; with `iwae_k` = k > 1 samples, the IWAE loss
+-L_k of Burda et al. 2016 (`genjax.objectives.iwae`). The likelihood p(x|z) is an observation
 model of `genjax.objectives.observation`: bernoulli (binarized data), gaussian (fixed or learned
 variance), discretized_logistic or logistic_mixture (PixelCNN++'s, over the 2^bits levels of
 b-bit images).
 
-As a `LikelihoodModel` the VAE scores examples by the ELBO (beta = 1), a lower bound on log p(x);
-it is `discrete` when its likelihood gives probabilities of the data's levels (all but gaussian),
+As a `LikelihoodModel` the VAE scores examples by the importance-sampled L_k with k = `eval_k`
+samples (1000 by default; `likelihood_kind` "estimate"), or by the ELBO (beta = 1, the analytic
+KL) when k = 1 (`likelihood_kind` "bound"); it is `discrete` when its likelihood gives probabilities of the data's levels (all but gaussian),
 and then the data must have those levels: a bernoulli likelihood is scored on binarized data only.
 """
 
@@ -20,17 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.losses import likelihoods as lk
 from genjax.nn.mlp import ACTIVATIONS, MLP
 from genjax.objectives import register
-from genjax.objectives.base import LossOutput, PlayerVariables
+from genjax.objectives.base import LikelihoodKind, LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
+from genjax.objectives.iwae import LogWeights, importance_log_likelihood, iwae_bound, sample_noise
 from genjax.objectives.observation import LIKELIHOODS, Bernoulli, Observation, make_observation
+from genjax.parallel.sharding import shard_batch
 
 
 class VAENet(nn.Module):
@@ -74,15 +79,23 @@ def gaussian_kl(mu: jax.Array, log_var: jax.Array) -> jax.Array:
 @dataclasses.dataclass(frozen=True)
 class VAE:
     """The VAE objective: one player, "model", holding encoder and decoder. `data_bits`: the
-    data's bits per value (metadata.bits), which a discrete likelihood must score."""
+    data's bits per value (metadata.bits), which a discrete likelihood must score; `iwae_k`: the
+    samples of the training loss (1: the ELBO); `eval_k`, `eval_chunk`: the importance samples
+    of `log_likelihood` and how many are evaluated at once."""
 
     net: VAENet
     observation: Observation = Bernoulli()
     beta: float = 1.0
     data_bits: int | None = None
+    iwae_k: int = 1
+    eval_k: int = 1000
+    eval_chunk: int = 100
     players: tuple[str, ...] = ("model",)
     schedule: tuple[str, ...] = ("model",)
-    likelihood_kind: ClassVar[str] = "bound"
+
+    @property
+    def likelihood_kind(self) -> LikelihoodKind:
+        return "bound" if self.eval_k == 1 else "estimate"
 
     @property
     def discrete(self) -> bool:
@@ -101,6 +114,22 @@ class VAE:
         out, mu, log_var = (a.astype(jnp.float32) for a in (out, mu, log_var))
         return self.observation.log_prob(out, x.astype(jnp.float32)), gaussian_kl(mu, log_var)
 
+    def log_weights(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array) -> LogWeights:
+        """indices [n] -> log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) [n, B], in float32, of
+        z_i = mu + sigma eps_i with eps_i [B, latent] from fold_in(rng, i) (`iwae.sample_noise`);
+        the batch is sharded over the mesh's batch axes when a mesh is set."""
+        x = shard_batch(x).astype(jnp.float32)
+        mu, log_var = (a.astype(jnp.float32) for a in self.posterior(params, x))  # [B, latent]
+
+        def log_weight(eps: jax.Array) -> jax.Array:  # eps [B, latent] -> [B]
+            z = mu + jnp.exp(0.5 * log_var) * eps
+            log_px_z = self.observation.log_prob(self._decoder_outputs(params, z), x)
+            return (
+                log_px_z + lk.gaussian_log_prob(jnp.zeros_like(z), 0.0, z) - lk.gaussian_log_prob(mu, 0.5 * log_var, z)
+            )
+
+        return lambda indices: jax.vmap(log_weight)(sample_noise(rng, indices, mu.shape))
+
     def loss(
         self,
         player: str,
@@ -111,10 +140,13 @@ class VAE:
         step: jax.Array,
     ) -> LossOutput:
         x = batch["x"]
+        dims = math.prod(x.shape[1:])
+        if self.iwae_k > 1:
+            neg_iwae = -iwae_bound(self.log_weights(params, x, rng)(jnp.arange(self.iwae_k)))
+            return LossOutput(neg_iwae, {"neg_iwae": neg_iwae, "niwae_per_dim": neg_iwae / dims}, {})
         log_px_z, kl = self.elbo_terms(params, x, rng)
         recon = -log_px_z
         loss = recon + self.beta * kl
-        dims = math.prod(x.shape[1:])
         metrics = {"recon": recon, "kl": kl, "neg_elbo": recon + kl, "nelbo_per_dim": (recon + kl) / dims}
         return LossOutput(loss, metrics, {})
 
@@ -124,12 +156,13 @@ class VAE:
         state: Mapping[str, Any],
         batch: Mapping[str, jax.Array],
         rng: jax.Array,
-        **options: Any,
+        k: int | None = None,
+        chunk: int | None = None,
     ) -> jax.Array:
-        """The ELBO log p(x|z) - KL [B] with one z ~ q(z|x) (`LikelihoodModel`): a lower bound on
-        log p(x) in nats, of the data's levels when `discrete`."""
-        if options:
-            raise ValueError(f"the VAE's log_likelihood takes no options, got {sorted(options)}")
+        """log p(x) [B] in nats, of the data's levels when `discrete` (`LikelihoodModel`): the
+        importance-sampled L_k with k (default `eval_k`) samples of q(z|x), `chunk` (default
+        `eval_chunk`) at a time; for k = 1 the ELBO log p(x|z) - KL with one z ~ q(z|x)."""
+        k = self.eval_k if k is None else k
         levels = self.observation.levels
         if levels is not None and (self.data_bits is None or levels != 2**self.data_bits):
             data = f"{2**self.data_bits} levels" if self.data_bits else "continuous values"
@@ -138,7 +171,10 @@ class VAE:
                 f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
                 "8-bit data with discretized_logistic or logistic_mixture"
             )
-        log_px_z, kl = self.elbo_terms(params, batch["x"], rng)
+        x = batch["x"]
+        if k > 1:
+            return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk or self.eval_chunk, x.shape[0])
+        log_px_z, kl = self.elbo_terms(params, x, rng)
         return log_px_z - kl
 
     def decode(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
@@ -178,13 +214,20 @@ class VAEHParams:
     likelihood: str = hparam("bernoulli", choices=LIKELIHOODS)
     obs_std: float | None = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation; None: learned
     num_logistic_mix: int = hparam(5, ge=1)  # components of the logistic_mixture likelihood
-    beta: float = hparam(1.0, ge=0)  # weight of the KL term
+    beta: float = hparam(1.0, ge=0)  # weight of the KL term (iwae_k = 1)
+    iwae_k: int = hparam(1, ge=1)  # samples of the training loss: 1 the ELBO, k > 1 the IWAE bound L_k
+    eval_k: int = hparam(1000, ge=1)  # importance samples of the evaluated log p(x); 1: the ELBO
+    eval_chunk: int = hparam(100, ge=1)  # of the eval_k samples evaluated at once (memory)
 
 
 @register("vae")
 def make(cfg: Any, metadata: Any) -> VAE:
     """Builds the VAE from `config.objective` (fields: `VAEHParams`) and the data's shape."""
     hp = from_config(VAEHParams, cfg, "vae")
+    if hp.iwae_k > 1 and hp.beta != 1:
+        raise ValueError(
+            f"config.objective.beta={hp.beta} weighs the ELBO's KL term; the IWAE bound (iwae_k > 1) has none"
+        )
     observation = make_observation(hp.likelihood, metadata, obs_std=hp.obs_std, num_logistic_mix=hp.num_logistic_mix)
     net = VAENet(
         shape=tuple(metadata.shape),
@@ -193,4 +236,4 @@ def make(cfg: Any, metadata: Any) -> VAE:
         activation=hp.activation,
         out_channels=observation.outputs(metadata.shape[-1]),
     )
-    return VAE(net, observation, hp.beta, metadata.bits)
+    return VAE(net, observation, hp.beta, metadata.bits, hp.iwae_k, hp.eval_k, hp.eval_chunk)

@@ -8,6 +8,7 @@ sharded over `fsdp` (ZeRO-3 style). Optimizer state and EMA follow their params.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -15,6 +16,8 @@ import jax
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from genjax.parallel.axes import BATCH_AXES
 
 PyTree = Any
 Rules = Sequence[tuple[str, Any]]
@@ -95,3 +98,14 @@ def opt_state_shardings(
         param_shardings,
         transform_non_params=lambda _: replicated,
     )
+
+
+def shard_batch(x: jax.Array) -> jax.Array:
+    """x [B, ...] constrained to be sharded over the batch axes of the mesh set by `jax.set_mesh`
+    (inside jit); unchanged without such a mesh or when B does not divide over its batch axes."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or any(a not in mesh.axis_names for a in BATCH_AXES):
+        return x
+    if x.shape[0] % math.prod(mesh.shape[a] for a in BATCH_AXES):
+        return x
+    return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))

@@ -31,7 +31,7 @@ from genjax.metrics.likelihood import bits_per_dim
 from genjax.objectives.base import IntegratedLikelihood, LikelihoodModel, PairedDomains
 from genjax.parallel import replicated, to_host
 
-LIKELIHOOD_METRICS = ("bits_per_dim",)
+LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evaluate_likelihood
 
 
 def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
@@ -72,16 +72,17 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of the
     eval split (`eval_reference` of them for `PairedDomains` families); the metrics' own randomness
-    uses `metric_seed` (default `seed`). "bits_per_dim" scores `num` eval examples instead."""
+    uses `metric_seed` (default `seed`). "bits_per_dim" and "nll" score `num` eval examples instead
+    (`evaluate_likelihood`, which reports both for images)."""
     from genjax import metrics as metrics_lib
 
     if not isinstance(num, int) or num < 1:
         raise ValueError(f"the number of evaluation samples must be an int >= 1, got {num!r}")
     cfg = run.config
     results = {}
-    if "bits_per_dim" in names:
+    if any(n in LIKELIHOOD_METRICS for n in names):
         results |= evaluate_likelihood(run, num, seed, ema_index=ema_index)
-        names = [n for n in names if n != "bits_per_dim"]
+        names = [n for n in names if n not in LIKELIHOOD_METRICS]
     if names:
         fake = sample(run, num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
         real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
@@ -116,7 +117,7 @@ def evaluate_likelihood(
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
         raise ValueError(
-            f"bits_per_dim needs a likelihood model; the {run.config.objective.name!r} objective "
+            f"bits_per_dim and nll need a likelihood model; the {run.config.objective.name!r} objective "
             f"defines no log_likelihood (diffusion and the VAE do)"
         )
     cfg, meta = run.config, run.metadata

@@ -1,6 +1,7 @@
 """The VAE: its KL term against scipy, its observation models, its ELBO as a likelihood
 (reported nats and bits/dim against an independent computation), and it learns."""
 
+import dataclasses
 import math
 import types
 
@@ -23,7 +24,7 @@ from genjax.objectives.observation import Bernoulli, DiscretizedLogistic, Gaussi
 from genjax.objectives.vae import VAE, VAENet, gaussian_kl
 from genjax.parallel import make_mesh
 from genjax.train import init_train_state, make_train_step
-from genjax.train.evaluate import evaluate_likelihood
+from genjax.train.evaluate import evaluate, evaluate_likelihood
 
 MESH = ConfigDict(dict(data=1, fsdp=1, tensor=1))
 
@@ -140,7 +141,8 @@ def test_observation_models_are_the_likelihood_terms_of_their_outputs():
 def test_the_vae_declares_whether_its_likelihood_is_discrete(likelihood, bits, discrete):
     cfg = ConfigDict(dict(name="vae", likelihood=likelihood, hidden=(8,), latent_dim=2))
     vae = make_objective(ConfigDict(dict(objective=cfg)), _meta(bits=bits))
-    assert isinstance(vae, LikelihoodModel) and vae.likelihood_kind == "bound" and vae.discrete is discrete
+    assert isinstance(vae, LikelihoodModel) and vae.likelihood_kind == "estimate" and vae.discrete is discrete
+    assert dataclasses.replace(vae, eval_k=1).likelihood_kind == "bound"
     assert vae.observation.levels == (2**bits if discrete else None)
 
 
@@ -170,15 +172,15 @@ def _mlp(params, h):
 
 
 def test_reported_nats_of_binarized_data_are_the_negative_elbo():
-    """A Bernoulli VAE on binarized digits: `evaluate_likelihood` reports nll = -ELBO per example
-    and bits/dim = nll / (D ln 2), against the ELBO computed here in numpy from the params: the
+    """A Bernoulli VAE (eval_k = 1) on binarized digits: `evaluate_likelihood` (and `evaluate` of
+    the metric nll) reports nll = -ELBO per example and bits/dim = nll / (D ln 2), against the ELBO computed here in numpy from the params: the
     encoder's log-variance is pinned at -40 (z = mu up to 2e-9), so
     -ELBO = -sum_i log Bernoulli(x_i; sigmoid(decoder(mu))_i) + 1/2 sum_j (mu_j^2 + e^-40 - 1 + 40)."""
     config = load_config("digits_vae:runlocal", ["--config.data.binarize=True"])
     config.data.batch_size = 8
     meta = data_lib.load_metadata(config.data)
     assert meta.bits == 1
-    vae = make_objective(config, meta)
+    vae = dataclasses.replace(make_objective(config, meta), eval_k=1)
     x = data_lib.load_examples(config.data, 20, split=config.data.eval_split)["x"]
     params = flax.linen.meta.unbox(vae.init(jax.random.PRNGKey(0), {"x": jnp.asarray(x[:2])})["model"].params)
     latent = vae.net.latent_dim
@@ -188,6 +190,7 @@ def test_reported_nats_of_binarized_data_are_the_negative_elbo():
     state = types.SimpleNamespace(sampling_params=lambda ema_index: {"model": params}, model_state={})
     run = types.SimpleNamespace(objective=vae, config=config, metadata=meta, state=state, mesh=make_mesh(config.mesh))
     got = evaluate_likelihood(run, 20, seed=0)
+    assert evaluate(run, ["nll"], 20, seed=0) == got
 
     h = _mlp(params["encoder"], x.reshape(20, -1).astype(np.float64))
     mu, log_var = h[:, :latent], h[:, latent:]
