@@ -14,8 +14,9 @@ b-bit images).
 
 As a `LikelihoodModel` the VAE scores examples by the importance-sampled L_k with k = `eval_k`
 samples (1000 by default; `likelihood_kind` "estimate"), or by the ELBO (beta = 1, the analytic
-KL) when k = 1 (`likelihood_kind` "bound"); it is `discrete` when its likelihood gives probabilities of the data's levels (all but gaussian),
-and then the data must have those levels: a bernoulli likelihood is scored on binarized data only.
+KL) when k = 1 (`likelihood_kind` "bound"); it is `discrete` when its likelihood gives
+probabilities of the data's levels (all but gaussian), and then the data must have those levels:
+a bernoulli likelihood is scored on binarized data only.
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ class VAE:
         def log_weight(eps: jax.Array) -> jax.Array:  # eps [B, latent] -> [B]
             z = mu + jnp.exp(0.5 * log_var) * eps
             log_px_z = self.observation.log_prob(self._decoder_outputs(params, z), x)
-            return (
-                log_px_z + lk.gaussian_log_prob(jnp.zeros_like(z), 0.0, z) - lk.gaussian_log_prob(mu, 0.5 * log_var, z)
-            )
+            log_pz = lk.gaussian_log_prob(jnp.zeros_like(z), 0.0, z)  # p(z) = N(0, I)
+            log_qz = lk.gaussian_log_prob(mu, 0.5 * log_var, z)  # q(z|x) = N(mu, diag(sigma^2))
+            return log_px_z + log_pz - log_qz
 
         return lambda indices: jax.vmap(log_weight)(sample_noise(rng, indices, mu.shape))
 

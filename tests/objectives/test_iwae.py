@@ -126,3 +126,17 @@ def test_iwae_hyper_parameters():
     cfg.objective.beta = 0.5
     with pytest.raises(ValueError, match="the IWAE bound"):
         make_objective(cfg, meta)
+
+
+@pytest.mark.slow
+def test_importance_sampled_nll_sharded_over_8_devices_equals_1(tmp_path, sub):
+    """The batch of the k-sample evaluation is constrained to (data, fsdp): the same nll and
+    bits/dim of a binarized-digits IWAE on 8 devices as on 1."""
+    args = ["digits_vae:iwae,runlocal"]
+    sub.run_worker(["nll", tmp_path / "one.npz", *args, "--config.mesh.data=1"], devices=1)
+    sub.run_worker(["nll", tmp_path / "eight.npz", *args, "--config.mesh.data=8"], devices=8)
+    one, eight = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "eight.npz")
+    assert sorted(one) == sorted(eight) == ["bits_per_dim", "bits_per_dim_stderr", "nll", "nll_stderr"]
+    assert np.isfinite(one["nll"]) and one["nll_stderr"] > 0
+    for name in one:
+        np.testing.assert_allclose(eight[name], one[name], rtol=1e-4, err_msg=name)

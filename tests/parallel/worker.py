@@ -136,12 +136,26 @@ def sample(out: str, spec: str, overrides: list[str]) -> None:
         np.savez(out, bits_per_dim=bpd, **{n: r.sample(8, seed=0, ema_index=None, sampler=n) for n in names})
 
 
+def nll(out: str, spec: str, overrides: list[str]) -> None:
+    """The importance-sampled nll (k = 200 in chunks of 64) of 16 eval examples, as evaluated."""
+    import tempfile
+
+    from genjax import config as config_lib
+    from genjax.train.build import build_run
+    from genjax.train.evaluate import evaluate_likelihood
+
+    r = build_run(config_lib.load_config(spec, overrides), tempfile.mkdtemp(), restore=False, data=False)
+    np.savez(out, **evaluate_likelihood(r, 16, seed=0, ema_index=None, k=200, chunk=64))
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "train":
         train(out, sys.argv[3], sys.argv[4:])
     elif mode == "sample":
         sample(out, sys.argv[3], sys.argv[4:])
+    elif mode == "nll":
+        nll(out, sys.argv[3], sys.argv[4:])
     elif mode == "run":
         multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
