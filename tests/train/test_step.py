@@ -11,6 +11,7 @@ from ml_collections import ConfigDict
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
+from genjax.train.step import player_grads
 
 RULES = (("embed", "fsdp"), ("mlp", "tensor"))
 
@@ -159,3 +160,58 @@ def test_abstract_init_has_the_concrete_state_shapes():
     assert [(c.shape, c.dtype) for c in jax.tree.leaves(concrete)] == [
         (a.shape, a.dtype) for a in jax.tree.leaves(abstract)
     ]
+
+
+def _vae():
+    from genjax.objectives.vae import VAE, VAENet
+
+    batch = {"x": jnp.asarray(np.random.RandomState(0).uniform(-1, 1, (8, 3)), jnp.float32)}
+    return VAE(VAENet(shape=(3,), latent_dim=2, hidden=(8,)), likelihood="gaussian", obs_std=0.5), batch
+
+
+def _diffusion():
+    from genjax.data.metadata import DatasetMetadata
+    from genjax.objectives import make_objective
+
+    meta = DatasetMetadata("points", "points", (2,), None, (-1.0, 1.0), 100)
+    cfg = ConfigDict({"objective": {"name": "diffusion", "backbone": "mlp", "net": {"hidden": 8, "depth": 1}}})
+    batch = {"x": jnp.asarray(np.random.RandomState(1).normal(size=(8, 2)), jnp.float32)}
+    return make_objective(cfg, meta), batch
+
+
+@pytest.mark.parametrize("make", [_vae, _diffusion], ids=["vae", "diffusion"])
+def test_accumulation_of_a_stochastic_objective_uses_one_key_per_micro_batch(make):
+    """grad_accum=k: the loss, metrics and gradients are the averages over micro-batches i of
+    objective.loss and its direct gradient with the key fold_in(rng, i)."""
+    objective, batch = make()
+    k, rng, step = 4, jax.random.key(7), jnp.int32(3)
+    params = {"model": jax.jit(objective.init)(jax.random.key(0), batch)["model"].params}
+
+    def direct(keys):
+        grads, outs = [], []
+        for i, key in enumerate(keys):
+            micro = {n: v[2 * i : 2 * i + 2] for n, v in batch.items()}
+
+            def loss(p):
+                out = objective.loss("model", {"model": p}, {}, micro, key, step)
+                return jnp.mean(out.loss), {n: jnp.mean(v) for n, v in out.metrics.items()}
+
+            (value, m), g = jax.value_and_grad(loss, has_aux=True)(params["model"])
+            grads.append(g)
+            outs.append({"loss": value, **m})
+        return jax.tree.map(lambda *xs: sum(xs) / k, *grads), jax.tree.map(lambda *xs: sum(xs) / k, *outs)
+
+    @jax.jit
+    def run():
+        ours = player_grads(objective, "model", params, {}, batch, rng, step, dtype=jnp.float32, grad_accum=k)
+        return ours, direct([jax.random.fold_in(rng, i) for i in range(k)]), direct([rng] * k)
+
+    (loss, metrics, grads, _), (want_grads, want), (shared_grads, shared) = run()
+    chex.assert_trees_all_close(grads, want_grads, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, want["loss"], rtol=1e-5)
+    assert set(metrics) == set(want) - {"loss"}
+    for name, value in metrics.items():
+        np.testing.assert_allclose(value, want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    # micro-batches sharing one key would give other values, which the checks above reject
+    assert not np.allclose(optax.global_norm(shared_grads), optax.global_norm(want_grads), rtol=1e-3)
+    assert not np.allclose(shared["loss"], want["loss"], rtol=1e-3)
