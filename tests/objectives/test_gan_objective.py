@@ -100,10 +100,38 @@ def test_sample_label_gives_every_sample_that_class():
         obj.sample(params, state, jax.random.key(0), 4, label=1, labels=jnp.zeros((4,), jnp.int32))
 
 
+def _softplus(t):
+    return np.logaddexp(0.0, t)
+
+
+# (D's loss of D(x) = r and D(G(z)) = f, G's loss), per example, written out from the papers
+HAND = {
+    "minimax": (lambda r, f: _softplus(-r) + _softplus(f), lambda r, f: -_softplus(f)),
+    "non_saturating": (lambda r, f: _softplus(-r) + _softplus(f), lambda r, f: _softplus(-f)),
+    "wasserstein": (lambda r, f: f - r, lambda r, f: -f),
+    "hinge": (lambda r, f: np.maximum(0, 1 - r) + np.maximum(0, 1 + f), lambda r, f: -f),
+    "least_squares": (lambda r, f: 0.5 * (r - 1) ** 2 + 0.5 * f**2, lambda r, f: 0.5 * (f - 1) ** 2),
+    "relativistic_average": (
+        lambda r, f: _softplus(-(r - f.mean())) + _softplus(f - r.mean()),
+        lambda r, f: _softplus(-(f - r.mean())) + _softplus(r - f.mean()),
+    ),
+}
+
+
 @pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
 def test_every_loss(loss):
+    """Each player's loss is its formula of D's outputs on the real and the generated batch (the
+    same fakes in both players' evaluations: z is the first stream of either key)."""
     obj = G.make(cfg(loss=loss, **TINY["mlp"]), POINTS)
-    check_objective(obj, POINTS)
+    params, state = check_objective(obj, POINTS)
+    batch = batch_for(POINTS)
+    run = jax.jit(lambda p: obj.loss(p, params, state, batch, jax.random.key(3), jnp.int32(0)), static_argnums=0)
+    d, g = run("discriminator"), run("generator")
+    r, f = (np.asarray(d.metrics[k], np.float64) for k in ("d_real", "d_fake"))
+    np.testing.assert_allclose(g.metrics["d_fake"], f, rtol=1e-5, atol=1e-6)
+    assert np.std(r) > 1e-3 and np.std(f) > 1e-3 and not np.allclose(r, f, atol=1e-3)
+    np.testing.assert_allclose(d.loss, HAND[loss][0](r, f), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(g.loss, HAND[loss][1](r, f), rtol=1e-5, atol=1e-6)
 
 
 def test_pack_concatenates_consecutive_samples():

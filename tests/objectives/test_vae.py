@@ -66,6 +66,18 @@ def test_loss_is_the_negative_elbo_with_beta_weighted_kl(likelihood, beta):
     np.testing.assert_allclose(out.metrics["neg_elbo"], recon + kl, rtol=1e-5)
     np.testing.assert_allclose(out.metrics["nelbo_per_dim"], (recon + kl) / 6, rtol=1e-5)
     assert np.all(kl > 1e-3) and not np.allclose(z, mu, atol=1e-2)  # both terms are exercised
+    # the Autoencoder view: the posterior mean, and the mean of p(x|z) in the data range [-1, 1]
+    mean = lambda d: 2 / (1 + np.exp(-d)) - 1 if likelihood == "bernoulli" else d  # noqa: E731
+    np.testing.assert_allclose(objective.encode(params, x), mu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        objective.decode(params, jnp.asarray(z, jnp.float32)).reshape(4, -1), mean(dec), rtol=1e-5, atol=1e-6
+    )
+    # samples: that mean at z ~ N(0, I) drawn from the sampler's key
+    z = jax.random.normal(jax.random.key(2), (5, 3))
+    dec = np.asarray(objective.net.apply(variables, z, method=VAENet.decode), np.float64).reshape(5, -1)
+    np.testing.assert_allclose(
+        objective.sample(params, {}, jax.random.key(2), 5).reshape(5, -1), mean(dec), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_vae_fits_a_small_batch():
