@@ -52,13 +52,15 @@ def test_alternating_updates_match_manual_loop(n_critic):
     for s in range(4):
         state, metrics = step(state, batch)
         key = jax.random.fold_in(jax.random.PRNGKey(0), s)
+        losses = {p: [] for p in objective.players}
         for i, player in enumerate(objective.schedule):
 
             def loss(theta):
                 out = objective.loss(player, {**params, player: theta}, {}, batch, jax.random.fold_in(key, i), s)
                 return jnp.mean(out.loss)
 
-            g = jax.grad(loss)(params[player])
+            value, g = jax.value_and_grad(loss)(params[player])
+            losses[player].append(float(value))
             u, opt[player] = txs[player].update(g, opt[player], params[player])
             params[player] = optax.apply_updates(params[player], u)
         emas = [jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema, params) for d, ema in zip(decays, emas)]
@@ -67,6 +69,8 @@ def test_alternating_updates_match_manual_loop(n_critic):
     for ours, ema in zip(state.ema, emas):
         chex.assert_trees_all_close(ours, ema, rtol=1e-5, atol=1e-6)
     assert int(state.step) == 4
+    for player, values in losses.items():  # a player's metrics: the mean over its updates in the step
+        np.testing.assert_allclose(metrics[f"loss/{player}"], np.mean(values), rtol=1e-5)
     assert set(metrics) >= {
         "loss/generator",
         "loss/discriminator",
@@ -99,10 +103,19 @@ def test_gradient_accumulation_equals_full_batch():
     tx = {"model": optax.sgd(0.1)}
     full = _init(objective, tx, batch)
     accum = _init(objective, tx, batch)
+    w0 = np.asarray(full.params["model"]["w"], np.float64)
     full, m_full = jax.jit(make_train_step(objective))(full, batch)
     accum, m_acc = jax.jit(make_train_step(objective, grad_accum=4))(accum, batch)
     chex.assert_trees_all_close(full.params, accum.params, rtol=1e-5)
     np.testing.assert_allclose(m_full["loss/model"], m_acc["loss/model"], rtol=1e-5)
+    # the logged metrics against the closed forms of the linear model at the initial weights
+    x, y = np.asarray(batch["x"], np.float64), np.asarray(batch["y"], np.float64)
+    err = x @ w0 - y
+    for m in (m_full, m_acc):
+        np.testing.assert_allclose(m["loss/model"], np.mean(err**2), rtol=1e-5)
+        np.testing.assert_allclose(m["model/abs_err"], np.mean(np.abs(err)), rtol=1e-5)
+        np.testing.assert_allclose(m["grad_norm/model"], np.linalg.norm(2 * x.T @ err / len(y)), rtol=1e-5)
+        np.testing.assert_allclose(m["update_norm/model"], 0.1 * np.linalg.norm(2 * x.T @ err / len(y)), rtol=1e-5)
     # the non-trainable state is threaded through the micro-batches in order
     expected = 0.0
     for i in range(4):
