@@ -102,6 +102,27 @@ def test_worker_processes_give_the_same_stream(cfg, ids_npz, tiny_mnist):
         np.testing.assert_array_equal(u["y"], v["y"])
 
 
+@pytest.mark.slow
+def test_resume_into_worker_processes_continues_the_stream(cfg, ids_npz):
+    """A state saved mid-epoch, restored into a new iterator with 2 worker processes, gives the
+    batches an uninterrupted single-process stream gives next (across the epoch's end); restoring
+    it again into that running iterator rewinds it."""
+    cfg.source, cfg.batch_size = ids_npz, 8  # 5 batches an epoch
+    expected = _ids(_take(make_iterator(cfg, seed=0), 9))
+    it = make_iterator(cfg, seed=0)
+    assert list(_ids(_take(it, 2))) == list(expected[:16])
+    state = json.loads(json.dumps(it.get_state()))
+    cfg.num_workers = 2
+    resumed = make_iterator(cfg, seed=0)
+    resumed.set_state(state)
+    try:
+        assert list(_ids(_take(resumed, 7))) == list(expected[16:])
+        resumed.set_state(state)
+        assert list(_ids(_take(resumed, 3))) == list(expected[16:40])
+    finally:
+        resumed.close()
+
+
 def test_cache_gives_the_same_stream(cfg, tiny_mnist):
     cfg.source, cfg.data_dir, cfg.batch_size = "tfds:mnist", tiny_mnist[0], 8
     expected = _take(make_iterator(cfg, seed=0, process_index=1, process_count=2), 5)

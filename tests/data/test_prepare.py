@@ -41,6 +41,38 @@ def test_cli_reports_errors(tmp_path, capsys):
     assert re.search("genjax data: error: .*is missing", capsys.readouterr().err)
 
 
+def _write_idx(path, a):
+    header = b"\x00\x00\x08" + bytes([a.ndim]) + np.asarray(a.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + a.tobytes()))
+
+
+def test_prepare_writes_the_idx_content_as_tfds(tmp_path, monkeypatch):
+    """`genjax data prepare` end to end on small idx files of random content (their checksums
+    stood in for the official ones): TFDS reads back the same (label, image) pairs. Runs without
+    the raw files of ../shared, which the tests below need."""
+    import tensorflow_datasets as tfds
+
+    from genjax.data import prepare
+
+    rng = np.random.default_rng(0)
+    raw, sums, splits = tmp_path / "raw", {}, {}
+    raw.mkdir()
+    for split, (images_file, labels_file, _), n in zip(prepare.SPLITS, prepare.SPLITS.values(), (12, 5)):
+        images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
+        _write_idx(raw / images_file, images)
+        _write_idx(raw / labels_file, labels)
+        sums.update({f: prepare.sha256(raw / f) for f in (images_file, labels_file)})
+        splits[split] = (images_file, labels_file, n, images, labels)
+    monkeypatch.setitem(prepare.CHECKSUMS, "mnist", sums)
+    monkeypatch.setattr(prepare, "SPLITS", {k: v[:3] for k, v in splits.items()})
+    data_dir = tmp_path / "tfds"
+    assert main(["data", "prepare", "mnist", "--from", str(raw), "--data-dir", str(data_dir)]) == 0
+    for split, (*_, images, labels) in splits.items():
+        ds = tfds.data_source("mnist", split=split, data_dir=str(data_dir))
+        got = sorted((int(r["label"]), r["image"][..., 0].tobytes()) for r in (ds[i] for i in range(len(ds))))
+        assert got == sorted((int(y), x.tobytes()) for x, y in zip(images, labels)), split
+
+
 @pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"raw MNIST idx files not found at {SHARED}/mnist")
 def test_fashion_mnist_checksums():
     if not (SHARED / "fashion_mnist").is_dir():

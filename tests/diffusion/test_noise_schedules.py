@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, stats
 
 import jax
 import jax.numpy as jnp
 
-from genjax.diffusion import schedules
+from genjax.diffusion import losses, schedules
 
 
 @pytest.mark.parametrize("name", schedules.BETA_SCHEDULES)
@@ -79,6 +79,47 @@ def test_ve_and_edm_closed_forms():
     np.testing.assert_allclose(s[i], ref, rtol=1e-5)
     log_sigma = np.log(np.asarray(edm.sample_t(jax.random.key(0), (20000,))))
     assert abs(log_sigma.mean() + 1.2) < 0.03 and abs(log_sigma.std() - 1.2) < 0.03
+
+
+N_DRAWS = 20000
+
+
+def test_ddpm_training_times_are_uniform_over_every_step():
+    """t ~ U{0, ..., T-1}: index t is the (t+1)-th noise level, alpha_bar_t = prod_{s<=t} (1 - beta_s)."""
+    t = np.asarray(schedules.DDPM("linear", 10).sample_t(jax.random.key(0), (N_DRAWS,)))
+    assert np.array_equal(t, np.round(t))
+    counts = np.bincount(t.astype(int), minlength=10)
+    assert counts.size == 10 and counts.min() > 0, counts
+    assert stats.chisquare(counts).pvalue > 1e-4
+
+
+@pytest.mark.parametrize(
+    "process, reference",
+    [
+        (schedules.VP(eps_train=0.2), stats.uniform(0.2, 0.8)),
+        (schedules.VE(), stats.uniform(0.0, 1.0)),
+        (schedules.EDM(p_mean=-0.5, p_std=0.8), stats.lognorm(s=0.8, scale=np.exp(-0.5))),
+    ],
+    ids=["vp", "ve", "edm"],
+)
+def test_continuous_training_times_follow_their_distribution(process, reference):
+    """VP: U(eps_train, 1); VE: U(0, 1); EDM: ln sigma ~ N(P_mean, P_std^2) (Karras et al. 2022, Table 1)."""
+    t = np.asarray(process.sample_t(jax.random.key(1), (N_DRAWS,)), np.float64)
+    assert stats.kstest(t, reference.cdf).pvalue > 1e-4
+
+
+def test_the_loss_draws_one_time_per_example_uniformly():
+    """The times the denoising loss trains on, recovered from its log-SNR metric through the
+    closed form log(alpha_bar / (1 - alpha_bar)): one per example, uniform over the T steps."""
+    process = schedules.DDPM("linear", 10)
+    x0 = jnp.zeros((N_DRAWS, 1))
+    _, metrics = losses.denoising_loss(lambda inp, c: inp, process, "eps", x0, jax.random.key(2))
+    ab = np.cumprod(1 - np.linspace(1e-4, 0.02, 10))
+    table = np.log(ab / (1 - ab))
+    t = np.argmin(np.abs(np.asarray(metrics["log_snr"], np.float64)[:, None] - table), axis=1)
+    np.testing.assert_allclose(np.asarray(metrics["log_snr"]), table[t], rtol=1e-4)
+    counts = np.bincount(t, minlength=10)
+    assert counts.min() > 0 and stats.chisquare(counts).pvalue > 1e-4, counts
 
 
 def test_bad_names_raise():

@@ -153,3 +153,38 @@ def test_bad_timesteps_raise(proc, times, match):
 def test_steps_and_timesteps_must_agree():
     with pytest.raises(ValueError, match="steps=3 but 2 timesteps"):
         samplers.sample("ddim", None, schedules.DDPM(), jax.random.key(0), (2, 2), 3, timesteps=[999, 0])
+
+
+def _churned_sigmas(sigma, churn, tmin, tmax):
+    """Karras et al. 2022, Algorithm 2, lines 4-5: gamma_i = min(S_churn / N, sqrt(2) - 1) when
+    S_tmin <= t_i <= S_tmax, else 0; sigma_hat_i = sigma_i (1 + gamma_i)."""
+    n = len(sigma)
+    gamma = [min(churn / n, 2**0.5 - 1) if tmin <= s <= tmax else 0.0 for s in sigma]
+    return np.array([s * (1 + g) for s, g in zip(sigma, gamma)])
+
+
+@pytest.mark.parametrize("churn", [2.0, 80.0], ids=["below_cap", "capped"])
+@pytest.mark.parametrize("proc", ["edm", "ddpm"])
+def test_edm_churn_raises_sigma_as_algorithm_2(churn, proc):
+    """The noise level each Euler step denoises at (DDPM: at the time of that noise level), and
+    the noise it adds: y_hat - y has variance S_noise^2 (sigma_hat^2 - sigma^2) (the identity
+    denoiser keeps y_hat as the next state)."""
+    process = schedules.make_process(proc)
+    grid = samplers.make_grid(process, 8)
+    sigma = np.asarray(grid.sigma[:-1], np.float64)
+    # S_tmin on a grid point (the range is closed), S_tmax between the 2nd and 3rd
+    tmin, tmax = float(grid.sigma[5]), float(np.sqrt(sigma[1] * sigma[2]))
+    expected = _churned_sigmas(sigma, churn, tmin, tmax)
+    assert np.sum(expected > sigma) == 4  # steps 2..5 churn; 0, 1, 6, 7 do not
+    seen = []
+
+    def identity(y, t):
+        jax.debug.callback(lambda v: seen.append(float(v)), t, ordered=True)
+        return y
+
+    opts = dict(s_churn=churn, s_tmin=tmin, s_tmax=tmax, s_noise=1.5)
+    y = jnp.zeros((20000, 1))
+    out = jax.jit(lambda k: samplers.euler(identity, y, grid, k, process.t_of_sigma, **opts))(jax.random.key(0))
+    np.testing.assert_allclose(process.sigma_e(jnp.asarray(seen)), expected, rtol=1e-6 if proc == "edm" else 1e-3)
+    var = 1.5**2 * np.sum(expected**2 - sigma**2)
+    np.testing.assert_allclose(np.var(np.asarray(out)), var, rtol=0.03)

@@ -54,10 +54,12 @@ def test_cyclegan_losses_and_sampling():
             obj.translate(params, fa, "ab"),
             obj.translate(params, a, "ba"),
             obj.translate(params, b, "ab"),
+            obj._d(params, a, "a"),
+            obj._d(params, b, "b"),
         )
         return d, g, parts, obj.sample(params, d.state, jax.random.key(4), 3)
 
-    d, g, (db, da, cyc_a, cyc_b, id_a, id_b), samples = run(params, state)
+    d, g, (db, da, cyc_a, cyc_b, id_a, id_b, real_a, real_b), samples = run(params, state)
     l1 = lambda u, w: np.abs(np.asarray(u) - np.asarray(w)).reshape(u.shape[0], -1).mean(-1)
     expect = np.concatenate(
         [
@@ -66,7 +68,10 @@ def test_cyclegan_losses_and_sampling():
         ]
     )
     np.testing.assert_allclose(g.loss, expect, rtol=1e-5)
-    assert d.loss.shape == (4,) and np.all(np.isfinite(d.loss))
+    # D_A on real A and on F(b), D_B on real B and on G(a): the pools are filling, so they pass
+    # the new fakes through
+    ls_d = lambda r, f: 0.5 * (np.asarray(r) - 1) ** 2 + 0.5 * np.asarray(f) ** 2  # noqa: E731
+    np.testing.assert_allclose(d.loss, np.concatenate([ls_d(real_a, da), ls_d(real_b, db)]), rtol=1e-5, atol=1e-6)
     assert int(d.state["discriminator"]["pool"]["count_a"]) == 2
     assert samples.shape == (3, 8, 8, 1)
     with pytest.raises(ValueError, match="domain_b"):

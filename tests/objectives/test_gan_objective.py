@@ -100,10 +100,38 @@ def test_sample_label_gives_every_sample_that_class():
         obj.sample(params, state, jax.random.key(0), 4, label=1, labels=jnp.zeros((4,), jnp.int32))
 
 
+def _softplus(t):
+    return np.logaddexp(0.0, t)
+
+
+# (D's loss of D(x) = r and D(G(z)) = f, G's loss), per example, written out from the papers
+HAND = {
+    "minimax": (lambda r, f: _softplus(-r) + _softplus(f), lambda r, f: -_softplus(f)),
+    "non_saturating": (lambda r, f: _softplus(-r) + _softplus(f), lambda r, f: _softplus(-f)),
+    "wasserstein": (lambda r, f: f - r, lambda r, f: -f),
+    "hinge": (lambda r, f: np.maximum(0, 1 - r) + np.maximum(0, 1 + f), lambda r, f: -f),
+    "least_squares": (lambda r, f: 0.5 * (r - 1) ** 2 + 0.5 * f**2, lambda r, f: 0.5 * (f - 1) ** 2),
+    "relativistic_average": (
+        lambda r, f: _softplus(-(r - f.mean())) + _softplus(f - r.mean()),
+        lambda r, f: _softplus(-(f - r.mean())) + _softplus(r - f.mean()),
+    ),
+}
+
+
 @pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
 def test_every_loss(loss):
+    """Each player's loss is its formula of D's outputs on the real and the generated batch (the
+    same fakes in both players' evaluations: z is the first stream of either key)."""
     obj = G.make(cfg(loss=loss, **TINY["mlp"]), POINTS)
-    check_objective(obj, POINTS)
+    params, state = check_objective(obj, POINTS)
+    batch = batch_for(POINTS)
+    run = jax.jit(lambda p: obj.loss(p, params, state, batch, jax.random.key(3), jnp.int32(0)), static_argnums=0)
+    d, g = run("discriminator"), run("generator")
+    r, f = (np.asarray(d.metrics[k], np.float64) for k in ("d_real", "d_fake"))
+    np.testing.assert_allclose(g.metrics["d_fake"], f, rtol=1e-5, atol=1e-6)
+    assert np.std(r) > 1e-3 and np.std(f) > 1e-3 and not np.allclose(r, f, atol=1e-3)
+    np.testing.assert_allclose(d.loss, HAND[loss][0](r, f), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(g.loss, HAND[loss][1](r, f), rtol=1e-5, atol=1e-6)
 
 
 def test_pack_concatenates_consecutive_samples():
@@ -141,6 +169,37 @@ def test_packed_discriminator_and_lazy_r1_match_brute_force():
         expect.append(float(jnp.sum(jax.grad(f)(xp[i]) ** 2)))
     np.testing.assert_allclose(on.metrics["r1"], 4 * np.array(expect), rtol=1e-4)
     np.testing.assert_allclose(on.loss - off.loss, np.repeat(0.5 * 2.0 * 4 * np.array(expect), 2), rtol=1e-4, atol=1e-6)
+
+
+def test_r1_and_r2_match_finite_differences_with_half_gamma_and_lazy_interval():
+    """L_D = adv + r1_gamma/2 * k ||grad D(x)||^2 + r2_gamma/2 * k ||grad D(G(z))||^2 on steps
+    divisible by k = r1_every (else adv alone), the squared norms by float64 central differences
+    of D at the real points and at the generated ones (z: the first of the loss key's 5 streams)."""
+    nets = dict(generator=dict(width=8, depth=1), discriminator=dict(width=8, depth=1, act="elu"))
+    obj = G.make(cfg(r1_gamma=2.0, r2_gamma=3.0, r1_every=2, **nets), POINTS)
+    batch, key = batch_for(POINTS), jax.random.key(5)
+    params = {p: v.params for p, v in jax.jit(obj.init)(jax.random.key(1), batch).items()}
+    loss = jax.jit(lambda step: obj.loss("discriminator", params, {}, batch, key, step))
+    on, off = loss(jnp.int32(4)), loss(jnp.int32(3))
+    z = jax.random.normal(jax.random.split(key, 5)[0], (8, 4))
+    fake = obj.nets.generator.apply({"params": params["generator"]}, z, None, train=False)
+
+    with jax.enable_x64(True):
+        d_params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params["discriminator"])
+
+        def sq_norm(points, h=1e-6):  # [B, 2] -> [B]; D's output i depends on its input i only
+            d = lambda v: np.asarray(obj.nets.discriminator.apply({"params": d_params}, v.reshape(-1, 2)))  # noqa: E731
+            x, e = np.asarray(points, np.float64)[:, None, :], h * np.eye(2)  # x + e: [B, 2, 2]
+            return np.sum(((d(x + e) - d(x - e)).reshape(-1, 2) / (2 * h)) ** 2, axis=-1)
+
+        r1, r2 = sq_norm(batch["x"]), sq_norm(fake)
+    assert np.all(r1 > 1e-3) and np.all(r2 > 1e-3) and not np.allclose(r1, r2, rtol=0.1)
+    np.testing.assert_allclose(on.metrics["r1"], 2 * r1, rtol=1e-4)
+    np.testing.assert_allclose(on.metrics["r2"], 2 * r2, rtol=1e-4)
+    np.testing.assert_allclose(off.metrics["r1"], 0.0)
+    np.testing.assert_allclose(off.metrics["r2"], 0.0)
+    np.testing.assert_allclose(off.loss, off.metrics["adv"], rtol=1e-6)
+    np.testing.assert_allclose(on.loss - off.loss, 1.0 * 2 * r1 + 1.5 * 2 * r2, rtol=1e-4, atol=1e-6)
 
 
 def test_top_k_training_takes_the_generator_loss_of_the_most_realistic_packs():

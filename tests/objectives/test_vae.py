@@ -1,5 +1,6 @@
-"""The VAE: its KL term against scipy, its observation models, its ELBO as a likelihood
-(reported nats and bits/dim against an independent computation), and it learns."""
+"""The VAE: its KL term against scipy, its observation models, its loss against the ELBO written
+out (beta != 1), its ELBO as a likelihood (reported nats and bits/dim against an independent
+computation), and it learns."""
 
 import dataclasses
 import math
@@ -40,6 +41,51 @@ def test_gaussian_kl_against_monte_carlo_and_closed_form():
     # closed form for a univariate pair: log(s2/s1) + (s1^2 + m^2) / (2 s2^2) - 1/2 with s2 = 1
     exact = np.sum(-np.log(std) + (std**2 + mu**2) / 2 - 0.5, axis=-1)
     np.testing.assert_allclose(kl, exact, rtol=1e-5)
+
+
+@pytest.mark.parametrize("likelihood, beta", [("bernoulli", 0.5), ("gaussian", 2.0)])
+def test_loss_is_the_negative_elbo_with_beta_weighted_kl(likelihood, beta):
+    """-log p(x|z) + beta KL(q(z|x) || N(0, I)) with z = mu + exp(log_var / 2) eps, eps the
+    standard normals drawn from the loss's key, written out with scipy from the net's outputs."""
+    observation = Bernoulli((-1.0, 1.0)) if likelihood == "bernoulli" else Gaussian(0.3)
+    objective = VAE(VAENet(shape=(2, 3), latent_dim=3, hidden=(16,)), observation, beta)
+    r = np.random.RandomState(0)
+    x = np.where(r.rand(4, 2, 3) > 0.5, 1.0, -1.0) if likelihood == "bernoulli" else r.uniform(-1, 1, (4, 2, 3))
+    x = jnp.asarray(x, jnp.float32)
+    params = {"model": objective.init(jax.random.key(0), {"x": x})["model"].params}
+    key = jax.random.key(1)
+    out = objective.loss("model", params, {}, {"x": x}, key, 0)
+
+    variables = {"params": params["model"]}
+    mu, log_var = (np.asarray(a, np.float64) for a in objective.net.apply(variables, x, method=VAENet.encode))
+    eps = np.asarray(jax.random.normal(key, (4, 3)), np.float64)
+    z = mu + np.exp(log_var / 2) * eps
+    dec = np.asarray(objective.net.apply(variables, jnp.asarray(z, jnp.float32), method=VAENet.decode), np.float64)
+    xs, dec = np.asarray(x, np.float64).reshape(4, -1), dec.reshape(4, -1)
+    if likelihood == "bernoulli":
+        recon = -stats.bernoulli.logpmf((xs + 1) / 2, 1 / (1 + np.exp(-dec))).sum(-1)
+    else:
+        recon = -stats.norm.logpdf(xs, dec, 0.3).sum(-1)
+    sd = np.exp(log_var / 2)
+    kl = np.sum(-np.log(sd) + (sd**2 + mu**2) / 2 - 0.5, axis=-1)
+    np.testing.assert_allclose(out.metrics["recon"], recon, rtol=1e-5)
+    np.testing.assert_allclose(out.metrics["kl"], kl, rtol=1e-5)
+    np.testing.assert_allclose(out.loss, recon + beta * kl, rtol=1e-5)
+    np.testing.assert_allclose(out.metrics["neg_elbo"], recon + kl, rtol=1e-5)
+    np.testing.assert_allclose(out.metrics["nelbo_per_dim"], (recon + kl) / 6, rtol=1e-5)
+    assert np.all(kl > 1e-3) and not np.allclose(z, mu, atol=1e-2)  # both terms are exercised
+    # the Autoencoder view: the posterior mean, and the mean of p(x|z) in the data range [-1, 1]
+    mean = lambda d: 2 / (1 + np.exp(-d)) - 1 if likelihood == "bernoulli" else d  # noqa: E731
+    np.testing.assert_allclose(objective.encode(params, x), mu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        objective.decode(params, jnp.asarray(z, jnp.float32)).reshape(4, -1), mean(dec), rtol=1e-5, atol=1e-6
+    )
+    # samples: that mean at z ~ N(0, I) drawn from the first half of the sampler's key
+    z = jax.random.normal(jax.random.split(jax.random.key(2))[0], (5, 3))  # key_z of the sampler
+    dec = np.asarray(objective.net.apply(variables, z, method=VAENet.decode), np.float64).reshape(5, -1)
+    np.testing.assert_allclose(
+        objective.sample(params, {}, jax.random.key(2), 5).reshape(5, -1), mean(dec), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_vae_fits_a_small_batch():

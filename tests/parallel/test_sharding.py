@@ -44,6 +44,62 @@ def test_logical_rules():
     assert logical_spec(("batch",), (8,), mesh, (("batch", ("data", "fsdp")),)) == P(("data", "fsdp"))
 
 
+TUPLE_RULES = (
+    ("batch", ("data", "fsdp")),
+    ("embed", ("fsdp", "tensor")),
+    ("mlp", "tensor"),
+    ("heads", ("data", "tensor")),
+)
+
+
+@pytest.mark.parametrize(
+    "names, shape, spec",
+    [
+        (("batch", "mlp"), (16, 8), P(("data", "fsdp"), "tensor")),
+        (("embed",), (8,), P(("fsdp", "tensor"))),
+        (("embed",), (12,), P(None)),  # 4 and 2 divide 12, their product 8 does not
+        (("embed", "mlp"), (16, 8), P(("fsdp", "tensor"), None)),  # tensor is taken
+        (("mlp", "embed"), (8, 16), P("tensor", None)),  # one of embed's axes is taken: all of it stays
+        (("batch", "heads"), (16, 8), P(("data", "fsdp"), None)),
+        (("heads", "batch"), (8, 16), P(("data", "tensor"), None)),
+    ],
+)
+def test_tuple_rules_shard_over_the_product_of_their_axes(names, shape, spec):
+    """Mesh data=2, fsdp=4, tensor=2: a logical name mapped to a tuple of mesh axes shards its
+    dimension over all of them (when their product divides it and none is taken by an earlier
+    dimension), else leaves it replicated; rules read from a file or flag (lists) are the same."""
+    mesh = FakeMesh(data=2, fsdp=4, tensor=2)
+    assert logical_spec(names, shape, mesh, TUPLE_RULES) == spec
+    as_lists = [[name, list(axes) if isinstance(axes, tuple) else axes] for name, axes in TUPLE_RULES]
+    assert logical_spec(names, shape, mesh, as_lists) == spec
+
+
+def test_tuple_rules_skip_mesh_axes_of_size_one():
+    mesh = FakeMesh(data=1, fsdp=4, tensor=2)
+    assert logical_spec(("batch",), (8,), mesh, TUPLE_RULES) == P("fsdp")
+    assert logical_spec(("batch", "heads"), (8, 4), mesh, TUPLE_RULES) == P("fsdp", "tensor")
+    assert logical_spec(("heads", "embed"), (4, 8), mesh, TUPLE_RULES) == P("tensor", None)
+
+
+def test_tuple_rules_give_each_device_its_block():
+    """Boxed abstract params on an 8-device mesh (abstract: no devices needed): each shard holds
+    the dimension divided by the product of the mesh axes it is split over."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import AbstractMesh
+
+    from genjax.parallel.sharding import tree_shardings
+
+    mesh = AbstractMesh((2, 4, 1), ("data", "fsdp", "tensor"))
+    box = lambda shape, names: nn.LogicallyPartitioned(jax.ShapeDtypeStruct(shape, jnp.float32), names)  # noqa: E731
+    params = {"w": box((16, 6), ("batch", "mlp")), "v": box((24, 4), ("embed", "heads")), "u": box((6,), ("batch",))}
+    shardings = tree_shardings(params, mesh, TUPLE_RULES, min_fsdp_size=1 << 30)
+    assert shardings["w"].shard_shape((16, 6)) == (2, 6)  # 16 / (data 2 * fsdp 4)
+    assert shardings["v"].shard_shape((24, 4)) == (6, 2)  # 24 / fsdp 4 (tensor is 1), 4 / data 2
+    assert shardings["u"].shard_shape((6,)) == (6,)  # 8 does not divide 6
+
+
 def test_default_rule_shards_largest_divisible_dimension():
     mesh = FakeMesh(data=1, fsdp=4, tensor=1)
     assert default_spec((3, 3, 64, 128), mesh, 1) == P(None, None, None, "fsdp")

@@ -11,6 +11,7 @@ from ml_collections import ConfigDict
 from genjax.parallel import make_mesh
 from genjax.testing import Regression, ToyGAN
 from genjax.train import init_train_state, make_train_step
+from genjax.train.step import player_grads
 
 RULES = (("embed", "fsdp"), ("mlp", "tensor"))
 
@@ -51,13 +52,15 @@ def test_alternating_updates_match_manual_loop(n_critic):
     for s in range(4):
         state, metrics = step(state, batch)
         key = jax.random.fold_in(jax.random.PRNGKey(0), s)
+        losses = {p: [] for p in objective.players}
         for i, player in enumerate(objective.schedule):
 
             def loss(theta):
                 out = objective.loss(player, {**params, player: theta}, {}, batch, jax.random.fold_in(key, i), s)
                 return jnp.mean(out.loss)
 
-            g = jax.grad(loss)(params[player])
+            value, g = jax.value_and_grad(loss)(params[player])
+            losses[player].append(float(value))
             u, opt[player] = txs[player].update(g, opt[player], params[player])
             params[player] = optax.apply_updates(params[player], u)
         emas = [jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema, params) for d, ema in zip(decays, emas)]
@@ -66,6 +69,8 @@ def test_alternating_updates_match_manual_loop(n_critic):
     for ours, ema in zip(state.ema, emas):
         chex.assert_trees_all_close(ours, ema, rtol=1e-5, atol=1e-6)
     assert int(state.step) == 4
+    for player, values in losses.items():  # a player's metrics: the mean over its updates in the step
+        np.testing.assert_allclose(metrics[f"loss/{player}"], np.mean(values), rtol=1e-5)
     assert set(metrics) >= {
         "loss/generator",
         "loss/discriminator",
@@ -98,10 +103,19 @@ def test_gradient_accumulation_equals_full_batch():
     tx = {"model": optax.sgd(0.1)}
     full = _init(objective, tx, batch)
     accum = _init(objective, tx, batch)
+    w0 = np.asarray(full.params["model"]["w"], np.float64)
     full, m_full = jax.jit(make_train_step(objective))(full, batch)
     accum, m_acc = jax.jit(make_train_step(objective, grad_accum=4))(accum, batch)
     chex.assert_trees_all_close(full.params, accum.params, rtol=1e-5)
     np.testing.assert_allclose(m_full["loss/model"], m_acc["loss/model"], rtol=1e-5)
+    # the logged metrics against the closed forms of the linear model at the initial weights
+    x, y = np.asarray(batch["x"], np.float64), np.asarray(batch["y"], np.float64)
+    err = x @ w0 - y
+    for m in (m_full, m_acc):
+        np.testing.assert_allclose(m["loss/model"], np.mean(err**2), rtol=1e-5)
+        np.testing.assert_allclose(m["model/abs_err"], np.mean(np.abs(err)), rtol=1e-5)
+        np.testing.assert_allclose(m["grad_norm/model"], np.linalg.norm(2 * x.T @ err / len(y)), rtol=1e-5)
+        np.testing.assert_allclose(m["update_norm/model"], 0.1 * np.linalg.norm(2 * x.T @ err / len(y)), rtol=1e-5)
     # the non-trainable state is threaded through the micro-batches in order
     expected = 0.0
     for i in range(4):
@@ -159,3 +173,58 @@ def test_abstract_init_has_the_concrete_state_shapes():
     assert [(c.shape, c.dtype) for c in jax.tree.leaves(concrete)] == [
         (a.shape, a.dtype) for a in jax.tree.leaves(abstract)
     ]
+
+
+def _vae():
+    from genjax.objectives.vae import VAE, VAENet
+
+    batch = {"x": jnp.asarray(np.random.RandomState(0).uniform(-1, 1, (8, 3)), jnp.float32)}
+    return VAE(VAENet(shape=(3,), latent_dim=2, hidden=(8,)), likelihood="gaussian", obs_std=0.5), batch
+
+
+def _diffusion():
+    from genjax.data.metadata import DatasetMetadata
+    from genjax.objectives import make_objective
+
+    meta = DatasetMetadata("points", "points", (2,), None, (-1.0, 1.0), 100)
+    cfg = ConfigDict({"objective": {"name": "diffusion", "backbone": "mlp", "net": {"hidden": 8, "depth": 1}}})
+    batch = {"x": jnp.asarray(np.random.RandomState(1).normal(size=(8, 2)), jnp.float32)}
+    return make_objective(cfg, meta), batch
+
+
+@pytest.mark.parametrize("make", [_vae, _diffusion], ids=["vae", "diffusion"])
+def test_accumulation_of_a_stochastic_objective_uses_one_key_per_micro_batch(make):
+    """grad_accum=k: the loss, metrics and gradients are the averages over micro-batches i of
+    objective.loss and its direct gradient with the key fold_in(rng, i)."""
+    objective, batch = make()
+    k, rng, step = 4, jax.random.key(7), jnp.int32(3)
+    params = {"model": jax.jit(objective.init)(jax.random.key(0), batch)["model"].params}
+
+    def direct(keys):
+        grads, outs = [], []
+        for i, key in enumerate(keys):
+            micro = {n: v[2 * i : 2 * i + 2] for n, v in batch.items()}
+
+            def loss(p):
+                out = objective.loss("model", {"model": p}, {}, micro, key, step)
+                return jnp.mean(out.loss), {n: jnp.mean(v) for n, v in out.metrics.items()}
+
+            (value, m), g = jax.value_and_grad(loss, has_aux=True)(params["model"])
+            grads.append(g)
+            outs.append({"loss": value, **m})
+        return jax.tree.map(lambda *xs: sum(xs) / k, *grads), jax.tree.map(lambda *xs: sum(xs) / k, *outs)
+
+    @jax.jit
+    def run():
+        ours = player_grads(objective, "model", params, {}, batch, rng, step, dtype=jnp.float32, grad_accum=k)
+        return ours, direct([jax.random.fold_in(rng, i) for i in range(k)]), direct([rng] * k)
+
+    (loss, metrics, grads, _), (want_grads, want), (shared_grads, shared) = run()
+    chex.assert_trees_all_close(grads, want_grads, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, want["loss"], rtol=1e-5)
+    assert set(metrics) == set(want) - {"loss"}
+    for name, value in metrics.items():
+        np.testing.assert_allclose(value, want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    # micro-batches sharing one key would give other values, which the checks above reject
+    assert not np.allclose(optax.global_norm(shared_grads), optax.global_norm(want_grads), rtol=1e-3)
+    assert not np.allclose(shared["loss"], want["loss"], rtol=1e-3)
