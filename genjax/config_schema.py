@@ -91,9 +91,10 @@ class TrainFields:
 
 @dataclasses.dataclass(frozen=True)
 class MeshFields:
-    data: int = hparam(-1, ge=-1)  # -1: the devices left over by fsdp x tensor
-    fsdp: int = hparam(1, ge=1)
-    tensor: int = hparam(1, ge=1)
+    # one of the three may be -1: the devices left over by the other two (genjax.parallel.mesh)
+    data: int = hparam(-1, ge=-1)
+    fsdp: int = hparam(1, ge=-1)
+    tensor: int = hparam(1, ge=-1)
 
 
 @dataclasses.dataclass(frozen=True)

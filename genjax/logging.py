@@ -39,11 +39,12 @@ class _Formatter(logging.Formatter):
 def configure_logging(verbosity: int = 0) -> None:
     """Log to stderr: verbosity 0 shows genjax's progress messages (start banner, resumed step,
     compile time) and every library's warnings; 1 (-v) every library's INFO too; -1 (-q) errors
-    only. Replaces the root handlers (absl installs its own when imported)."""
+    only. Replaces absl's root handler (installed when absl is imported) and an earlier call's."""
     handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    mine = lambda h: isinstance(h, _StderrHandler) or type(h).__name__ == "ABSLHandler"  # noqa: E731
+    root.handlers[:] = [h for h in root.handlers if not mine(h)] + [handler]
     root.setLevel({1: logging.INFO, 0: logging.WARNING}.get(verbosity, logging.ERROR))
     logging.getLogger("genjax").setLevel(logging.INFO if verbosity >= 0 else logging.ERROR)
 

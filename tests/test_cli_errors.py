@@ -123,7 +123,7 @@ def test_a_config_file_with_a_variant(trained, tmp_path):
         ),
         (
             ["--config", "digits_vae:huge"],
-            "genjax train: error: config 'digits_vae:huge': unknown variant 'huge'; known: runlocal\n",
+            "genjax train: error: config 'digits_vae:huge': unknown variant 'huge'; known: iwae, runlocal\n",
         ),
         (["--config", "nope"], "genjax train: error: no packaged config 'nope' (known: "),
         (["--config", "missing/file.py"], "genjax train: error: config file 'missing/file.py' does not exist\n"),

@@ -143,7 +143,7 @@ def test_missing_file_name_and_variant():
         config_lib.load_config("configs/digits_vae.py")
     with pytest.raises(UsageError, match=r"no packaged config 'nope' \(known: cifar10_ddpm, .*digits_vae"):
         config_lib.load_config("nope")
-    with pytest.raises(UsageError, match=r"config 'digits_vae:huge': unknown variant 'huge'; known: runlocal$"):
+    with pytest.raises(UsageError, match=r"config 'digits_vae:huge': unknown variant 'huge'; known: iwae, runlocal$"):
         config_lib.load_config(VAE + ":huge")
     with pytest.raises(UsageError, match=r"unknown variant 'runlocal'; known: none$"):
         config_lib.load_config("cifar10_ddpm:runlocal")

@@ -55,7 +55,7 @@ BAD = [
     ("data.num_workers=-2", r"config.data.num_workers must be >= 0"),
     ("eval.num=-5", r"config.eval.num must be >= 1, got -5"),
     ("sample.num=0", r"config.sample.num must be >= 1, got 0"),
-    ("mesh.fsdp=0", r"config.mesh.fsdp must be >= 1"),
+    ("mesh.fsdp=-2", r"config.mesh.fsdp must be >= -1"),
     ("seed=-1", r"config.seed must be >= 0, got -1"),
     ("distributed.initialize=sometimes", r"config.distributed.initialize must be one of"),
 ]

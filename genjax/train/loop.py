@@ -181,6 +181,8 @@ def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
         (r.workdir / "config.json").write_text(config_lib.to_json(config))
         save_component_configs(r.components, r.workdir)
     if r.is_chief:
+        if r.step:
+            log.info("resumed from step %d", r.step)
         log.info("%s", banner(r))
     writer = MetricWriter(r.workdir, enabled=r.is_chief)
     writer.text(r.step, "config", "```json\n" + config_lib.to_json(config) + "\n```")

@@ -162,6 +162,9 @@ OLD_DEFAULTS = {
         obs_std=0.1,
         num_logistic_mix=5,
         beta=1.0,
+        iwae_k=1,
+        eval_k=1000,
+        eval_chunk=100,
     ),
     DiffusionHParams: dict(
         process="ddpm",

@@ -42,6 +42,7 @@ def test_another_experiment_is_refused_and_force_resumes(tmp_path, capsys):
     run(_config("--config.train.steps=3"), workdir)  # trained longer: resumes
     with pytest.raises(WorkdirConfigMismatch, match=r"differs in optim.lr \(0.001 -> 0.5\)"):
         run(_config("--config.train.steps=4", "--config.optim.lr=0.5"), workdir)
+    capsys.readouterr()
     args = ["train", "--config", VAE, "--workdir", str(workdir), *QUIET, "--config.objective.latent_dim=3"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
