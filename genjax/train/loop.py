@@ -180,7 +180,6 @@ def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
         reconcile_logs(r.workdir, r.step)
         (r.workdir / "config.json").write_text(config_lib.to_json(config))
         save_component_configs(r.components, r.workdir)
-    if r.is_chief:
         if r.step:
             log.info("resumed from step %d", r.step)
         log.info("%s", banner(r))
