@@ -176,10 +176,11 @@ def test_abstract_init_has_the_concrete_state_shapes():
 
 
 def _vae():
+    from genjax.objectives.observation import Gaussian
     from genjax.objectives.vae import VAE, VAENet
 
     batch = {"x": jnp.asarray(np.random.RandomState(0).uniform(-1, 1, (8, 3)), jnp.float32)}
-    return VAE(VAENet(shape=(3,), latent_dim=2, hidden=(8,)), likelihood="gaussian", obs_std=0.5), batch
+    return VAE(VAENet(shape=(3,), latent_dim=2, hidden=(8,)), Gaussian(0.5)), batch
 
 
 def _diffusion():
