@@ -56,5 +56,4 @@ def fit(
         cfg.data.source = data
     if steps is not None:
         cfg.train.steps = steps
-    config_lib.validate(cfg)
     return run(cfg, workdir or config_lib.default_workdir(name), force=force)
