@@ -87,6 +87,9 @@ class TrainFields:
     nonfinite_guard: bool = True
     progress: bool = True
     aot_compile: bool = True  # lower().compile() before the loop: logs compile time, fails early
+    # train steps dispatched ahead of the newest finished one (genjax.train.loop: bounds memory,
+    # and XLA:CPU's collectives stall with a deeper queue on more fake devices than cores)
+    max_in_flight: int = hparam(8, ge=1)
 
 
 @dataclasses.dataclass(frozen=True)
