@@ -21,6 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import genjax
+
+genjax.configure_cpu()  # the command line's CPU fast path, before JAX starts
+
 
 def _timeit(fns: dict, repeats: int) -> dict:
     """Median seconds per call of each function, timed in interleaved rounds so that a change in

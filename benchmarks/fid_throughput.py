@@ -15,7 +15,10 @@ import time
 import jax
 import numpy as np
 
+import genjax
 from genjax.metrics import extract, get_extractor
+
+genjax.configure_cpu()  # the command line's CPU fast path, before JAX starts
 
 
 def main() -> None:

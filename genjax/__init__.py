@@ -1,8 +1,8 @@
-"""genjax: generative models (VAEs, GANs, diffusion) on one functional JAX training core."""
+"""genjax: generative models (VAEs, GANs, diffusion, autoregressive) on one functional JAX training
+core. Importing it changes no environment variable and no JAX setting; `genjax.configure_cpu()`
+opts in to the CPU fast path (the `genjax` command line does)."""
 
-from genjax import xla_cpu
-
-xla_cpu.configure()
+from genjax.cpu import configure_cpu
 
 
 def __getattr__(name: str):
@@ -12,3 +12,6 @@ def __getattr__(name: str):
 
         return fit
     raise AttributeError(f"module 'genjax' has no attribute {name!r}")
+
+
+__all__ = ["configure_cpu", "fit"]

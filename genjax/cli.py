@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import traceback
 from pathlib import Path
 from typing import Sequence
 
+from genjax.cpu import configure_cpu
 from genjax.config import default_workdir, load_config, split_overrides
 from genjax.errors import UsageError
 from genjax.logging import configure_logging
@@ -284,6 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(build_parser(), list(sys.argv[1:] if argv is None else argv))
     debug = args.debug or os.environ.get("GENJAX_DEBUG", "0") not in ("", "0")
     configure_logging(1 if args.verbose else -1 if args.quiet else 0)
+    applied = configure_cpu()
+    logging.getLogger("genjax").info(
+        "CPU fast path (genjax.configure_cpu): XLA:CPU flag %s, oneDNN kernels %s",
+        "set" if applied["xla_flags"] else "not set",
+        "enabled" if applied["onednn"] else "off",
+    )
     try:
         if args.imports:
             from genjax.objectives import import_family

@@ -27,6 +27,7 @@ SHARDING_RULES = (
     ("conv_in", None),
     ("conv_out", "fsdp"),
     ("norm", None),
+    ("layers", None),
 )
 
 

@@ -13,6 +13,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 import numpy as np
 import pytest
 
+import genjax
+
+# The command line's CPU fast path (XLA flag, oneDNN kernels), before JAX starts: the suite tests
+# what users run. tests/test_cpu.py checks the opt-in itself in fresh processes.
+genjax.configure_cpu()
+
 WORKER = Path(__file__).parent / "parallel" / "worker.py"
 
 

@@ -1,13 +1,14 @@
-"""Native XLA:CPU kernels, compiled on first use and registered as XLA FFI targets.
+"""Native XLA:CPU kernels, an opt-in (`genjax.configure_cpu()` calls `enable()`), compiled on first
+use and registered as XLA FFI targets for the CPU platform only.
 
-`onednn()` builds `onednn_conv.cc` (2D convolutions and their gradients through oneDNN, Intel's deep
+Once enabled, `onednn()` builds `onednn_conv.cc` (2D convolutions and their gradients through oneDNN, Intel's deep
 learning primitives, the library behind PyTorch's CPU convolutions) and `onednn_attention.cc`
 (scaled dot-product attention and its gradient), with the helpers of `onednn_common.h`, against
 the headers of the installed jaxlib and of the `onednn-devel-cpu-gomp` wheel, caches the shared
 library under `$GENJAX_CACHE` (default `~/.cache/genjax`) keyed by a hash of the sources and the
 toolchain, and registers its handlers for the CPU platform. It returns False, with one logged
 warning saying why, when anything is missing (no C++ compiler, no oneDNN wheel, not Linux x86-64);
-callers then keep XLA's own kernels. `GENJAX_ONEDNN=0` turns the kernels off.
+callers then keep XLA's own kernels. Not enabled, it returns False and builds nothing.
 `genjax.native.primitives` turns the kernels into JAX primitives.
 """
 
@@ -93,11 +94,27 @@ def _build(prefix: Path) -> Path:
     return out
 
 
-@functools.cache
+_enabled = False
+
+
+def enable() -> None:
+    """Lets `onednn()` build and use the kernels (`genjax.configure_cpu`)."""
+    global _enabled
+    _enabled = True
+
+
 def onednn() -> bool:
-    """Builds (once) and registers the oneDNN kernels; True when they are usable."""
-    if os.environ.get("GENJAX_ONEDNN", "1") == "0":
+    """True when the kernels are enabled, JAX's default backend is the CPU, and they are usable
+    (built and registered once). On other backends nothing is built or probed."""
+    if not _enabled:
         return False
+    import jax
+
+    return jax.default_backend() == "cpu" and _load()
+
+
+@functools.cache
+def _load() -> bool:
     import jax
 
     try:

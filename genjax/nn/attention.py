@@ -17,8 +17,12 @@ single-device float32 CPU program: every (example, head) is computed from stride
 [B, T, H, D] arrays with its [T, T] matrices kept in cache, where XLA:CPU materialises each
 [B, H, T, T] intermediate and computes P^T dO and dS^T Q with transposed operands 2-3x slower
 than the plain products. Elsewhere (GPU, TPU, SPMD-partitioned programs, bfloat16, under vmap)
-all three lower to the jnp reference below; for long sequences on GPU/TPU a fused (flash) kernel
-is the better choice.
+all three lower to the jnp reference below.
+
+`dot_product_attention` picks an implementation: "auto" takes these primitives for unmasked CPU
+attention and `jax.nn.dot_product_attention` otherwise (masks, causal attention, GPU and TPU),
+with cuDNN's fused flash attention for bfloat16/float16 on GPU; "xla" and "cudnn" force
+`jax.nn.dot_product_attention`'s implementation, "native" these primitives.
 """
 
 from __future__ import annotations
@@ -80,7 +84,29 @@ def _attention_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
     return o, attention_jvp_p.bind(*primals, p, *tangents)
 
 
-def dot_product_attention(q: Array, k: Array, v: Array) -> Array:
+IMPLEMENTATIONS = ("auto", "native", "xla", "cudnn")
+
+
+def dot_product_attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    *,
+    mask: Array | None = None,
+    is_causal: bool = False,
+    implementation: str = "auto",
+) -> Array:
     """q [B, Tq, heads, D], k, v [B, Tk, heads, D] -> [B, Tq, heads, D], the layout of
-    `jax.nn.dot_product_attention` (no mask, no bias)."""
-    return _attention(q, k, v)
+    `jax.nn.dot_product_attention`; `mask` [B or 1, heads or 1, Tq, Tk] (True: attend), `is_causal`:
+    query i attends to keys <= i (+ Tk - Tq). `implementation`: one of IMPLEMENTATIONS (above)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"attention implementation {implementation!r}: choose one of {', '.join(IMPLEMENTATIONS)}")
+    plain = mask is None and not is_causal
+    if implementation == "native" and not plain:
+        raise ValueError("attention implementation 'native' takes no mask and no causal flag; use 'auto' or 'xla'")
+    if implementation == "native" or (implementation == "auto" and plain and jax.default_backend() == "cpu"):
+        return _attention(q, k, v)
+    if implementation == "auto":
+        fused = jax.default_backend() == "gpu" and q.dtype in (jnp.bfloat16, jnp.float16)
+        implementation = "cudnn" if fused else "xla"
+    return jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, implementation=implementation)

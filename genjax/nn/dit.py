@@ -3,7 +3,9 @@ patchify, fixed 2D sin-cos position embeddings, adaLN-Zero blocks conditioned on
 and class, and a zero-initialised adaLN final layer.
 
 Params carry logical axis names (genjax.parallel.axes) so FSDP and tensor-parallel meshes shard
-them through `config.sharding.rules`.
+them through `config.sharding.rules`. `attention` picks the attention implementation
+(genjax.nn.attention), `remat` a rematerialisation policy for every block and `scan` compiles
+the blocks as one scanned layer (genjax.nn.remat).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from genjax.nn.attention import dot_product_attention
 from genjax.nn.embeddings import TimeEmbedding
+from genjax.nn.remat import remat, scan_layers
 from genjax.parallel.axes import EMBED, HEADS, KV, MLP, VOCAB
 
 Array = jax.Array
@@ -48,6 +51,7 @@ class DiTBlock(nn.Module):
     hidden: int
     num_heads: int
     mlp_ratio: float
+    attention: str = "auto"
 
     @nn.compact
     def __call__(self, x: Array, c: Array) -> Array:
@@ -66,7 +70,7 @@ class DiTBlock(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (None, HEADS, KV)),
             name="qkv",
         )(h)
-        h = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
+        h = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], implementation=self.attention)
         h = nn.DenseGeneral(
             self.hidden,
             axis=(-2, -1),
@@ -91,6 +95,13 @@ class DiTBlock(nn.Module):
         return x + gate2[:, None] * h
 
 
+class _ScannedBlock(DiTBlock):
+    """A DiTBlock in `nn.scan`'s carry form: (h, c) -> (h', None)."""
+
+    def __call__(self, x: Array, c: Array) -> tuple[Array, None]:
+        return super().__call__(x, c), None
+
+
 class DiT(nn.Module):
     """x [B, H, W, C], c_noise [B], labels [B] | None -> [B, H, W, out_channels or C].
 
@@ -104,6 +115,9 @@ class DiT(nn.Module):
     mlp_ratio: float = 4.0
     num_classes: int | None = None
     out_channels: int | None = None
+    attention: str = "auto"
+    remat: str = "none"
+    scan: bool = False
 
     @nn.compact
     def __call__(self, x: Array, c_noise: Array, labels: Array | None = None, train: bool = False) -> Array:
@@ -134,8 +148,13 @@ class DiT(nn.Module):
                 name="label_embed",
             )(labels)
             c = c + emb.astype(c.dtype)
-        for i in range(self.depth):
-            h = DiTBlock(self.hidden, self.num_heads, self.mlp_ratio, name=f"block_{i}")(h, c)
+        block_args = (self.hidden, self.num_heads, self.mlp_ratio, self.attention)
+        if self.scan:
+            blocks = scan_layers(remat(_ScannedBlock, self.remat), self.depth)
+            h, _ = blocks(*block_args, name="blocks")(h, c)
+        else:
+            for i in range(self.depth):
+                h = remat(DiTBlock, self.remat)(*block_args, name=f"block_{i}")(h, c)
         shift, scale = jnp.split(
             nn.Dense(2 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros), name="final_adaLN")(
                 nn.silu(c)

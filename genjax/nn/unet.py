@@ -8,6 +8,8 @@ scale_shift=False this is DDPM's CIFAR-10 network, 35.7M parameters.
 
 from __future__ import annotations
 
+import itertools
+
 import math
 from typing import Sequence
 
@@ -16,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.attention import dot_product_attention
+from genjax.nn.remat import remat
 from genjax.nn.conv import conv_general_dilated
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.gan_layers import upsample_nearest
@@ -67,6 +70,7 @@ class Attention(nn.Module):
     """Multi-head self-attention over the H*W positions with a residual connection."""
 
     num_heads: int
+    attention: str = "auto"  # genjax.nn.attention.IMPLEMENTATIONS
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -74,7 +78,7 @@ class Attention(nn.Module):
         h = _norm(c)(x).reshape(b, hgt * wid, c)
         qkv = nn.Dense(3 * c, name="qkv")(h).reshape(b, hgt * wid, 3, self.num_heads, c // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        h = dot_product_attention(q, k, v).reshape(b, hgt * wid, c)
+        h = dot_product_attention(q, k, v, implementation=self.attention).reshape(b, hgt * wid, c)
         h = nn.Dense(c, kernel_init=_zeros, name="proj")(h)
         return x + h.reshape(x.shape)
 
@@ -87,6 +91,7 @@ class UNet(nn.Module):
     num_classes:    class conditioning with a null class at index num_classes; labels=None
                     means the null class
     scale_shift:    ADM's GroupNorm scale/shift conditioning instead of DDPM's additive one
+    attention, remat: the attention implementation and the ResBlocks' remat policy
     """
 
     ch: int = 128
@@ -98,6 +103,8 @@ class UNet(nn.Module):
     num_classes: int | None = None
     scale_shift: bool = False
     out_channels: int | None = None
+    attention: str = "auto"  # genjax.nn.attention.IMPLEMENTATIONS
+    remat: str = "none"  # a policy of genjax.nn.remat, applied to every ResBlock
 
     @nn.compact
     def __call__(self, x: Array, c_noise: Array, labels: Array | None = None, train: bool = False) -> Array:
@@ -111,26 +118,28 @@ class UNet(nn.Module):
             if labels is None:
                 labels = jnp.full((x.shape[0],), self.num_classes, jnp.int32)
             emb = emb + LabelEmbedding(self.num_classes, 4 * self.ch, name="label_embed")(labels).astype(emb.dtype)
-        block = lambda f: ResBlock(f, self.dropout, self.scale_shift)
+        res_block, count = remat(ResBlock, self.remat, static_argnums=(3,)), itertools.count()  # 3: train
+        # named as flax names them without remat, so remat leaves the params unchanged
+        block = lambda f: res_block(f, self.dropout, self.scale_shift, name=f"ResBlock_{next(count)}")
         h = _conv(self.ch, name="conv_in")(x)
         skips = [h]
         for level, mult in enumerate(self.ch_mult):
             for _ in range(self.num_res_blocks):
                 h = block(self.ch * mult)(h, emb, train)
                 if h.shape[1] in self.attn_resolutions:
-                    h = Attention(self.num_heads)(h)
+                    h = Attention(self.num_heads, self.attention)(h)
                 skips.append(h)
             if level != len(self.ch_mult) - 1:
                 h = _conv(h.shape[-1], strides=(2, 2), name=f"down_{level}")(h)
                 skips.append(h)
         h = block(h.shape[-1])(h, emb, train)
-        h = Attention(self.num_heads)(h)
+        h = Attention(self.num_heads, self.attention)(h)
         h = block(h.shape[-1])(h, emb, train)
         for level, mult in reversed(list(enumerate(self.ch_mult))):
             for _ in range(self.num_res_blocks + 1):
                 h = block(self.ch * mult)(jnp.concatenate([h, skips.pop()], axis=-1), emb, train)
                 if h.shape[1] in self.attn_resolutions:
-                    h = Attention(self.num_heads)(h)
+                    h = Attention(self.num_heads, self.attention)(h)
             if level != 0:
                 h = _conv(h.shape[-1], name=f"up_{level}")(upsample_nearest(h))
         h = _norm(h.shape[-1], "silu")(h)

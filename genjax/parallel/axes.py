@@ -10,8 +10,9 @@ VOCAB = "vocab"  # token vocabulary / class embeddings
 CONV_IN = "conv_in"  # input channels of a convolution kernel
 CONV_OUT = "conv_out"  # output channels of a convolution kernel
 NORM = "norm"  # scale/bias vectors of normalisation layers
+LAYERS = "layers"  # the stacked layers of a scanned block (genjax.nn.remat.scan_layers)
 
-ALL = (BATCH, EMBED, MLP, HEADS, KV, VOCAB, CONV_IN, CONV_OUT, NORM)
+ALL = (BATCH, EMBED, MLP, HEADS, KV, VOCAB, CONV_IN, CONV_OUT, NORM, LAYERS)
 
 # Mesh axes, in mesh order.
 MESH_AXES = ("data", "fsdp", "tensor")

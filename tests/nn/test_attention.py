@@ -88,3 +88,36 @@ def test_bfloat16_keeps_dtype_and_is_close():
     low = dot_product_attention(*(a.astype(jnp.bfloat16) for a in (q, k, v)))
     assert low.dtype == jnp.bfloat16
     np.testing.assert_allclose(low.astype(jnp.float32), dot_product_attention(q, k, v), atol=5e-2)
+
+
+def _numpy_masked(q, k, v, mask):
+    s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
+    s = np.where(mask, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bkhd->bqhd", p, v)
+
+
+@pytest.mark.parametrize("implementation", ["auto", "xla"])
+def test_causal_and_masked_attention_against_numpy(implementation):
+    """Causal: query i sees keys <= i + (Tk - Tq); a boolean mask [B, 1, Tq, Tk] hides keys."""
+    q, k, v = (np.asarray(a, np.float64) for a in _operands("four heads"))
+    tq, tk = q.shape[1], k.shape[1]
+    causal = np.tril(np.ones((tq, tk), bool), k=tk - tq)[None, None]
+    f32 = lambda *a: tuple(jnp.asarray(x, jnp.float32) for x in a)  # noqa: E731
+    got = dot_product_attention(*f32(q, k, v), is_causal=True, implementation=implementation)
+    np.testing.assert_allclose(got, _numpy_masked(q, k, v, causal), atol=1e-5)
+    mask = np.random.default_rng(0).random((q.shape[0], 1, tq, tk)) < 0.6
+    mask[..., 0] = True  # every query sees at least one key
+    got = dot_product_attention(*f32(q, k, v), mask=jnp.asarray(mask), implementation=implementation)
+    np.testing.assert_allclose(got, _numpy_masked(q, k, v, mask), atol=1e-5)
+
+
+def test_implementations_agree_and_bad_choices_are_named():
+    q, k, v = _operands("cross, Tq != Tk")
+    native_out = dot_product_attention(q, k, v, implementation="native")
+    np.testing.assert_allclose(dot_product_attention(q, k, v, implementation="xla"), native_out, atol=1e-5)
+    with pytest.raises(ValueError, match="choose one of auto, native, xla, cudnn"):
+        dot_product_attention(q, k, v, implementation="flash")
+    with pytest.raises(ValueError, match="'native' takes no mask"):
+        dot_product_attention(q, k, v, is_causal=True, implementation="native")

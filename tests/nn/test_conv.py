@@ -95,7 +95,7 @@ def test_kernels_build_where_onednn_is_installed():
 
 def test_missing_onednn_is_a_warning_and_xla_kernels_remain(monkeypatch, caplog):
     monkeypatch.setattr(native, "_onednn_prefix", lambda: None)
-    native.onednn.cache_clear()
+    native._load.cache_clear()
     try:
         with caplog.at_level(logging.WARNING, logger="genjax.native"):
             assert native.onednn() is False
@@ -106,4 +106,4 @@ def test_missing_onednn_is_a_warning_and_xla_kernels_remain(monkeypatch, caplog)
             jax.grad(lambda x, w: jnp.sum(ref(x, w) ** 2))(x, w),
         )
     finally:
-        native.onednn.cache_clear()
+        native._load.cache_clear()

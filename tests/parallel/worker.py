@@ -149,6 +149,9 @@ def nll(out: str, spec: str, overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    import genjax
+
+    genjax.configure_cpu()  # as the command line does
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "train":
         train(out, sys.argv[3], sys.argv[4:])
