@@ -192,6 +192,14 @@ class DataIterator(Iterator[dict]):
         self.close()
         self._position = position
 
+    def restart_at(self, position: int) -> None:
+        """Continues at batch `position` of this stream, with no saved state to check (a checkpoint
+        whose stream had another process layout: see `genjax.train.build`)."""
+        if position < 0:
+            raise ValueError(f"position must be >= 0, got {position}")
+        self.close()
+        self._position = position
+
     def close(self) -> None:
         """Stops prefetching threads and worker processes; next() starts them again."""
         it, self._it = self._it, None

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from genjax.train.init import batch_spec, init_train_state
 from genjax.train.optim import make_optimizers
 from genjax.train.stages import StagedIterator
 from genjax.train.state import TrainState
+
+log = logging.getLogger("genjax")
 
 
 class Run:
@@ -116,6 +119,26 @@ def _make_data(config: ConfigDict, plan: TrainingPlan) -> data_lib.DataIterator 
     return StagedIterator(config.data, sizes, [s.start for s in plan.stages], **kw)
 
 
+def _resume_stream(stream: data_lib.DataIterator | StagedIterator, data_state: dict | None, step: int) -> None:
+    """Positions the training stream after `step` restored steps. A stream saved by another number
+    of processes (or none saved for this process) cannot continue: each process read its own part
+    of the data. Every process then decides alike from the saved layout and starts its stream of
+    the new layout at `step` (the model state is exact; the input order after `step` is new)."""
+    saved = data_state.get("process_count") if isinstance(data_state, dict) else None
+    if saved == jax.process_count():
+        stream.set_state(data_state, step=step)
+        return
+    if jax.process_index() == 0:
+        log.warning(
+            "the checkpoint's data stream was saved by %s process(es), this job has %d: the input order "
+            "is new from step %d on (model and optimizer state restored exactly)",
+            saved if saved is not None else "another number of",
+            jax.process_count(),
+            step,
+        )
+    stream.restart_at(step)
+
+
 def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, data: bool = True) -> Run:
     """Builds everything of `config` for `workdir`, in order: components -> objective -> plan ->
     mesh -> shape-first sharded state (restored from the latest checkpoint when `restore` and one
@@ -165,8 +188,8 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     stream = _make_data(config, plan) if data else None
     if resume:
         state, data_state, _ = checkpointer.restore(state, shardings, fallback=config.train.restore_fallback)
-        if stream is not None and data_state is not None:
-            stream.set_state(data_state, step=int(to_host(state.step)))
+        if stream is not None:
+            _resume_stream(stream, data_state, int(to_host(state.step)))
     run = Run(config, workdir, metadata, mesh, plan, state, shardings, stream, checkpointer, components)
     if stream is not None:
         run.enter_stage(run.stage)

@@ -25,8 +25,9 @@ The whole run holds the workdir's lock (genjax.train.workdir: a second trainer f
 metrics.jsonl/eval.jsonl are cut back to the step it starts from, so a resume repeats no row.
 SIGTERM (preemption) saves a checkpoint at the current step and returns cleanly. SIGINT (Ctrl-C)
 does the same, then raises KeyboardInterrupt (the command line exits 130); a second Ctrl-C stops
-at once. With several processes, SIGINT keeps Python's default (no checkpoint: saving needs every
-process at the same step; send SIGTERM for that).
+at once. With several processes, SIGTERM to any one of them goes through JAX's preemption sync
+point, so every process saves the same step and returns; SIGINT keeps Python's default (no
+checkpoint: saving needs every process at the same step; send SIGTERM for that).
 """
 
 from __future__ import annotations
@@ -95,15 +96,18 @@ def reset_optimizer(run: Run) -> None:
 
 
 class _Preemption:
-    """SIGTERM, and SIGINT in a single-process job, set a flag that the loop checks after each step;
-    with several processes every host stops at the same step (SIGTERM). `interrupted`: it was
-    SIGINT. A second SIGINT raises KeyboardInterrupt at once."""
+    """When to stop early. In a single-process job SIGTERM (preemption) and SIGINT set a flag that
+    the loop checks after each step (`interrupted`: it was SIGINT; a second SIGINT raises
+    KeyboardInterrupt at once). In a multi-process job SIGTERM stays with JAX's preemption
+    notifier (a Python handler would replace it): a notice to any one process reaches every
+    process through the coordination service, and `multihost_utils.reached_preemption_sync_point`
+    turns true at the same step everywhere, so all save that step together and exit 0."""
 
     def __enter__(self):
         self.stop = self.interrupted = False
         self._previous = {}
-        signals = [signal.SIGTERM] + ([signal.SIGINT] if jax.process_count() == 1 else [])
-        for signum in signals:
+        self._multi = jax.process_count() > 1
+        for signum in [] if self._multi else [signal.SIGTERM, signal.SIGINT]:
             try:
                 self._previous[signum] = signal.signal(signum, self._handler)
             except ValueError:  # not the main thread
@@ -123,13 +127,13 @@ class _Preemption:
             signal.signal(signum, previous)
 
     def at(self, step: int) -> bool:
-        if jax.process_count() > 1:
+        if self._multi:
             from jax.experimental import multihost_utils
 
             try:
                 return bool(multihost_utils.reached_preemption_sync_point(step))
-            except RuntimeError:  # no preemption service in this job
-                pass
+            except RuntimeError:  # the preemption service is off (jax_enable_preemption_service)
+                return False
         return self.stop
 
 

@@ -87,6 +87,12 @@ class StagedIterator(Iterator[dict]):
         self.set_stage(stage)
         self._it.set_state(state, step=None if step is None else max(0, step - self._starts[stage]))
 
+    def restart_at(self, step: int) -> None:
+        """Continues at train step `step` of this process's streams, with no saved state to check."""
+        stage = max(k for k, start in enumerate(self._starts) if start <= step)
+        self.set_stage(stage)
+        self._it.restart_at(step - self._starts[stage])
+
     def close(self) -> None:
         if self._it is not None:
             self._it.close()

@@ -2,7 +2,7 @@
 
 python worker.py train OUT.npz WORKDIR [CONFIG[:arg]] [overrides...]
     # genjax.train.run (default config digits_vae), dump final params
-python worker.py run WORKDIR process_id num_processes port   # genjax.train.run in a 2-process job
+python worker.py run WORKDIR process_id num_processes port [overrides...]   # genjax.train.run in a 2-process job
 python worker.py sample OUT.npz CONFIG [overrides...]   # samples of a freshly initialised run,
     # one array per sampler when GENJAX_TEST_SAMPLERS=a,b,... names several (diffusion),
     # and the bits/dim of 16 eval images
@@ -99,7 +99,7 @@ def core(out: str, mesh_spec: str, process_id: int | None, num_processes: int, p
         np.savez(out, specs=np.array(_specs(state.params)), **flat)
 
 
-def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: int) -> None:
+def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: int, overrides: list[str]) -> None:
     from genjax import config as config_lib
     from genjax.train import run
 
@@ -113,10 +113,13 @@ def multiprocess_run(workdir: str, process_id: int, num_processes: int, port: in
             "--config.mesh.data=2",
             "--config.mesh.fsdp=-1",
             "--config.sharding.min_fsdp_size=1",
+            *overrides,
         ],
     )
     state = run(config, workdir)
-    assert int(np.asarray(state.step.addressable_data(0))) == config.train.steps
+    step = int(np.asarray(state.step.addressable_data(0)))
+    print(f"final step {step}", flush=True)
+    assert step == config.train.steps or os.environ.get("GENJAX_TEST_PREEMPTED")
 
 
 def sample(out: str, spec: str, overrides: list[str]) -> None:
@@ -160,7 +163,7 @@ if __name__ == "__main__":
     elif mode == "nll":
         nll(out, sys.argv[3], sys.argv[4:])
     elif mode == "run":
-        multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        multiprocess_run(out, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
     else:
         pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
         core(
