@@ -91,6 +91,9 @@ class TrainFields:
     # train steps dispatched ahead of the newest finished one (genjax.train.loop: bounds memory,
     # and XLA:CPU's collectives stall with a deeper queue on more fake devices than cores)
     max_in_flight: int = hparam(8, ge=1)
+    # (start, stop): a jax.profiler trace of train steps [start, stop) in <workdir>/profile
+    profile_steps: tuple[int, ...] = hparam((), ge=1)
+    compilation_cache_dir: str = ""  # persist compiled programs here ("": JAX's default, off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,3 +179,9 @@ def check_ranges(config: ConfigDict) -> None:
             check_section(cls, config[name], f"config.{name}")
     for player, overrides in config.get("optim", {}).get("players", {}).items():
         check_section(OptimFields, overrides, f"config.optim.players.{player}")
+    profile = tuple(config.get("train", {}).get("profile_steps", ()))
+    if profile and not (len(profile) == 2 and profile[0] < profile[1]):
+        raise ValueError(
+            f"config.train.profile_steps must be () or (start, stop) with start < stop, got {profile}; "
+            "e.g. --config.train.profile_steps=(10,20)"
+        )

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.parallel import to_host
+from genjax.train import telemetry
 from genjax.train.optim import lr_schedule, player_optim_config
 
 
@@ -40,13 +41,22 @@ class LogMetrics:
 
     def __post_init__(self):
         self._last_logged, self._last_nonfinite = self.start, self.nonfinite_start
+        self._rate_from: tuple[int, float, float] | None = None  # (step, time, data seconds) rates start at
 
     def __call__(self, run: Any, step: int, metrics: dict) -> None:
         self.progress.advance(step)  # no device sync
+        if self._rate_from is None:  # after the first step's dispatch: compilation stays out of the rates
+            self._rate_from = (step, time.perf_counter(), run.data_seconds)
         if step % self.every and step != self.last_step:
             return
         host = {k: float(v) for k, v in to_host(metrics).items()}
         host["steps_per_sec"] = self.progress.update(step, host)
+        (step0, t0, data0), now = self._rate_from, time.perf_counter()
+        if step > step0:
+            batch_size = run.plan.stages[run.stage].batch_size
+            host |= telemetry.throughput(step - step0, now - t0, run.data_seconds - data0, batch_size, run.step_flops)
+            host["steps_per_sec"] = (step - step0) / max(now - t0, 1e-9)  # since the last row, like the rates
+        self._rate_from = (step, now, run.data_seconds)
         host |= {f"lr/{p}": float(schedule(step - 1)) for p, schedule in self.schedules.items()}
         host["wall_time"] = time.time()
         self.writer.write(step, host)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ class Run:
         self.is_chief = jax.process_index() == 0
         self.batch_sharding = batch_sharding(mesh)
         self.stage = plan.stage_at(self.step)
+        self.data_seconds = 0.0  # host time spent assembling batches (telemetry)
+        self.step_flops: float | None = None  # FLOPs of one compiled train step on one device
 
     @property
     def step(self) -> int:
@@ -77,8 +80,11 @@ class Run:
 
     def next_batch(self) -> dict[str, jax.Array]:
         """The next global batch, assembled from this process's slice and sharded over the mesh."""
+        t0 = time.perf_counter()
         local = next(self.data)
-        return global_batch({k: local[k] for k in self.batch_spec}, self.batch_sharding)
+        batch = global_batch({k: local[k] for k in self.batch_spec}, self.batch_sharding)
+        self.data_seconds += time.perf_counter() - t0
+        return batch
 
     def save(self, force: bool = False) -> None:
         self.checkpointer.save(

@@ -46,6 +46,7 @@ from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress
 from genjax.objectives.base import Stage
 from genjax.parallel import maybe_initialize, replicated
+from genjax.train import telemetry
 from genjax.train.actions import default_actions
 from genjax.train.build import Run, build_run, load_run
 from genjax.train.compatible import check_resumable
@@ -85,7 +86,13 @@ def compile_stage(run: Run, stage: Stage) -> Any:
     t0 = time.perf_counter()
     batch = {k: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=run.batch_sharding) for k, s in run.batch_spec.items()}
     compiled = step_fn.lower(abstract_state(run.state, run.shardings), batch).compile()
-    log.info("compiled the train step of stage %d in %.1f s", run.stage, time.perf_counter() - t0)
+    run.step_flops = telemetry.compiled_flops(compiled)
+    log.info(
+        "compiled the train step of stage %d in %.1f s (%s GFLOP per device and step)",
+        run.stage,
+        time.perf_counter() - t0,
+        "?" if run.step_flops is None else f"{run.step_flops / 1e9:.3g}",
+    )
     return compiled
 
 
@@ -152,7 +159,7 @@ def banner(run: Run) -> str:
     )
 
 
-def _train(run: Run, actions: list, preemption: _Preemption) -> None:
+def _train(run: Run, actions: list, preemption: _Preemption, profiler: telemetry.Profiler) -> None:
     total = run.config.train.steps
     in_flight: collections.deque = collections.deque()  # metrics of the steps not known finished
     for k in range(run.plan.stage_at(run.step), len(run.plan.stages)):
@@ -165,7 +172,9 @@ def _train(run: Run, actions: list, preemption: _Preemption) -> None:
             if step - 1 in stage.reset_optimizer:
                 reset_optimizer(run)
                 log.info("reset the optimizer states before train step %d (stage %d)", step - 1, k)
+            profiler.before(step)
             run.state, metrics = step_fn(run.state, run.next_batch())
+            profiler.after(step, run.state)
             in_flight.append(metrics)
             if len(in_flight) > run.config.train.max_in_flight:
                 jax.block_until_ready(in_flight.popleft())
@@ -185,6 +194,7 @@ def run(config: ConfigDict, workdir: str | Path, *, force: bool = False) -> Trai
     KeyboardInterrupt after saving on SIGINT."""
     config_lib.validate(config)
     maybe_initialize(config.distributed)
+    telemetry.use_compilation_cache(config.train.compilation_cache_dir)
     with lock_workdir(workdir):
         forced = check_resumable(config, workdir, force=force)
         if forced:
@@ -206,13 +216,15 @@ def _run(config: ConfigDict, workdir: str | Path) -> TrainState:
     writer.text(r.step, "config", "```json\n" + config_lib.to_json(config) + "\n```")
     progress = Progress(config.train.steps, r.step, enabled=config.train.progress and r.is_chief)
     actions = default_actions(r, writer, progress)
+    profiler = telemetry.Profiler(tuple(config.train.profile_steps), r.workdir)
     try:
         with _Preemption() as preemption:
-            _train(r, actions, preemption)
+            _train(r, actions, preemption, profiler)
         if not preemption.interrupted:
             for action in actions:
                 action.finish(r)
     finally:
+        profiler.close()
         r.checkpointer.wait()
         r.checkpointer.close()
         progress.close()
