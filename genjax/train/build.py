@@ -56,6 +56,7 @@ class Run:
         self.stage = plan.stage_at(self.step)
         self.data_seconds = 0.0  # host time spent assembling batches (telemetry)
         self.step_flops: float | None = None  # FLOPs of one compiled train step on one device
+        self.jitted: dict = {}  # samplers and likelihoods, jitted once (genjax.train.evaluate.compiled)
 
     @property
     def step(self) -> int:

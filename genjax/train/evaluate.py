@@ -20,7 +20,7 @@ Held-out binarized data are binarized once, the same way for every run (`genjax.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,28 +34,44 @@ from genjax.parallel import replicated, to_host
 LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evaluate_likelihood
 
 
+def compiled(run: Any, key: tuple, make: Callable[[], Callable]) -> Callable:
+    """The jitted function `make()` of `run`'s current objective for `key` (what it computes and its
+    static options), built once per run: sampling or scoring again (every `eval_every` steps,
+    every chunk) reuses the traced and compiled program (jit's own cache then keys the shapes)."""
+    full_key = (id(run.objective), repr(key))
+    if full_key not in run.jitted:
+        run.jitted[full_key] = make()
+    return run.jitted[full_key]
+
+
 def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
     """`num` samples of `run` (a `genjax.train.build.Run`) from its (EMA) params as a host array
     in the data range; `kwargs` go to the objective's sampler.
 
     At most `config.sample.batch_size` samples are drawn at once, by one compiled sampler: chunk
     i uses the key fold_in(PRNGKey(seed), i) (the whole draw uses PRNGKey(seed) when it fits one
-    chunk), and the last chunk is drawn full and cut. The host array is allocated before the
-    first chunk, so a `num` too large for host memory fails at once (MemoryError)."""
+    chunk), and the last chunk is drawn full and cut. The host array is allocated after the
+    first chunk, so a `num` too large for host memory fails then (MemoryError). The compiled
+    sampler is kept for the run (`compiled`)."""
     if not isinstance(num, int) or num < 1:
         raise ValueError(f"the number of samples must be an int >= 1, got {num!r}")
     chunk = min(num, run.config.sample.batch_size)
     objective = run.objective
     params = run.state.sampling_params(ema_index)
-    fn = jax.jit(lambda p, s, k: objective.sample(p, s, k, chunk, **kwargs), out_shardings=replicated(run.mesh))
+    fn = compiled(
+        run,
+        ("sample", chunk, kwargs),
+        lambda: jax.jit(lambda p, s, k: objective.sample(p, s, k, chunk, **kwargs), out_shardings=replicated(run.mesh)),
+    )
     key = jax.random.PRNGKey(seed)
     with jax.set_mesh(run.mesh):  # samplers may shard their batch over (data, fsdp)
         if chunk == num:
             return to_host(fn(params, run.state.model_state, key))
-        shape = jax.eval_shape(fn, params, run.state.model_state, key)
-        out = np.empty((num, *shape.shape[1:]), shape.dtype)
+        out = None
         for i, start in enumerate(range(0, num, chunk)):
             x = to_host(fn(params, run.state.model_state, jax.random.fold_in(key, i)))
+            if out is None:  # the whole host array at once: too large for host memory fails now
+                out = np.empty((num, *x.shape[1:]), x.dtype)
             out[start : start + chunk] = x[: num - start]
     return out
 
@@ -127,7 +143,9 @@ def evaluate_likelihood(
     params = run.state.sampling_params(ema_index)
     integrated = isinstance(objective, IntegratedLikelihood)
     score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
-    fn = jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
+    fn = compiled(
+        run, ("log_likelihood", integrated, options), lambda: jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
+    )
     levels = 2**meta.bits if meta.kind == "image" and meta.bits else None
     add_noise = levels is not None and not objective.discrete
     log_px, errors = [], []

@@ -28,6 +28,7 @@ def _fake_run(config, log_likelihood, discrete=False):
         metadata=data_lib.load_metadata(config.data),
         state=state,
         mesh=make_mesh(config.mesh),
+        jitted={},
     )
 
 
@@ -108,3 +109,34 @@ def test_eval_cli_reports_nll_of_a_2d_diffusion_run(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.isfinite(record["nll"]) and record["nll_stderr"] > 0 and "modes" in record
     assert 0 <= record["nll_ode_err"] < 0.1  # the ODE's integration error estimate, nats per example
+
+
+def test_samplers_and_likelihoods_are_compiled_once_per_run(tmp_path):
+    """Sampling and scoring again (as every eval_every does) reuse the compiled program: the
+    objective's sampler and likelihood are traced once per shape, however often they are called."""
+    from genjax.train.build import build_run
+
+    config = load_config(
+        "digits_vae:runlocal",
+        ["--config.sample.batch_size=4", "--config.data.binarize=True", "--config.objective.eval_k=4"],
+    )
+    r = build_run(config, tmp_path, restore=False, data=False)
+    traces = {"sample": 0, "log_likelihood": 0}
+    cls = type(r.objective)
+
+    def counting(name):
+        original = getattr(cls, name)
+
+        def wrapped(self, *a, **kw):
+            traces[name] += 1
+            return original(self, *a, **kw)
+
+        return wrapped
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in traces:
+            mp.setattr(cls, name, counting(name))
+        for seed in range(3):
+            r.sample(10, seed=seed, ema_index=None)  # 3 chunks of 4 each
+            evaluate_likelihood(r, 8, seed=seed, ema_index=None)
+    assert traces == {"sample": 1, "log_likelihood": 1}
