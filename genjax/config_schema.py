@@ -102,6 +102,11 @@ class MeshFields:
     data: int = hparam(-1, ge=-1)
     fsdp: int = hparam(1, ge=-1)
     tensor: int = hparam(1, ge=-1)
+    # multi-slice TPU / multi-node GPU: slices (or nodes) along each axis, joined by the data-center
+    # network (DCN); data/fsdp/tensor above are then the sizes within one slice or node (ICI/NVLink)
+    dcn_data: int = hparam(1, ge=1)
+    dcn_fsdp: int = hparam(1, ge=1)
+    dcn_tensor: int = hparam(1, ge=1)
 
 
 @dataclasses.dataclass(frozen=True)

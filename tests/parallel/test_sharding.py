@@ -183,3 +183,40 @@ def test_cli_trains_200_steps_on_8_devices_like_on_one(tmp_path):
         return [r["loss/model"] for r in rows]
 
     np.testing.assert_allclose(losses(8), losses(1), rtol=2e-3)
+
+
+def _fake_devices(n, per_granule, attr):
+    import types
+
+    return [
+        types.SimpleNamespace(id=i, platform="cpu", device_kind="cpu", **{attr: i // per_granule}) for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("attr", ["process_index", "slice_index"])
+def test_hybrid_mesh_keeps_each_granule_in_one_block(attr):
+    """2 nodes (or TPU slices) x 4 devices, dcn_data=2, fsdp=2 inside: the data axis has 2 * 2 rows,
+    and only the step from row 1 to row 2 crosses nodes; fsdp pairs never leave a node."""
+    from genjax.parallel.mesh import hybrid_mesh
+
+    devices = _fake_devices(8, 4, attr)
+    cfg = ConfigDict(dict(data=-1, fsdp=2, tensor=1, dcn_data=2, dcn_fsdp=1, dcn_tensor=1))
+    array = hybrid_mesh(cfg, devices)
+    granule = np.vectorize(lambda d: getattr(d, attr))(array)
+    assert array.shape == (4, 2, 1)
+    np.testing.assert_array_equal(granule[:, :, 0], [[0, 0], [0, 0], [1, 1], [1, 1]])
+    assert sorted(d.id for d in array.ravel()) == list(range(8))
+    cfg.update(data=2, fsdp=-1, dcn_data=1, dcn_fsdp=2)  # the granules along fsdp instead
+    granule = np.vectorize(lambda d: getattr(d, attr))(hybrid_mesh(cfg, devices))
+    np.testing.assert_array_equal(granule[:, :, 0], [[0, 0, 1, 1], [0, 0, 1, 1]])
+
+
+def test_hybrid_mesh_errors_name_the_granules():
+    from genjax.parallel.mesh import hybrid_mesh
+
+    cfg = ConfigDict(dict(data=-1, fsdp=1, tensor=1, dcn_data=4, dcn_fsdp=1, dcn_tensor=1))
+    with pytest.raises(ValueError, match=r"= 4, but the 8 devices form 2 nodes \(processes\)"):
+        hybrid_mesh(cfg, _fake_devices(8, 4, "process_index"))
+    cfg.update(dcn_data=2, data=3)
+    with pytest.raises(ValueError, match="3 devices|= 3 but there are 4"):
+        hybrid_mesh(cfg, _fake_devices(8, 4, "process_index"))
