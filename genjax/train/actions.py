@@ -13,7 +13,9 @@ from typing import Any, Callable, Protocol
 
 from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress, samples_to_png
+from genjax.objectives.base import Autoencoder
 from genjax.parallel import to_host
+from genjax.train.autoencode import interpolation_rows, reconstruction_rows
 from genjax.train.optim import lr_schedule, player_optim_config
 
 
@@ -66,7 +68,10 @@ class LogMetrics:
 
 
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
-    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard."""
+    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard; for an
+    `Autoencoder` of images also `reconstructions_<step>.png` (rows of eval examples, each followed
+    by their reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples:
+    their latents' slerp, decoded), see `genjax.train.autoencode`."""
     cfg = run.config.sample
     samples = run.sample(
         cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
@@ -76,6 +81,26 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
             samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"
         )
         writer.image(step, "samples", picture)
+    if isinstance(run.objective, Autoencoder) and run.metadata.kind == "image":
+        write_autoencoder_grids(run, writer, step, ema_index=0 if cfg.use_ema and run.state.ema else None)
+
+
+def write_autoencoder_grids(run: Any, writer: MetricWriter, step: int, *, ema_index: int | None) -> None:
+    """Reconstructions of up to config.sample.num eval examples (8 a row) and 8 interpolations of
+    8 steps, beside the sample grid of `step`."""
+    ncol = min(8, run.config.sample.num)
+    grids = {
+        "reconstructions": reconstruction_rows(
+            run, ncol * max(1, run.config.sample.num // 16), ncol, ema_index=ema_index
+        ),
+        "interpolations": interpolation_rows(run, min(8, ncol), ncol, ema_index=ema_index),
+    }
+    if run.is_chief:
+        for name, images in grids.items():
+            picture = samples_to_png(
+                images, "image", run.metadata.value_range, run.workdir / "samples" / f"{name}_{step:08d}.png", ncol=ncol
+            )
+            writer.image(step, name, picture)
 
 
 @dataclasses.dataclass
