@@ -151,3 +151,31 @@ class ResNetVAENet(nn.Module):
         mu, log_var = self.encode(x)
         z = mu + jnp.exp(0.5 * log_var) * eps
         return self.decode(z), mu, log_var
+
+
+class VQVAENet(nn.Module):
+    """VQ-VAE's encoder x [B, H, W, C] -> z_e [B, h, w, embedding_dim] (a 1x1 conv after the ResNet
+    encoder) and decoder z_q [B, h, w, embedding_dim] -> [B, H, W, out_channels]."""
+
+    shape: tuple[int, ...]
+    embedding_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    num_blocks: int = 1
+    out_channels: int | None = None
+
+    def setup(self):
+        check_levels(self.shape, len(self.channels))
+        self.encoder = ResNetEncoder(self.channels, self.num_blocks)
+        self.pre_quant = conv(self.embedding_dim, kernel=1)
+        self.post_quant = conv(self.channels[-1])
+        self.decoder = ResNetDecoder(self.channels, self.num_blocks)
+        self.out = conv(self.out_channels or self.shape[-1])
+
+    def encode(self, x: Array) -> Array:
+        return self.pre_quant(self.encoder(x))
+
+    def decode(self, z: Array) -> Array:
+        return self.out(self.decoder(self.post_quant(z)))
+
+    def __call__(self, x: Array) -> Array:
+        return self.decode(self.encode(x))

@@ -233,11 +233,13 @@ class IntegratedLikelihood(Protocol):
 class Autoencoder(Protocol):
     """A family with an encoder and a decoder (params are {player: params})."""
 
-    def encode(self, params: Mapping[str, PyTree], x: Array) -> Array:
-        """x [B, *data shape] -> z [B, *latent shape]: the posterior mean (or the code)."""
+    def encode(self, params: Mapping[str, PyTree], x: Array, state: Mapping[str, Collections] | None = None) -> Array:
+        """x [B, *data shape] -> z [B, *latent shape]: the posterior mean (or the encoder's output).
+        `state`: the family's non-trainable collections, for families that need them (VQ-VAE's
+        codebook); the others ignore it."""
         ...
 
-    def decode(self, params: Mapping[str, PyTree], z: Array) -> Array:
+    def decode(self, params: Mapping[str, PyTree], z: Array, state: Mapping[str, Collections] | None = None) -> Array:
         """z [B, *latent shape] -> x [B, *data shape]: the mean of p(x|z), in the data range."""
         ...
 

@@ -229,8 +229,8 @@ class VAE:
         log_px_z, kl = self.elbo_terms(params, x, rng)
         return log_px_z - jnp.sum(kl, axis=-1)
 
-    def decode(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
-        """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`)."""
+    def decode(self, params: Mapping[str, Any], z: jax.Array, state: Mapping[str, Any] | None = None) -> jax.Array:
+        """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`; no state)."""
         return self.observation.mean(self._decoder_outputs(params, z))
 
     def _decoder_outputs(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
@@ -240,8 +240,8 @@ class VAE:
         """Mean and log-variance of q(z|x), [B, latent] each."""
         return self.net.apply({"params": params["model"]}, x, method="encode")
 
-    def encode(self, params: Mapping[str, Any], x: jax.Array) -> jax.Array:
-        """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`)."""
+    def encode(self, params: Mapping[str, Any], x: jax.Array, state: Mapping[str, Any] | None = None) -> jax.Array:
+        """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`; no state)."""
         return self.posterior(params, x)[0]
 
     def sample(

@@ -49,10 +49,11 @@ def _eval_images(run: Any, num: int) -> np.ndarray:
 def reconstruction_rows(run: Any, num: int, ncol: int, *, ema_index: int | None = 0) -> np.ndarray:
     """[2 num, ...]: rows of `ncol` eval examples, each followed by the row of their
     reconstructions; `num` is a multiple of `ncol`."""
-    objective, params = run.objective, run.state.sampling_params(ema_index)
+    objective, params, state = run.objective, run.state.sampling_params(ema_index), run.state.model_state
     x = _eval_images(run, num)
     with jax.set_mesh(run.mesh):
-        x_hat = jax.jit(lambda p, x: objective.decode(p, objective.encode(p, x)))(params, jnp.asarray(x))
+        reconstruct = jax.jit(lambda p, s, x: objective.decode(p, objective.encode(p, x, s), s))
+        x_hat = reconstruct(params, state, jnp.asarray(x))
     x_hat = np.asarray(x_hat).astype(x.dtype)
     rows = np.stack([x.reshape(-1, ncol, *x.shape[1:]), x_hat.reshape(-1, ncol, *x.shape[1:])], axis=1)
     return rows.reshape(2 * num, *x.shape[1:])
@@ -61,13 +62,13 @@ def reconstruction_rows(run: Any, num: int, ncol: int, *, ema_index: int | None 
 def interpolation_rows(run: Any, pairs: int, steps: int, *, ema_index: int | None = 0) -> np.ndarray:
     """[pairs * steps, ...]: per pair of eval examples (2i, 2i + 1), the decoded slerp of their
     latents at `steps` points from the first (t = 0) to the second (t = 1)."""
-    objective, params = run.objective, run.state.sampling_params(ema_index)
+    objective, params, state = run.objective, run.state.sampling_params(ema_index), run.state.model_state
     x = jnp.asarray(_eval_images(run, 2 * pairs))
 
-    def decode_path(p: Any, x: Array) -> Array:
-        z = objective.encode(p, x)
+    def decode_path(p: Any, s: Any, x: Array) -> Array:
+        z = objective.encode(p, x, s)
         path = slerp(z[0::2], z[1::2], jnp.linspace(0.0, 1.0, steps))  # [pairs, steps, ...]
-        return objective.decode(p, path.reshape(pairs * steps, *z.shape[1:]))
+        return objective.decode(p, path.reshape(pairs * steps, *z.shape[1:]), s)
 
     with jax.set_mesh(run.mesh):
-        return np.asarray(jax.jit(decode_path)(params, x))
+        return np.asarray(jax.jit(decode_path)(params, state, x))

@@ -40,6 +40,7 @@ CASES = {
         {LikelihoodModel, Conditional},
         {"solver": "heun", "steps": 4},
     ),
+    "vqvae": ("mnist_vqvae:runlocal", DIGITS, {Autoencoder}, {}),
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),
@@ -85,9 +86,9 @@ def test_objective_conformance(family, tmp_path):
         result = evaluate_likelihood(r, 8, seed=0, **ll_options)
         assert np.isfinite(result["bits_per_dim"]) and result["bits_per_dim"] > 0
     if Autoencoder in expected:
-        z = obj.encode(params, data)
+        z = obj.encode(params, data, r.state.model_state)
         assert z.shape[0] == data.shape[0] and z.ndim >= 2
-        chex.assert_equal_shape([obj.decode(params, z), data])
+        chex.assert_equal_shape([obj.decode(params, z, r.state.model_state), data])
     if LatentModel in expected:
         kl, mean = obj.latent_stats(params, r.state.model_state, data, jax.random.PRNGKey(0))
         assert kl.shape == mean.shape and kl.shape[0] == data.shape[0] and kl.ndim == 2
