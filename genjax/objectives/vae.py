@@ -111,6 +111,18 @@ def free_bits_kl(kl: jax.Array, free_bits: float) -> jax.Array:
     return jnp.sum(jnp.where(above, kl, free_bits), axis=-1)
 
 
+def check_scored_levels(observation: Observation, data_bits: int | None) -> None:
+    """A ValueError when a discrete likelihood's levels are not the data's 2^data_bits levels."""
+    levels = observation.levels
+    if levels is not None and (data_bits is None or levels != 2**data_bits):
+        data = f"{2**data_bits} levels" if data_bits else "continuous values"
+        raise ValueError(
+            f"the {observation.name} likelihood gives probabilities of {levels} levels per value, "
+            f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
+            "8-bit data with discretized_logistic or logistic_mixture"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class VAE:
     """The VAE objective: one player, "model", holding encoder and decoder. `data_bits`: the
@@ -215,14 +227,7 @@ class VAE:
         importance-sampled L_k with k (default `eval_k`) samples of q(z|x), `chunk` (default
         `eval_chunk`) at a time; for k = 1 the ELBO log p(x|z) - KL with one z ~ q(z|x)."""
         k = self.eval_k if k is None else k
-        levels = self.observation.levels
-        if levels is not None and (self.data_bits is None or levels != 2**self.data_bits):
-            data = f"{2**self.data_bits} levels" if self.data_bits else "continuous values"
-            raise ValueError(
-                f"the {self.observation.name} likelihood gives probabilities of {levels} levels per value, "
-                f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
-                "8-bit data with discretized_logistic or logistic_mixture"
-            )
+        check_scored_levels(self.observation, self.data_bits)
         x = batch["x"]
         if k > 1:
             return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk or self.eval_chunk, x.shape[0])

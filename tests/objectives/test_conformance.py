@@ -41,6 +41,7 @@ CASES = {
         {"solver": "heun", "steps": 4},
     ),
     "vqvae": ("mnist_vqvae:runlocal", DIGITS, {Autoencoder}, {}),
+    "hvae": ("mnist_binarized_hvae:runlocal", DIGITS, {LikelihoodModel, Autoencoder, LatentModel}, {}),
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),

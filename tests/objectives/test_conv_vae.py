@@ -31,7 +31,7 @@ def _vae(**fields):
 def _setup(vae, seed=0, batch=6):
     r = np.random.RandomState(seed)
     x = jnp.asarray(r.rand(batch, 8, 8, 1) > 0.5, jnp.float32)
-    params = {"model": jax.tree.map(np.asarray, vae.init(jax.random.key(seed), {"x": x})["model"].params)}
+    params = {"model": jax.tree.map(np.asarray, jax.jit(vae.init)(jax.random.key(seed), {"x": x})["model"].params)}
     params = jax.tree.map(lambda p: p + 0.05 * r.normal(size=p.shape).astype(np.float32), params)  # zero inits off
     return x, params
 
