@@ -15,7 +15,7 @@ from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives.base import Autoencoder
 from genjax.parallel import to_host
-from genjax.train.autoencode import interpolation_rows, reconstruction_rows
+from genjax.train.autoencode import interpolation_rows, num_eval_examples, reconstruction_rows
 from genjax.train.optim import lr_schedule, player_optim_config
 
 
@@ -86,21 +86,18 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
 
 
 def write_autoencoder_grids(run: Any, writer: MetricWriter, step: int, *, ema_index: int | None) -> None:
-    """Reconstructions of up to config.sample.num eval examples (8 a row) and 8 interpolations of
-    8 steps, beside the sample grid of `step`."""
-    ncol = min(8, run.config.sample.num)
-    grids = {
-        "reconstructions": reconstruction_rows(
-            run, ncol * max(1, run.config.sample.num // 16), ncol, ema_index=ema_index
-        ),
-        "interpolations": interpolation_rows(run, min(8, ncol), ncol, ema_index=ema_index),
-    }
+    """Reconstructions of up to config.sample.num / 2 eval examples (8 a row) and up to 8
+    interpolations of 8 steps, beside the sample grid of `step`; fewer when the eval split is small."""
+    available = num_eval_examples(run)
+    ncol = min(8, run.config.sample.num, available)
+    rows = max(1, min(run.config.sample.num // (2 * ncol), available // ncol))
+    grids = {"reconstructions": reconstruction_rows(run, ncol * rows, ncol, ema_index=ema_index)}
+    if available >= 2:
+        grids["interpolations"] = interpolation_rows(run, min(8, available // 2), ncol, ema_index=ema_index)
     if run.is_chief:
         for name, images in grids.items():
-            picture = samples_to_png(
-                images, "image", run.metadata.value_range, run.workdir / "samples" / f"{name}_{step:08d}.png", ncol=ncol
-            )
-            writer.image(step, name, picture)
+            path = run.workdir / "samples" / f"{name}_{step:08d}.png"
+            writer.image(step, name, samples_to_png(images, "image", run.metadata.value_range, path, ncol=ncol))
 
 
 @dataclasses.dataclass

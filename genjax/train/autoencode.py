@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import data as data_lib
+from genjax.data.sources import open_source
 
 Array = jax.Array
 
@@ -41,9 +42,17 @@ def slerp(z_a: Array, z_b: Array, t: Array) -> Array:
     return out.reshape(z_a.shape[0], t.shape[1], *z_a.shape[1:])
 
 
+def _split(run: Any) -> str:
+    return run.config.eval.split or data_lib.eval_split(run.config.data)
+
+
+def num_eval_examples(run: Any) -> int:
+    """The size of the run's eval split, which the grids draw their examples from."""
+    return len(open_source(run.config.data, _split(run)))
+
+
 def _eval_images(run: Any, num: int) -> np.ndarray:
-    cfg = run.config
-    return data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+    return data_lib.load_examples(run.config.data, num, split=_split(run))["x"]
 
 
 def reconstruction_rows(run: Any, num: int, ncol: int, *, ema_index: int | None = 0) -> np.ndarray:
