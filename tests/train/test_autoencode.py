@@ -9,10 +9,11 @@ from PIL import Image
 
 from genjax import data as data_lib
 from genjax.config import load_config
-from genjax.logging import image_grid, to_uint8
+from genjax.logging import MetricWriter, image_grid, to_uint8
 from genjax.metrics.latents import latent_summary
 from genjax.testing import tiny
 from genjax.train import run
+from genjax.train.actions import write_autoencoder_grids
 from genjax.train.autoencode import interpolation_rows, reconstruction_rows, slerp
 from genjax.train.build import load_run
 
@@ -79,3 +80,12 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     assert set(results) == set(expected)
     for k, v in expected.items():
         np.testing.assert_allclose(results[k], v, rtol=1e-4, atol=1e-6, err_msg=k)
+
+    # an eval split smaller than the grids: fewer rows and pairs, no error
+    r.config.data.eval_split = "train[:5]"
+    r.workdir = tmp_path / "small"
+    write_autoencoder_grids(r, MetricWriter(r.workdir, tensorboard=False), 7, ema_index=None)
+    h, w = r.metadata.shape[:2]
+    for name, rows in (("reconstructions", 2), ("interpolations", 2)):  # 4 columns: config.sample.num
+        picture = np.asarray(Image.open(r.workdir / "samples" / f"{name}_00000007.png"))
+        assert picture.shape == (rows * (h + 1) + 1, 4 * (w + 1) + 1), name
