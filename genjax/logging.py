@@ -84,10 +84,13 @@ def points_image(points: np.ndarray, size: int = 512, extent: float | None = Non
     return canvas
 
 
-def samples_to_png(samples: np.ndarray, kind: str, value_range: tuple[float, float], path: str | Path) -> np.ndarray:
-    """Writes a PNG of samples (an image grid, or a scatter plot for points); returns the image."""
+def samples_to_png(
+    samples: np.ndarray, kind: str, value_range: tuple[float, float], path: str | Path, ncol: int | None = None
+) -> np.ndarray:
+    """Writes a PNG of samples (an image grid of `ncol` columns, default about square, or a scatter
+    plot for points); returns the image."""
     if kind == "image":
-        picture = image_grid(to_uint8(samples, value_range))
+        picture = image_grid(to_uint8(samples, value_range), ncol)
     else:
         picture = points_image(samples)
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,8 @@ that is declared by implementing one of the protocols below; the core asks with 
   integration also reports the integration's error estimate.
 - `Autoencoder`: encode to a latent and decode its mean (VAEs; the frozen autoencoder of latent
   diffusion).
+- `LatentModel`: a posterior over latent units whose KL to the prior and mean per unit are known
+  (the eval metric `latent_kl`: KL per unit, active units).
 - `Conditional`: class-conditional families (number of classes, label sampling, guidance).
 - `PairedDomains`: families whose samples imitate a transformed example (CycleGAN's G(a) imitates
   domain B): evaluation compares samples with `eval_reference` of the eval examples.
@@ -231,12 +233,27 @@ class IntegratedLikelihood(Protocol):
 class Autoencoder(Protocol):
     """A family with an encoder and a decoder (params are {player: params})."""
 
-    def encode(self, params: Mapping[str, PyTree], x: Array) -> Array:
-        """x [B, *data shape] -> z [B, *latent shape]: the posterior mean (or the code)."""
+    def encode(self, params: Mapping[str, PyTree], x: Array, state: Mapping[str, Collections] | None = None) -> Array:
+        """x [B, *data shape] -> z [B, *latent shape]: the posterior mean (or the encoder's output).
+        `state`: the family's non-trainable collections, for families that need them (VQ-VAE's
+        codebook); the others ignore it."""
         ...
 
-    def decode(self, params: Mapping[str, PyTree], z: Array) -> Array:
+    def decode(self, params: Mapping[str, PyTree], z: Array, state: Mapping[str, Collections] | None = None) -> Array:
         """z [B, *latent shape] -> x [B, *data shape]: the mean of p(x|z), in the data range."""
+        ...
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """A family with a posterior q(z|x) and a prior p(z) over latent units (VAEs): per unit, the KL
+    between them and the posterior mean (hierarchical models: given one sample of the groups
+    above; spatial latents: a unit is a channel, KL summed and mean averaged over positions)."""
+
+    def latent_stats(
+        self, params: Mapping[str, PyTree], state: Mapping[str, Collections], x: Array, rng: Array
+    ) -> tuple[Array, Array]:
+        """x [B, ...] -> (KL(q(z_j|x) || p(z_j)) [B, J] in nats, E_q[z_j|x] [B, J])."""
         ...
 
 

@@ -110,10 +110,12 @@ class Latent:
     shape: tuple[int, ...]  # of z, per example
 
     def encode(self, state: Mapping[str, Any], x: jax.Array) -> jax.Array:
-        return self.autoencoder.encode(state[AUTOENCODER]["params"], x) * self.scale
+        component = state[AUTOENCODER]
+        return self.autoencoder.encode(component["params"], x, component["state"]) * self.scale
 
     def decode(self, state: Mapping[str, Any], z: jax.Array) -> jax.Array:
-        return self.autoencoder.decode(state[AUTOENCODER]["params"], z / self.scale)
+        component = state[AUTOENCODER]
+        return self.autoencoder.decode(component["params"], z / self.scale, component["state"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,8 +304,13 @@ def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:
     if scale <= 0:
         raise ValueError(f"config.objective.latent_scale={scale} must be > 0")
     x = jnp.zeros((1, *metadata.shape), jnp.float32)
-    params = lambda k: meta.unbox({p: v.params for p, v in autoencoder.init(k, {"x": x}).items()})  # noqa: E731
-    z = jax.eval_shape(lambda k: autoencoder.encode(params(k), x), jax.random.PRNGKey(0))
+    variables = lambda k: meta.unbox(autoencoder.init(k, {"x": x}))  # noqa: E731
+    z = jax.eval_shape(
+        lambda k: autoencoder.encode(
+            {p: v.params for p, v in variables(k).items()}, x, {p: dict(v.state) for p, v in variables(k).items()}
+        ),
+        jax.random.PRNGKey(0),
+    )
     return Latent(autoencoder, scale, tuple(z.shape[1:]))
 
 

@@ -7,7 +7,18 @@ prior p(z) = N(0, I):
     KL   = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2),
 
 with one reparameterised sample z = mu + sigma * eps; with `iwae_k` = k > 1 samples, the IWAE loss
--L_k of Burda et al. 2016 (`genjax.objectives.iwae`). The likelihood p(x|z) is an observation
+-L_k of Burda et al. 2016 (`genjax.objectives.iwae`). The KL term's weight is beta (Higgins et al.
+2017, "beta-VAE"), annealed linearly from 0 over the first `kl_warmup_steps` train steps (KL
+warm-up, Sonderby et al. 2016; Bowman et al. 2016): beta_t = beta * min(1, t / kl_warmup_steps).
+With `free_bits` = lambda > 0 the KL term is Kingma et al. 2016's free-bits objective ("Improved
+Variational Inference with Inverse Autoregressive Flow", eq. 15) with one group per latent
+dimension, each dimension's KL averaged over the batch before the floor:
+
+    sum_j max(lambda, mean_b KL_bj),   KL_bj = 1/2 (mu_bj^2 + sigma_bj^2 - 1 - log sigma_bj^2),
+
+as the per-example term sum_j [KL_bj if mean_b KL_bj > lambda else lambda], whose batch mean is
+that sum (the mean is over the micro-batch when gradients are accumulated). The encoder and decoder are MLPs (`backbone` "mlp") or a
+convolutional ResNet (`backbone` "resnet", `genjax.nn.resnet_vae`). The likelihood p(x|z) is an observation
 model of `genjax.objectives.observation`: bernoulli (binarized data), gaussian (fixed or learned
 variance), discretized_logistic or logistic_mixture (PixelCNN++'s, over the 2^bits levels of
 b-bit images).
@@ -31,6 +42,7 @@ import jax.numpy as jnp
 
 from genjax.losses import likelihoods as lk
 from genjax.nn.mlp import ACTIVATIONS, MLP
+from genjax.nn.resnet_vae import ResNetVAENet, check_levels
 from genjax.objectives import register
 from genjax.objectives.base import LikelihoodKind, LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
@@ -72,9 +84,43 @@ class VAENet(nn.Module):
         return self.decode(z), mu, log_var
 
 
+BACKBONES = ("mlp", "resnet")
+
+
+def gaussian_kl_per_dim(mu: jax.Array, log_var: jax.Array) -> jax.Array:
+    """KL(N(mu, exp(log_var)) || N(0, 1)) per dimension: [B, D] -> [B, D]."""
+    return 0.5 * (mu**2 + jnp.exp(log_var) - 1.0 - log_var)
+
+
 def gaussian_kl(mu: jax.Array, log_var: jax.Array) -> jax.Array:
     """KL(N(mu, exp(log_var)) || N(0, I)) summed over the last axis: [B, D] -> [B]."""
-    return 0.5 * jnp.sum(mu**2 + jnp.exp(log_var) - 1.0 - log_var, axis=-1)
+    return jnp.sum(gaussian_kl_per_dim(mu, log_var), axis=-1)
+
+
+def kl_weight(step: jax.Array, beta: float, warmup_steps: int) -> jax.Array:
+    """beta_t = beta * min(1, step / warmup_steps) (beta itself when warmup_steps = 0)."""
+    if warmup_steps == 0:
+        return jnp.asarray(beta, jnp.float32)
+    return beta * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / warmup_steps)
+
+
+def free_bits_kl(kl: jax.Array, free_bits: float) -> jax.Array:
+    """Per-example free-bits KL term [B] of per-dimension KLs [B, D]: its batch mean is
+    sum_j max(free_bits, mean_b kl_bj) (Kingma et al. 2016, eq. 15, one group per dimension)."""
+    above = jnp.mean(kl, axis=0) > free_bits  # [D]
+    return jnp.sum(jnp.where(above, kl, free_bits), axis=-1)
+
+
+def check_scored_levels(observation: Observation, data_bits: int | None) -> None:
+    """A ValueError when a discrete likelihood's levels are not the data's 2^data_bits levels."""
+    levels = observation.levels
+    if levels is not None and (data_bits is None or levels != 2**data_bits):
+        data = f"{2**data_bits} levels" if data_bits else "continuous values"
+        raise ValueError(
+            f"the {observation.name} likelihood gives probabilities of {levels} levels per value, "
+            f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
+            "8-bit data with discretized_logistic or logistic_mixture"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +130,11 @@ class VAE:
     samples of the training loss (1: the ELBO); `eval_k`, `eval_chunk`: the importance samples
     of `log_likelihood` and how many are evaluated at once."""
 
-    net: VAENet
+    net: VAENet | ResNetVAENet
     observation: Observation = Bernoulli()
     beta: float = 1.0
+    kl_warmup_steps: int = 0
+    free_bits: float = 0.0
     data_bits: int | None = None
     iwae_k: int = 1
     eval_k: int = 1000
@@ -109,11 +157,20 @@ class VAE:
         return {"model": PlayerVariables(variables["params"], {})}
 
     def elbo_terms(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(log p(x|z) with one z ~ q(z|x), KL(q(z|x) || p(z))), [B] each, in float32."""
+        """(log p(x|z) [B] with one z ~ q(z|x), KL(q(z|x) || p(z)) per latent dimension [B, latent]),
+        in float32."""
         eps = jax.random.normal(rng, (x.shape[0], self.net.latent_dim), x.dtype)
         out, mu, log_var = self.net.apply({"params": params["model"]}, x, eps)
         out, mu, log_var = (a.astype(jnp.float32) for a in (out, mu, log_var))
-        return self.observation.log_prob(out, x.astype(jnp.float32)), gaussian_kl(mu, log_var)
+        return self.observation.log_prob(out, x.astype(jnp.float32)), gaussian_kl_per_dim(mu, log_var)
+
+    def latent_stats(
+        self, params: Mapping[str, Any], state: Mapping[str, Any], x: jax.Array, rng: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """(KL(q(z_j|x) || p(z_j)) [B, latent], E_q[z_j] [B, latent]) per latent dimension
+        (`LatentModel`)."""
+        mu, log_var = (a.astype(jnp.float32) for a in self.posterior(params, x))
+        return gaussian_kl_per_dim(mu, log_var), mu
 
     def log_weights(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array) -> LogWeights:
         """indices [n] -> log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) [n, B], in float32, of
@@ -145,10 +202,16 @@ class VAE:
         if self.iwae_k > 1:
             neg_iwae = -iwae_bound(self.log_weights(params, x, rng)(jnp.arange(self.iwae_k)))
             return LossOutput(neg_iwae, {"neg_iwae": neg_iwae, "niwae_per_dim": neg_iwae / dims}, {})
-        log_px_z, kl = self.elbo_terms(params, x, rng)
-        recon = -log_px_z
-        loss = recon + self.beta * kl
+        log_px_z, kl_per_dim = self.elbo_terms(params, x, rng)
+        recon, kl = -log_px_z, jnp.sum(kl_per_dim, axis=-1)
+        kl_term = free_bits_kl(kl_per_dim, self.free_bits) if self.free_bits > 0 else kl
+        beta = kl_weight(step, self.beta, self.kl_warmup_steps)
+        loss = recon + beta * kl_term
         metrics = {"recon": recon, "kl": kl, "neg_elbo": recon + kl, "nelbo_per_dim": (recon + kl) / dims}
+        if self.free_bits > 0:
+            metrics["kl_free_bits"] = kl_term
+        if self.kl_warmup_steps > 0:
+            metrics["beta"] = beta
         return LossOutput(loss, metrics, {})
 
     def log_likelihood(
@@ -164,33 +227,26 @@ class VAE:
         importance-sampled L_k with k (default `eval_k`) samples of q(z|x), `chunk` (default
         `eval_chunk`) at a time; for k = 1 the ELBO log p(x|z) - KL with one z ~ q(z|x)."""
         k = self.eval_k if k is None else k
-        levels = self.observation.levels
-        if levels is not None and (self.data_bits is None or levels != 2**self.data_bits):
-            data = f"{2**self.data_bits} levels" if self.data_bits else "continuous values"
-            raise ValueError(
-                f"the {self.observation.name} likelihood gives probabilities of {levels} levels per value, "
-                f"but the data has {data}: score binarized data (data.binarize=True) with bernoulli, "
-                "8-bit data with discretized_logistic or logistic_mixture"
-            )
+        check_scored_levels(self.observation, self.data_bits)
         x = batch["x"]
         if k > 1:
             return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk or self.eval_chunk, x.shape[0])
         log_px_z, kl = self.elbo_terms(params, x, rng)
-        return log_px_z - kl
+        return log_px_z - jnp.sum(kl, axis=-1)
 
-    def decode(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
-        """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`)."""
+    def decode(self, params: Mapping[str, Any], z: jax.Array, state: Mapping[str, Any] | None = None) -> jax.Array:
+        """z [B, latent] -> the mean of p(x|z) [B, *shape], in the data range (`Autoencoder`; no state)."""
         return self.observation.mean(self._decoder_outputs(params, z))
 
     def _decoder_outputs(self, params: Mapping[str, Any], z: jax.Array) -> jax.Array:
-        return self.net.apply({"params": params["model"]}, z, method=VAENet.decode).astype(jnp.float32)
+        return self.net.apply({"params": params["model"]}, z, method="decode").astype(jnp.float32)
 
     def posterior(self, params: Mapping[str, Any], x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Mean and log-variance of q(z|x), [B, latent] each."""
-        return self.net.apply({"params": params["model"]}, x, method=VAENet.encode)
+        return self.net.apply({"params": params["model"]}, x, method="encode")
 
-    def encode(self, params: Mapping[str, Any], x: jax.Array) -> jax.Array:
-        """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`)."""
+    def encode(self, params: Mapping[str, Any], x: jax.Array, state: Mapping[str, Any] | None = None) -> jax.Array:
+        """x [B, *shape] -> the posterior mean [B, latent] (`Autoencoder`; no state)."""
         return self.posterior(params, x)[0]
 
     def sample(
@@ -210,12 +266,17 @@ class VAEHParams:
     """`config.objective` of the "vae" family."""
 
     latent_dim: int = hparam(16, ge=1)
+    backbone: str = hparam("mlp", choices=BACKBONES)  # encoder/decoder: MLPs or a convolutional ResNet
     hidden: tuple[int, ...] = hparam((512, 256), ge=1)  # MLP widths of the encoder (reversed: decoder)
-    activation: str = hparam("relu", choices=ACTIVATIONS)
+    activation: str = hparam("relu", choices=ACTIVATIONS)  # of the MLPs
+    channels: tuple[int, ...] = hparam((32, 64), ge=1)  # resnet: channels per resolution level, halved between
+    num_blocks: int = hparam(1, ge=1)  # resnet: residual blocks per level
     likelihood: str = hparam("bernoulli", choices=LIKELIHOODS)
     obs_std: float | None = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation; None: learned
     num_logistic_mix: int = hparam(5, ge=1)  # components of the logistic_mixture likelihood
     beta: float = hparam(1.0, ge=0)  # weight of the KL term (iwae_k = 1)
+    kl_warmup_steps: int = hparam(0, ge=0)  # the KL weight rises linearly from 0 to beta over these steps
+    free_bits: float = hparam(0.0, ge=0)  # lambda: KL floor per latent dimension (nats, batch-averaged)
     iwae_k: int = hparam(1, ge=1)  # samples of the training loss: 1 the ELBO, k > 1 the IWAE bound L_k
     eval_k: int = hparam(1000, ge=1)  # importance samples of the evaluated log p(x); 1: the ELBO
     eval_chunk: int = hparam(100, ge=1)  # of the eval_k samples evaluated at once (memory)
@@ -225,16 +286,21 @@ class VAEHParams:
 def make(cfg: Any, metadata: Any) -> VAE:
     """Builds the VAE from `config.objective` (fields: `VAEHParams`) and the data's shape."""
     hp = from_config(VAEHParams, cfg, "vae")
-    if hp.iwae_k > 1 and hp.beta != 1:
-        raise ValueError(
-            f"config.objective.beta={hp.beta} weighs the ELBO's KL term; the IWAE bound (iwae_k > 1) has none"
-        )
+    for field, value, default in (("beta", hp.beta, 1.0), ("kl_warmup_steps", hp.kl_warmup_steps, 0),
+                                  ("free_bits", hp.free_bits, 0.0)):  # fmt: skip
+        if hp.iwae_k > 1 and value != default:
+            raise ValueError(
+                f"config.objective.{field}={value} changes the ELBO's KL term; the IWAE bound (iwae_k > 1) has none: "
+                f"set {field}={default} or iwae_k=1"
+            )
     observation = make_observation(hp.likelihood, metadata, obs_std=hp.obs_std, num_logistic_mix=hp.num_logistic_mix)
-    net = VAENet(
-        shape=tuple(metadata.shape),
-        latent_dim=hp.latent_dim,
-        hidden=hp.hidden,
-        activation=hp.activation,
-        out_channels=observation.outputs(metadata.shape[-1]),
-    )
-    return VAE(net, observation, hp.beta, metadata.bits, hp.iwae_k, hp.eval_k, hp.eval_chunk)
+    shape, out_channels = tuple(metadata.shape), observation.outputs(metadata.shape[-1])
+    if hp.backbone == "resnet":
+        check_levels(shape, len(hp.channels))  # now, not at the first step
+        net = ResNetVAENet(shape, hp.latent_dim, hp.channels, hp.num_blocks, out_channels)
+    else:
+        net = VAENet(shape, hp.latent_dim, hp.hidden, hp.activation, out_channels)
+    return VAE(
+        net, observation, hp.beta, hp.kl_warmup_steps, hp.free_bits, metadata.bits, hp.iwae_k, hp.eval_k,
+        hp.eval_chunk,
+    )  # fmt: skip

@@ -13,8 +13,10 @@ from typing import Any, Callable, Protocol
 
 from genjax import config as config_lib
 from genjax.logging import MetricWriter, Progress, samples_to_png
+from genjax.objectives.base import Autoencoder
 from genjax.parallel import to_host
 from genjax.train import telemetry
+from genjax.train.autoencode import interpolation_rows, num_eval_examples, reconstruction_rows
 from genjax.train.optim import lr_schedule, player_optim_config
 
 
@@ -76,7 +78,10 @@ class LogMetrics:
 
 
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
-    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard."""
+    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard; for an
+    `Autoencoder` of images also `reconstructions_<step>.png` (rows of eval examples, each followed
+    by their reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples:
+    their latents' slerp, decoded), see `genjax.train.autoencode`."""
     cfg = run.config.sample
     samples = run.sample(
         cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
@@ -86,6 +91,23 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
             samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"
         )
         writer.image(step, "samples", picture)
+    if isinstance(run.objective, Autoencoder) and run.metadata.kind == "image":
+        write_autoencoder_grids(run, writer, step, ema_index=0 if cfg.use_ema and run.state.ema else None)
+
+
+def write_autoencoder_grids(run: Any, writer: MetricWriter, step: int, *, ema_index: int | None) -> None:
+    """Reconstructions of up to config.sample.num / 2 eval examples (8 a row) and up to 8
+    interpolations of 8 steps, beside the sample grid of `step`; fewer when the eval split is small."""
+    available = num_eval_examples(run)
+    ncol = min(8, run.config.sample.num, available)
+    rows = max(1, min(run.config.sample.num // (2 * ncol), available // ncol))
+    grids = {"reconstructions": reconstruction_rows(run, ncol * rows, ncol, ema_index=ema_index)}
+    if available >= 2:
+        grids["interpolations"] = interpolation_rows(run, min(8, available // 2), ncol, ema_index=ema_index)
+    if run.is_chief:
+        for name, images in grids.items():
+            path = run.workdir / "samples" / f"{name}_{step:08d}.png"
+            writer.image(step, name, samples_to_png(images, "image", run.metadata.value_range, path, ncol=ncol))
 
 
 @dataclasses.dataclass

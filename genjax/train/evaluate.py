@@ -14,6 +14,8 @@ from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
 - points and other continuous data: the negative log-likelihood in nats per example.
 An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
 its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
+The latents of a `LatentModel` (`latent_kl`): the KL per latent unit and the active units over
+eval examples (`genjax.metrics.latents`).
 Held-out binarized data are binarized once, the same way for every run (`genjax.data.pipeline`).
 """
 
@@ -27,11 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import data as data_lib
+from genjax.metrics.latents import latent_summary
 from genjax.metrics.likelihood import bits_per_dim
-from genjax.objectives.base import IntegratedLikelihood, LikelihoodModel, PairedDomains
+from genjax.objectives.base import IntegratedLikelihood, LatentModel, LikelihoodModel, PairedDomains
 from genjax.parallel import replicated, to_host
 
 LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evaluate_likelihood
+LATENT_METRICS = ("latent_kl",)  # the posterior of eval examples: evaluate_latents
 
 
 def compiled(run: Any, key: tuple, make: Callable[[], Callable]) -> Callable:
@@ -99,6 +103,9 @@ def evaluate(
     if any(n in LIKELIHOOD_METRICS for n in names):
         results |= evaluate_likelihood(run, num, seed, ema_index=ema_index)
         names = [n for n in names if n not in LIKELIHOOD_METRICS]
+    if "latent_kl" in names:
+        results |= evaluate_latents(run, num, seed, ema_index=ema_index)
+        names = [n for n in names if n not in LATENT_METRICS]
     if names:
         fake = sample(run, num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
         real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
@@ -113,6 +120,30 @@ def evaluate(
             **dict(cfg.eval.kwargs),
         )
     return {k: float(v) for k, v in results.items()}
+
+
+def evaluate_latents(run: Any, num: int, seed: int, *, ema_index: int | None = 0) -> dict[str, float]:
+    """`latent_summary` of the posteriors of `num` eval examples of a `LatentModel` `run`: the KL
+    per latent unit ("latent_kl/<j>", and their sum "latent_kl", nats) and the active units
+    ("active_units": Burda et al.'s Cov_x(E_q[z_j]) > 0.01; "active_units_kl": KL_j > 0.01)."""
+    objective = run.objective
+    if not isinstance(objective, LatentModel):
+        raise ValueError(
+            f"latent_kl needs a posterior over latent units; the {run.config.objective.name!r} objective "
+            "defines no latent_stats (the vae and hvae families do)"
+        )
+    cfg = run.config
+    x = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
+    params = run.state.sampling_params(ema_index)
+    fn = jax.jit(lambda p, s, b, k: objective.latent_stats(p, s, b, k))
+    kls, means = [], []
+    for start in range(0, num, cfg.data.batch_size):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
+        with jax.set_mesh(run.mesh):
+            kl, mean = fn(params, run.state.model_state, jnp.asarray(x[start : start + cfg.data.batch_size]), key)
+        kls.append(np.asarray(kl))
+        means.append(np.asarray(mean))
+    return latent_summary(np.concatenate(kls), np.concatenate(means))
 
 
 def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float, float], levels: int) -> jax.Array:

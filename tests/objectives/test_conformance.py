@@ -14,24 +14,34 @@ import pytest
 
 from genjax.config import load_config
 from genjax.objectives import registered
-from genjax.objectives.base import Autoencoder, Conditional, LikelihoodModel, Objective, PairedDomains, Planned
+from genjax.objectives.base import (
+    Autoencoder,
+    Conditional,
+    LatentModel,
+    LikelihoodModel,
+    Objective,
+    PairedDomains,
+    Planned,
+)
 from genjax.testing import tiny
 from genjax.train import run
 from genjax.train.build import build_run
 from genjax.train.evaluate import evaluate_likelihood, sample
 from genjax.train.loop import compile_stage, load_run
 
-CAPABILITIES = (Planned, LikelihoodModel, Autoencoder, Conditional, PairedDomains)
+CAPABILITIES = (Planned, LikelihoodModel, Autoencoder, LatentModel, Conditional, PairedDomains)
 DIGITS = ["data.source=builtin:digits", "data.split=train[:90%]", "data.eval_split=train[90%:]"]
 # family -> (config, overrides, declared capabilities, likelihood options)
 CASES = {
-    "vae": ("digits_vae:runlocal", ["data.binarize=True"], {LikelihoodModel, Autoencoder}, {}),
+    "vae": ("digits_vae:runlocal", ["data.binarize=True"], {LikelihoodModel, Autoencoder, LatentModel}, {}),
     "diffusion": (
         "digits_ddpm:runlocal",
         ["objective.conditional=True"],
         {LikelihoodModel, Conditional},
         {"solver": "heun", "steps": 4},
     ),
+    "vqvae": ("mnist_vqvae:runlocal", DIGITS, {Autoencoder}, {}),
+    "hvae": ("mnist_binarized_hvae:runlocal", DIGITS, {LikelihoodModel, Autoencoder, LatentModel}, {}),
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),
@@ -77,9 +87,13 @@ def test_objective_conformance(family, tmp_path):
         result = evaluate_likelihood(r, 8, seed=0, **ll_options)
         assert np.isfinite(result["bits_per_dim"]) and result["bits_per_dim"] > 0
     if Autoencoder in expected:
-        z = obj.encode(params, data)
+        z = obj.encode(params, data, r.state.model_state)
         assert z.shape[0] == data.shape[0] and z.ndim >= 2
-        chex.assert_equal_shape([obj.decode(params, z), data])
+        chex.assert_equal_shape([obj.decode(params, z, r.state.model_state), data])
+    if LatentModel in expected:
+        kl, mean = obj.latent_stats(params, r.state.model_state, data, jax.random.PRNGKey(0))
+        assert kl.shape == mean.shape and kl.shape[0] == data.shape[0] and kl.ndim == 2
+        assert float(kl.min()) >= -1e-5
     if Conditional in expected:
         labels = np.asarray(obj.sample_labels(jax.random.PRNGKey(0), 64))
         assert labels.dtype == np.int32 and labels.min() >= 0 and labels.max() < obj.num_classes

@@ -1,0 +1,117 @@
+"""The network of a hierarchical VAE with top-down inference (Sonderby et al. 2016, "Ladder
+Variational Autoencoders"; Vahdat & Kautz 2020, "NVAE"), all latent groups at one resolution.
+
+    bottom-up:  x -> ResNet encoder -> e [B, h, w, C] -> residual cells -> e_G, ..., e_1
+                (e_1, the deepest, informs the top group)
+    top-down:   d_1 = a learned constant [h, w, C]; for groups g = 1..G:
+                  p(z_g | z_<g) = N(mu_p, sigma_p) = conv(d_g)   (N(0, I) for g = 1)
+                  q(z_g | x, z_<g) = N(mu_p + dmu, sigma_p dsigma),  (dmu, log dsigma) = conv([d_g, e_g])
+                  d_{g+1} = cell(d_g + conv(z_g))
+                x's distribution: ResNet decoder(d_{G+1}) -> p(x | z)
+
+The posterior is NVAE's residual normal: an offset of the prior, so that KL(q || p) per group is
+1/2 (dmu^2 / sigma_p^2 + dsigma^2 - 1) - log dsigma, and the zero-initialised convolutions of
+dmu and log dsigma start training at q = p. Log scales pass NVAE's soft clamp 5 tanh(s / 5).
+Latents z [B, G, h, w, c] (c = `latent_channels`), h = H / 2^(L-1) of the encoder's L levels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genjax.nn.resnet_vae import ResBlock, ResNetDecoder, ResNetEncoder, check_levels, conv
+
+Array = jax.Array
+
+
+def soft_clamp(s: Array, bound: float = 5.0) -> Array:
+    return bound * jnp.tanh(s / bound)
+
+
+class Groups(NamedTuple):
+    """Per group, [B, G, h, w, c] each: the posterior's and prior's means and log scales, and z."""
+
+    mu_q: Array
+    log_sigma_q: Array
+    mu_p: Array
+    log_sigma_p: Array
+    z: Array
+
+
+class LadderVAENet(nn.Module):
+    shape: tuple[int, ...]
+    num_groups: int = 2
+    latent_channels: int = 4
+    channels: tuple[int, ...] = (32, 64)
+    num_blocks: int = 1
+    out_channels: int | None = None
+
+    def setup(self):
+        self.h, self.w = check_levels(self.shape, len(self.channels))
+        ch, g = self.channels[-1], self.num_groups
+        self.encoder = ResNetEncoder(self.channels, self.num_blocks)
+        self.enc_cells = [ResBlock() for _ in range(g)]
+        self.d_top = self.param("d_top", nn.initializers.normal(0.02), (1, self.h, self.w, ch))
+        self.prior = [conv(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
+        self.posterior = [conv(2 * self.latent_channels, zero=True) for _ in range(g)]
+        self.z_in = [conv(ch) for _ in range(g)]
+        self.dec_cells = [ResBlock() for _ in range(g)]
+        self.decoder = ResNetDecoder(self.channels, self.num_blocks)
+        self.out = conv(self.out_channels or self.shape[-1])
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """z's shape per example, [G, h, w, c]."""
+        h, w = check_levels(self.shape, len(self.channels))
+        return (self.num_groups, h, w, self.latent_channels)
+
+    def _bottom_up(self, x: Array) -> list[Array]:
+        e, feats = self.encoder(x), []
+        for cell in self.enc_cells:
+            e = cell(e)
+            feats.append(e)
+        return feats[::-1]  # the deepest first: it informs the top group
+
+    def _prior(self, g: int, d: Array) -> tuple[Array, Array]:
+        if g == 0:
+            zeros = jnp.zeros((d.shape[0], self.h, self.w, self.latent_channels), d.dtype)
+            return zeros, zeros
+        mu, log_sigma = jnp.split(self.prior[g - 1](d), 2, axis=-1)
+        return mu, soft_clamp(log_sigma)
+
+    def _top_down(self, batch: int, feats: list[Array] | None, eps: Array | None, z_given: Array | None):
+        d = jnp.broadcast_to(self.d_top, (batch, *self.d_top.shape[1:]))
+        stats = []
+        for g in range(self.num_groups):
+            mu_p, log_sigma_p = self._prior(g, d)
+            if feats is not None:
+                dmu, log_dsigma = jnp.split(self.posterior[g](jnp.concatenate([d, feats[g]], -1)), 2, axis=-1)
+                mu, log_sigma = mu_p + dmu, log_sigma_p + soft_clamp(log_dsigma)
+            else:
+                mu, log_sigma = mu_p, log_sigma_p
+            z = z_given[:, g] if z_given is not None else mu + jnp.exp(log_sigma) * eps[:, g]
+            stats.append((mu, log_sigma, mu_p, log_sigma_p, z))
+            d = self.dec_cells[g](d + self.z_in[g](z))
+        return self.out(self.decoder(d)), Groups(*(jnp.stack(a, axis=1) for a in zip(*stats)))
+
+    def __call__(self, x: Array, eps: Array) -> tuple[Array, Groups]:
+        """x [B, H, W, C], eps [B, G, h, w, c] -> (decoder outputs [B, H, W, out], the groups of
+        z ~ q(z | x) with z_g = mu_q + sigma_q eps_g)."""
+        return self._top_down(x.shape[0], self._bottom_up(x), eps, None)
+
+    def posterior_mean(self, x: Array) -> Array:
+        """x -> z [B, G, h, w, c], each group at its posterior mean given the groups above at theirs."""
+        zeros = jnp.zeros((x.shape[0], *self.latent_shape), x.dtype)
+        return self._top_down(x.shape[0], self._bottom_up(x), zeros, None)[1].z
+
+    def generate(self, eps: Array) -> Array:
+        """eps [B, G, h, w, c] -> decoder outputs of z ~ p(z), z_g = mu_p + sigma_p eps_g."""
+        return self._top_down(eps.shape[0], None, eps, None)[0]
+
+    def decode(self, z: Array) -> Array:
+        """z [B, G, h, w, c] -> decoder outputs [B, H, W, out] (every group given)."""
+        return self._top_down(z.shape[0], None, None, z)[0]

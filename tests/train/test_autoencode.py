@@ -1,0 +1,91 @@
+"""What users look at for autoencoders: slerp against its closed form, the latent diagnostics
+(KL per unit, active units) against a brute-force loop, and a training run's reconstruction and
+interpolation grids and `latent_kl` evaluation against the objective's own outputs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from genjax import data as data_lib
+from genjax.config import load_config
+from genjax.logging import MetricWriter, image_grid, to_uint8
+from genjax.metrics.latents import latent_summary
+from genjax.testing import tiny
+from genjax.train import run
+from genjax.train.actions import write_autoencoder_grids
+from genjax.train.autoencode import interpolation_rows, reconstruction_rows, slerp
+from genjax.train.build import load_run
+
+
+def test_slerp_against_its_closed_form():
+    t = jnp.linspace(0, 1, 5)
+    # a quarter circle: (cos(t pi/2), sin(t pi/2)) scaled by 2
+    out = np.asarray(slerp(jnp.array([[2.0, 0.0]]), jnp.array([[0.0, 2.0]]), t))[0]
+    angle = np.asarray(t) * np.pi / 2
+    np.testing.assert_allclose(out, 2 * np.stack([np.cos(angle), np.sin(angle)], -1), atol=1e-6)
+    # endpoints, and latents of any shape (flattened per example); parallel latents interpolate linearly
+    r = np.random.RandomState(0)
+    a, b = jnp.asarray(r.normal(size=(3, 2, 4))), jnp.asarray(r.normal(size=(3, 2, 4)))
+    path = np.asarray(slerp(a, b, t))
+    assert path.shape == (3, 5, 2, 4)
+    np.testing.assert_allclose(path[:, 0], a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(path[:, -1], b, rtol=1e-5, atol=1e-6)
+    lin = np.asarray(slerp(a, 3 * a, t))
+    np.testing.assert_allclose(lin, np.asarray(a)[:, None] * (1 + 2 * np.asarray(t))[None, :, None, None], rtol=1e-5)
+
+
+def test_latent_summary_against_a_loop():
+    r = np.random.RandomState(1)
+    n, j = 40, 5
+    mean = r.normal(size=(n, j)) * np.array([1.0, 0.01, 0.5, 0.001, 2.0])
+    kl = np.abs(r.normal(size=(n, j))) * np.array([1.0, 0.001, 0.3, 0.002, 0.02])
+    out = latent_summary(kl, mean)
+    active = 0
+    for col in range(j):
+        m = sum(mean[i, col] for i in range(n)) / n
+        active += sum((mean[i, col] - m) ** 2 for i in range(n)) / (n - 1) > 0.01
+    assert out["active_units"] == active == 3
+    kl_j = [sum(kl[i, col] for i in range(n)) / n for col in range(j)]
+    assert out["active_units_kl"] == sum(k > 0.01 for k in kl_j)
+    np.testing.assert_allclose([out[f"latent_kl/{c:03d}"] for c in range(j)], kl_j, rtol=1e-12)
+    np.testing.assert_allclose(out["latent_kl"], sum(kl_j), rtol=1e-12)
+
+
+def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_latents(tmp_path):
+    config = tiny(load_config("digits_vae:runlocal", ["--config.data.binarize=True"]))
+    config.sample.num = 4
+    run(config, tmp_path)
+    grids = {name: tmp_path / "samples" / f"{name}_00000001.png" for name in ("reconstructions", "interpolations")}
+    assert all(p.exists() for p in grids.values())
+
+    r = load_run(tmp_path)
+    params, state = r.state.sampling_params(0), r.state.model_state
+    x = data_lib.load_examples(config.data, 8, split=config.data.eval_split)["x"]
+    rows = reconstruction_rows(r, 4, 4)
+    np.testing.assert_allclose(rows[:4], x[:4])  # the inputs, then their reconstructions
+    np.testing.assert_allclose(rows[4:], r.objective.decode(params, r.objective.encode(params, x[:4])), atol=1e-5)
+    picture = np.asarray(Image.open(grids["reconstructions"]))
+    np.testing.assert_array_equal(picture, image_grid(to_uint8(rows, r.metadata.value_range), 4)[..., 0])
+
+    interp = interpolation_rows(r, 4, 4)  # 4 pairs of eval examples, 4 steps each
+    z = r.objective.encode(params, x)
+    assert interp.shape == (16, *r.metadata.shape)
+    np.testing.assert_allclose(interp[0::4], r.objective.decode(params, z[0::2]), atol=1e-5)  # t = 0
+    np.testing.assert_allclose(interp[3::4], r.objective.decode(params, z[1::2]), atol=1e-5)  # t = 1
+
+    results = r.evaluate(["latent_kl"], 8, seed=0)
+    kl, mean = jax.jit(r.objective.latent_stats)(params, state, jnp.asarray(x), jax.random.PRNGKey(0))
+    expected = latent_summary(np.asarray(kl), np.asarray(mean))
+    assert set(results) == set(expected)
+    for k, v in expected.items():
+        np.testing.assert_allclose(results[k], v, rtol=1e-4, atol=1e-6, err_msg=k)
+
+    # an eval split smaller than the grids: fewer rows and pairs, no error
+    r.config.data.eval_split = "train[:5]"
+    r.workdir = tmp_path / "small"
+    write_autoencoder_grids(r, MetricWriter(r.workdir, tensorboard=False), 7, ema_index=None)
+    h, w = r.metadata.shape[:2]
+    for name, rows in (("reconstructions", 2), ("interpolations", 2)):  # 4 columns: config.sample.num
+        picture = np.asarray(Image.open(r.workdir / "samples" / f"{name}_00000007.png"))
+        assert picture.shape == (rows * (h + 1) + 1, 4 * (w + 1) + 1), name
