@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or os.environ.get("GENJAX_DEBUG", "0") not in ("", "0")
     configure_logging(1 if args.verbose else -1 if args.quiet else 0)
     applied = configure_cpu()
-    logging.getLogger("genjax").info(
+    logging.getLogger("genjax").debug(  # -v shows it
         "CPU fast path (genjax.configure_cpu): XLA:CPU flag %s, oneDNN kernels %s",
         "set" if applied["xla_flags"] else "not set",
         "enabled" if applied["onednn"] else "off",

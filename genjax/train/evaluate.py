@@ -42,10 +42,13 @@ def compiled(run: Any, key: tuple, make: Callable[[], Callable]) -> Callable:
     """The jitted function `make()` of `run`'s current objective for `key` (what it computes and its
     static options), built once per run: sampling or scoring again (every `eval_every` steps,
     every chunk) reuses the traced and compiled program (jit's own cache then keys the shapes)."""
+    cache = getattr(run, "jitted", None)  # None: a stand-in run (tests) without the cache
+    if cache is None:
+        return make()
     full_key = (id(run.objective), repr(key))
-    if full_key not in run.jitted:
-        run.jitted[full_key] = make()
-    return run.jitted[full_key]
+    if full_key not in cache:
+        cache[full_key] = make()
+    return cache[full_key]
 
 
 def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
