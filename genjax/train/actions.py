@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from genjax import config as config_lib
+from genjax.data.text import text_samples
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.parallel import to_host
 from genjax.train.optim import lr_schedule, player_optim_config
@@ -66,12 +67,17 @@ class LogMetrics:
 
 
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
-    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard."""
+    """config.sample.num samples in `<workdir>/samples/`: a PNG grid (also to TensorBoard), or for
+    text the decoded samples in a .txt file, separated by lines of dashes."""
     cfg = run.config.sample
     samples = run.sample(
         cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
     )
-    if run.is_chief:
+    if run.is_chief and run.metadata.kind == "text":
+        path = run.workdir / "samples" / f"step_{step:08d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text_samples(samples, run.metadata.vocab), encoding="utf-8")
+    elif run.is_chief:
         picture = samples_to_png(
             samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"
         )
