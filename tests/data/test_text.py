@@ -135,6 +135,12 @@ def test_missing_path_says_how_to_point_at_a_file(cfg, tmp_path):
         load_metadata(_cfg(cfg, f"text:{tmp_path / 'half'}"))
 
 
+def test_cache_is_refused(cfg, corpus):
+    cfg.cache = True
+    with pytest.raises(ValueError, match="data.cache=False"):
+        make_iterator(_cfg(cfg, f"text:{corpus}"), seed=0)
+
+
 @pytest.mark.parametrize("query", ["vocab=word", "val=1.5", "split=0.1"])
 def test_bad_options_are_refused(query):
     with pytest.raises(ValueError, match="data.source text:"):
