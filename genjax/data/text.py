@@ -73,8 +73,9 @@ def parse_text_source(rest: str) -> tuple[str, dict[str, str]]:
     return path, params
 
 
-def locate(path: str, data_dir: str | None) -> TextFiles:
-    """The train/val files of PATH (see the module docstring), or a ValueError saying how to fix it."""
+def locate(path: str, data_dir: str | None, val_fraction: float) -> TextFiles:
+    """The train/val texts of PATH (see the module docstring), or a FileNotFoundError saying how to
+    fix it."""
     candidates = [Path(os.path.expanduser(path))]
     if data_dir and not candidates[0].is_absolute():
         candidates.append(Path(os.path.expanduser(data_dir)) / path)
@@ -89,7 +90,7 @@ def locate(path: str, data_dir: str | None) -> TextFiles:
                 f"data.source text:{path}: the folder {found} has no {' and '.join(missing)}; {FIX}"
             )
         return TextFiles(found / "train.txt", found / "val.txt")
-    return TextFiles(found, found, cut=-1)
+    return _cut(found, val_fraction)
 
 
 def _read(path: Path, start: int = 0, stop: int | None = None) -> bytes:
@@ -117,16 +118,16 @@ def decode_utf8(data: bytes, path: Path) -> str:
         ) from None
 
 
-def _cut(files: TextFiles, fraction: float) -> TextFiles:
-    """One file: the train/val boundary at the first character boundary after (1 - val) of its
-    bytes (a UTF-8 continuation byte starts 0b10)."""
-    data = _read(files.train)
+def _cut(path: Path, fraction: float) -> TextFiles:
+    """One file cut into train and val at the first character boundary after (1 - fraction) of
+    its bytes (a UTF-8 continuation byte starts 0b10)."""
+    data = _read(path)
     if not data:
-        raise DataError(f"{files.train} is empty; a text source needs text to train on")
+        raise DataError(f"{path} is empty; a text source needs text to train on")
     cut = int(round(len(data) * (1 - fraction)))
     while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
         cut += 1
-    return dataclasses.replace(files, cut=cut)
+    return TextFiles(path, path, cut)
 
 
 def _split_bytes(files: TextFiles, split: str) -> tuple[Path, int, int | None]:
@@ -222,9 +223,7 @@ class TextSource(Source):
 def open_text(rest: str, split: str, seq_len: int, data_dir: str | None) -> TextSource:
     """The source of `text:<rest>` for a split string over "train" and "val" (see `TextSource`)."""
     path, params = parse_text_source(rest)
-    files = locate(path, data_dir)
-    if files.cut is not None:
-        files = _cut(files, float(params.get("val", 0.1)))
+    files = locate(path, data_dir, float(params.get("val", 0.1)))
     vocab = char_vocab(files) if params.get("vocab", "char") == "char" else None
     window = seq_len + 1
     sizes, parts = {}, {}
