@@ -14,7 +14,7 @@ windows (mean next-token cross-entropy, nats/char). Prints a table: median step 
 validation loss at equal steps, and at equal wall time (each framework's last evaluation within
 the faster framework's total train time, `equal_time`); evaluation time is not counted.
 
-Sampling: tokens per second of the compiled KV-cache sampler (`genjax.objectives.decoding`) and
+Sampling: milliseconds per token of the compiled KV-cache sampler (`genjax.objectives.decoding`) and
 of a compiled loop that re-runs the full forward pass over the context for every new token, both
 generating `sample_context` tokens from a one-token prompt.
 """
@@ -161,7 +161,8 @@ def main() -> None:
             "train.progress=False",
         ],
     )
-    run = build_run(config, tempfile.mkdtemp(prefix="shakespeare_bench_"))
+    workdir = tempfile.TemporaryDirectory(prefix="shakespeare_bench_")  # removed when the script ends
+    run = build_run(config, workdir.name)
     step_fn = compile_stage(run, run.enter_stage(0))
     vocab = run.metadata.vocab_size
     model = torch_model(vocab, args.layers, args.heads, args.dim, args.seq_len)

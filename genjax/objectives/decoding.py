@@ -34,8 +34,8 @@ def top_k_filter(logits: Array, k: int) -> Array:
 
 def top_p_filter(logits: Array, p: float) -> Array:
     """logits [..., V] restricted to the nucleus: sorted by probability, token i is kept when the
-    probability of the tokens before it is < p (so the most probable token always is); ties with the last kept
-    token are kept; p >= 1: unchanged."""
+    probability of the tokens before it is < p (so the most probable token always is); ties with
+    the last kept token are kept; p >= 1: unchanged."""
     if p >= 1.0:
         return logits
     sorted_logits = -jnp.sort(-logits, axis=-1)
