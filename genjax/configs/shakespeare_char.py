@@ -1,6 +1,6 @@
 """A character-level transformer on Shakespeare: nanoGPT's `shakespeare_char` baseline (Karpathy
-2022; 6 layers, 6 heads, width 384, context 256, batch 64, AdamW with lr 1e-3 and a cosine
-schedule, beta2 = 0.99, gradient clipping at 1) without dropout, with RoPE and RMSNorm
+2022; 6 layers, 6 heads, width 384, context 256, batch 64, dropout 0.2, AdamW with lr 1e-3 and
+a cosine schedule, beta2 = 0.99, gradient clipping at 1), with RoPE and RMSNorm
 (`genjax.nn.transformer`). Evaluation reports validation nats and bits per character.
 
 The data is `text:shakespeare`: a folder with train.txt and val.txt (any UTF-8 text works),
@@ -13,7 +13,7 @@ looked up in the working directory, then under data.data_dir:
         --option prompt=ROMEO: --option top_k=20
 
 Variants: `cpu` (nanoGPT's CPU settings: 4 layers, 4 heads, width 128, context 64, batch 12,
-2000 steps), `runlocal` (10 tiny steps).
+no dropout, 2000 steps), `runlocal` (10 tiny steps).
 """
 
 from genjax.config import base_config, short_run, variants
@@ -22,7 +22,8 @@ from genjax.config import base_config, short_run, variants
 def get_config(arg=None):
     c = base_config()
     c.data.update(source="text:shakespeare", seq_len=256, batch_size=64, split="train", eval_split="val")
-    c.objective.update(name="autoregressive", num_layers=6, num_heads=6, dim=384, mlp_ratio=4)
+    c.objective.update(name="autoregressive", num_layers=6, num_heads=6, dim=384, mlp_ratio=4,
+                       dropout=0.2)
     c.optim.update(name="adamw", lr=1e-3, b2=0.99, weight_decay=0.1, schedule="cosine", warmup_steps=100,
                    clip_norm=1.0)
     c.train.update(steps=5000, log_every=50, sample_every=1000, eval_every=500, checkpoint_every=1000,
@@ -35,7 +36,7 @@ def get_config(arg=None):
 def cpu(c):
     """nanoGPT's shakespeare_char settings for a CPU: 4 x 128, context 64, batch 12."""
     c.data.update(seq_len=64, batch_size=12)
-    c.objective.update(num_layers=4, num_heads=4, dim=128)
+    c.objective.update(num_layers=4, num_heads=4, dim=128, dropout=0.0)
     c.optim.warmup_steps = 0
     c.train.update(steps=2000, eval_every=250, sample_every=1000)
 

@@ -6,7 +6,8 @@
     logits = Dense(RMSNorm(h_L))                     [B, T, vocab]
 
 Pre-norm blocks with RMSNorm (Zhang and Sennrich 2019), rotary position embeddings on queries and
-keys (Su et al. 2021, "RoFormer"), no biases. Every param carries logical axis names
+keys (Su et al. 2021, "RoFormer"), no biases; with `dropout` > 0 and `train=True`, dropout on the
+embeddings and on each residual branch (GPT-2's; not on the attention weights). Every param carries logical axis names
 (`genjax.parallel.axes`). `remat` recomputes each block's activations in the backward pass;
 `scan_layers` runs the blocks as one `nn.scan` (params stacked on a leading, unnamed layer axis).
 
@@ -84,28 +85,33 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """x + Attn(RMSNorm(x)), then + MLP(RMSNorm(.)). Carries (x, pos) so it can be scanned."""
+    """x + Drop(Attn(RMSNorm(x))), then + Drop(MLP(RMSNorm(.))). Carries (x, pos) so it can be
+    scanned."""
 
     num_heads: int
     mlp_ratio: int = 4
+    dropout: float = 0.0
+    deterministic: bool = True
 
     @nn.compact
     def __call__(self, carry: tuple[Array, Array], cache: Cache | None) -> tuple[tuple[Array, Array], Cache | None]:
         x, pos = carry
         h, cache = CausalSelfAttention(self.num_heads, name="attn")(RMSNorm(name="norm_attn")(x), pos, cache)
-        x = x + h
+        drop = nn.Dropout(self.dropout, deterministic=self.deterministic)
+        x = x + drop(h)
         h = nn.Dense(self.mlp_ratio * x.shape[-1], use_bias=False, kernel_init=_init((EMBED, MLP)), name="fc")(
             RMSNorm(name="norm_mlp")(x)
         )
-        x = x + nn.Dense(x.shape[-1], use_bias=False, kernel_init=_init((MLP, EMBED)), name="out")(nn.gelu(h))
+        x = x + drop(nn.Dense(x.shape[-1], use_bias=False, kernel_init=_init((MLP, EMBED)), name="out")(nn.gelu(h)))
         return (x, pos), cache
 
 
 class Transformer(nn.Module):
     """tokens [B, T] int32 -> logits [B, T, vocab_size] float32 (and the updated KV cache).
 
-    max_len: positions the cache holds (the model's context). remat: recompute each block in the
-    backward pass (`nn.remat`). scan_layers: the blocks as one `nn.scan` over stacked params.
+    max_len: positions the cache holds (the model's context). dropout: the rate in training
+    (`train=True`, needs a "dropout" rng). remat: recompute each block in the backward pass
+    (`nn.remat`). scan_layers: the blocks as one `nn.scan` over stacked params.
     """
 
     vocab_size: int
@@ -114,6 +120,7 @@ class Transformer(nn.Module):
     num_heads: int = 6
     dim: int = 384
     mlp_ratio: int = 4
+    dropout: float = 0.0
     remat: bool = False
     scan_layers: bool = False
 
@@ -123,29 +130,33 @@ class Transformer(nn.Module):
         return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
 
     @nn.compact
-    def __call__(self, tokens: Array, pos: Array | int = 0, cache: Cache | None = None) -> tuple[Array, Cache | None]:
+    def __call__(
+        self, tokens: Array, pos: Array | int = 0, cache: Cache | None = None, train: bool = False
+    ) -> tuple[Array, Cache | None]:
         if self.dim % self.num_heads or (self.dim // self.num_heads) % 2:
             raise ValueError(
                 f"the transformer's dim={self.dim} must split into num_heads={self.num_heads} heads of even size (RoPE)"
             )
         pos = jnp.asarray(pos, jnp.int32)
         x = nn.Embed(self.vocab_size, self.dim, embedding_init=_init((VOCAB, EMBED)), name="embed")(tokens)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
         block = nn.remat(Block, prevent_cse=not self.scan_layers) if self.remat else Block
+        kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dropout=self.dropout, deterministic=not train)
         if self.scan_layers:
             layers = nn.scan(
                 block,
                 variable_axes={"params": 0},
-                split_rngs={"params": True},
+                split_rngs={"params": True, "dropout": True},
                 in_axes=0,
                 length=self.num_layers,
                 metadata_params={nn.PARTITION_NAME: None},
-            )(self.num_heads, self.mlp_ratio, name="layers")
+            )(**kw, name="layers")
             (x, _), cache = layers((x, pos), cache)
         else:
             new = []
             for i in range(self.num_layers):
                 layer_cache = None if cache is None else jax.tree.map(lambda c: c[i], cache)
-                (x, _), layer_cache = block(self.num_heads, self.mlp_ratio, name=f"block_{i}")((x, pos), layer_cache)
+                (x, _), layer_cache = block(**kw, name=f"block_{i}")((x, pos), layer_cache)
                 new.append(layer_cache)
             cache = None if cache is None else jax.tree.map(lambda *c: jnp.stack(c), *new)
         x = RMSNorm(name="norm_out")(x)

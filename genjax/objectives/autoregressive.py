@@ -52,9 +52,12 @@ class Autoregressive:
         variables = self.net.init(rng, batch["x"][:, :-1])
         return {"model": PlayerVariables(variables["params"], {})}
 
-    def token_log_probs(self, params: Mapping[str, Any], x: jax.Array) -> jax.Array:
-        """x [B, T + 1] int32 -> log p(x_t | x_{<t}) [B, T] in float32, t = 1..T."""
-        logits, _ = self.net.apply({"params": params["model"]}, x[:, :-1])
+    def token_log_probs(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """x [B, T + 1] int32 -> log p(x_t | x_{<t}) [B, T] in float32, t = 1..T; with `rng`, in
+        training mode (dropout drawn from it)."""
+        train = rng is not None and self.net.dropout > 0
+        rngs = {"dropout": rng} if train else {}
+        logits, _ = self.net.apply({"params": params["model"]}, x[:, :-1], train=train, rngs=rngs)
         return -optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:])
 
     def loss(
@@ -66,7 +69,7 @@ class Autoregressive:
         rng: jax.Array,
         step: jax.Array,
     ) -> LossOutput:
-        nats = -jnp.mean(self.token_log_probs(params, batch["x"]), axis=-1)  # [B], nats per token
+        nats = -jnp.mean(self.token_log_probs(params, batch["x"], rng), axis=-1)  # [B], nats per token
         return LossOutput(nats, {"bits_per_token": nats / math.log(2.0)}, {})
 
     def log_likelihood(
@@ -124,6 +127,7 @@ class AutoregressiveHParams:
     num_heads: int = hparam(6, ge=1)
     dim: int = hparam(384, ge=2)  # model width; dim / num_heads must be even (RoPE)
     mlp_ratio: int = hparam(4, ge=1)
+    dropout: float = hparam(0.0, ge=0, lt=1)  # on embeddings and residual branches, in training only
     remat: bool = False  # recompute each block's activations in the backward pass
     scan_layers: bool = False  # the blocks as one nn.scan over stacked params
 
@@ -149,6 +153,7 @@ def make(cfg: Any, metadata: Any) -> Autoregressive:
         num_heads=hp.num_heads,
         dim=hp.dim,
         mlp_ratio=hp.mlp_ratio,
+        dropout=hp.dropout,
         remat=hp.remat,
         scan_layers=hp.scan_layers,
     )

@@ -75,6 +75,19 @@ def test_scan_and_remat_compute_the_same_function_as_the_loop():
     assert all(np.isfinite(g).all() for g in jax.tree.leaves(grad))
 
 
+@pytest.mark.parametrize("scan_layers", [False, True])
+def test_dropout_acts_in_training_only(scan_layers):
+    model = Transformer(**KW, dropout=0.5, scan_layers=scan_layers)
+    tokens, params = _init(model)
+    plain, _ = Transformer(**KW, scan_layers=scan_layers).apply({"params": params}, tokens)
+    np.testing.assert_array_equal(model.apply({"params": params}, tokens)[0], plain)
+    train = lambda seed: model.apply(  # noqa: E731
+        {"params": params}, tokens, train=True, rngs={"dropout": jax.random.PRNGKey(seed)}
+    )[0]
+    assert np.abs(train(0) - plain).max() > 1e-3 and np.abs(train(0) - train(1)).max() > 1e-3
+    np.testing.assert_array_equal(train(0), train(0))
+
+
 def test_heads_must_split_dim_evenly():
     with pytest.raises(ValueError, match="heads of even size"):
         _init(Transformer(**{**KW, "dim": 18, "num_heads": 2}))  # heads of 9

@@ -1,6 +1,7 @@
 """The autoregressive objective: token filters against brute force, the KV-cache sampler against
 the full forward pass, the loss against PyTorch, and the CLI end to end on shakespeare_char."""
 
+import dataclasses
 import json
 
 import jax
@@ -169,3 +170,15 @@ def test_missing_corpus_says_how_to_point_at_a_text(tmp_path, monkeypatch, capsy
     assert main(["train", "--config", "shakespeare_char:runlocal", "--workdir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "text:shakespeare" in err and "--config.data.source=text:PATH" in err and "data.data_dir" in err
+
+
+def test_dropout_in_the_loss_only(objective):
+    obj, params, x, _ = objective
+    obj = dataclasses.replace(obj, net=obj.net.clone(dropout=0.3))
+    batch, step = {"x": x}, jnp.int32(0)
+    clean = -obj.log_likelihood(params, {}, batch, None) / (x.shape[1] - 1)
+    noisy = obj.loss("model", params, {}, batch, jax.random.PRNGKey(0), step).loss
+    assert np.abs(noisy - clean).max() > 1e-4
+    np.testing.assert_array_equal(noisy, obj.loss("model", params, {}, batch, jax.random.PRNGKey(0), step).loss)
+    tokens = obj.sample(params, {}, jax.random.PRNGKey(0), 2, temperature=0.0)
+    np.testing.assert_array_equal(tokens, obj.sample(params, {}, jax.random.PRNGKey(1), 2, temperature=0.0))
