@@ -156,6 +156,7 @@ def main() -> None:
             f"objective.num_layers={args.layers}",
             f"objective.num_heads={args.heads}",
             f"objective.dim={args.dim}",
+            "objective.dropout=0.0",  # the PyTorch model has none
             f"train.steps={args.steps}",
             "train.async_checkpoint=False",
             "train.progress=False",

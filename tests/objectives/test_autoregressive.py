@@ -155,6 +155,10 @@ def test_train_sample_and_eval_through_the_cli(tmp_path):
     assert main(["sample", "--workdir", str(workdir), "--num", "2", "--out", str(tmp_path / "s.txt"),
                  "--option", "prompt=KING:"]) == 0  # fmt: skip
     assert (tmp_path / "s.txt").read_text().startswith("KING:")
+    assert main(["sample", "--workdir", str(workdir), "--num", "2", "--out", str(tmp_path / "s.png")]) == 2
+    assert main(["sample", "--workdir", str(workdir), "--num", "2", "--out", str(tmp_path / "s.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["x"].dtype == np.int32 and f["x"].shape == (2, 33)
     assert main(["eval", "--workdir", str(workdir), "--metrics", "nll", "--num", "8", "--no-ema"]) == 0
     result = json.loads((workdir / "eval.jsonl").read_text().splitlines()[-1])
     run = load_run(workdir)
