@@ -186,3 +186,48 @@ def test_dropout_in_the_loss_only(objective):
     np.testing.assert_array_equal(noisy, obj.loss("model", params, {}, batch, jax.random.PRNGKey(0), step).loss)
     tokens = obj.sample(params, {}, jax.random.PRNGKey(0), 2, temperature=0.0)
     np.testing.assert_array_equal(tokens, obj.sample(params, {}, jax.random.PRNGKey(1), 2, temperature=0.0))
+
+
+SHARDED_STEPS = """
+import json, sys
+import jax
+from genjax.config import load_config
+from genjax.testing import tiny
+from genjax.train.build import build_run
+from genjax.train.loop import compile_stage
+
+corpus, workdir, *mesh = sys.argv[1:]
+c = tiny(load_config("shakespeare_char:runlocal", [f"data.source=text:{corpus}", *mesh]))
+c.sharding.min_fsdp_size = 1
+r = build_run(c, workdir)
+step = compile_stage(r, r.enter_stage(0))
+losses = []
+for _ in range(3):
+    r.state, metrics = step(r.state, r.next_batch())
+    losses.append(float(metrics["loss/model"]))
+qkv = r.state.params["model"]["block_0"]["attn"]["qkv"]["kernel"]
+print(json.dumps({"losses": losses, "qkv": [str(a) for a in qkv.sharding.spec]}))
+"""
+
+
+@pytest.mark.slow
+def test_fsdp_and_tensor_parallel_steps_equal_one_device(tmp_path):
+    """Three train steps on a 2 x 2 (fsdp x tensor) mesh of 4 CPU devices, the params sharded by
+    their logical names, give the losses of one device (dropout included)."""
+    import os
+    import subprocess
+    import sys
+
+    corpus = write_text_corpus(tmp_path / "corpus")
+    out = {}
+    for devices, mesh in ((1, ["mesh.data=1"]), (4, ["mesh.data=1", "mesh.fsdp=2", "mesh.tensor=2"])):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run(
+            [sys.executable, "-c", SHARDED_STEPS, str(corpus), str(tmp_path / f"run{devices}"), *mesh],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[devices] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out[4]["qkv"] == ["fsdp", "None", "tensor", "None"]
+    np.testing.assert_allclose(out[4]["losses"], out[1]["losses"], rtol=1e-5)
+    assert out[1]["losses"][2] != out[1]["losses"][0]
