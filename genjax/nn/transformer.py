@@ -65,11 +65,10 @@ class CausalSelfAttention(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, pos: Array, cache: Cache | None) -> tuple[Array, Cache | None]:
-        dim = x.shape[-1]
-        head_dim = dim // self.num_heads
+        (b, t, dim), head_dim = x.shape, x.shape[-1] // self.num_heads
         qkv = nn.DenseGeneral(
             (3, self.num_heads, head_dim), use_bias=False, kernel_init=_init((EMBED, None, HEADS, KV)), name="qkv"
-        )(x)
+        )(x.reshape(b * t, dim)).reshape(b, t, 3, self.num_heads, head_dim)  # projections as 2D matmuls
         positions = pos + jnp.arange(x.shape[1])
         q, k, v = rope(qkv[:, :, 0], positions), rope(qkv[:, :, 1], positions), qkv[:, :, 2]
         if cache is None:
@@ -80,8 +79,10 @@ class CausalSelfAttention(nn.Module):
             mask = positions[:, None] >= jnp.arange(k_all.shape[1])[None, :]  # [T, S]: keys up to the query
             h = jax.nn.dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype), mask=mask[None, None])
             cache = {"k": k_all, "v": v_all}
-        out = nn.DenseGeneral(dim, axis=(-2, -1), use_bias=False, kernel_init=_init((HEADS, KV, EMBED)), name="proj")(h)
-        return out, cache
+        out = nn.DenseGeneral(dim, axis=(-2, -1), use_bias=False, kernel_init=_init((HEADS, KV, EMBED)), name="proj")(
+            h.reshape(b * t, self.num_heads, head_dim)
+        )
+        return out.reshape(b, t, dim), cache
 
 
 class Block(nn.Module):
@@ -99,10 +100,12 @@ class Block(nn.Module):
         h, cache = CausalSelfAttention(self.num_heads, name="attn")(RMSNorm(name="norm_attn")(x), pos, cache)
         drop = nn.Dropout(self.dropout, deterministic=self.deterministic)
         x = x + drop(h)
+        tokens = x.reshape(-1, x.shape[-1])  # [B * T, dim]: XLA:CPU differentiates 2D matmuls faster
         h = nn.Dense(self.mlp_ratio * x.shape[-1], use_bias=False, kernel_init=_init((EMBED, MLP)), name="fc")(
-            RMSNorm(name="norm_mlp")(x)
+            RMSNorm(name="norm_mlp")(tokens)
         )
-        x = x + drop(nn.Dense(x.shape[-1], use_bias=False, kernel_init=_init((MLP, EMBED)), name="out")(nn.gelu(h)))
+        h = nn.Dense(x.shape[-1], use_bias=False, kernel_init=_init((MLP, EMBED)), name="out")(nn.gelu(h))
+        x = x + drop(h.reshape(x.shape))
         return (x, pos), cache
 
 
@@ -159,6 +162,6 @@ class Transformer(nn.Module):
                 (x, _), layer_cache = block(**kw, name=f"block_{i}")((x, pos), layer_cache)
                 new.append(layer_cache)
             cache = None if cache is None else jax.tree.map(lambda *c: jnp.stack(c), *new)
-        x = RMSNorm(name="norm_out")(x)
+        x = RMSNorm(name="norm_out")(x.reshape(-1, self.dim))
         logits = nn.Dense(self.vocab_size, use_bias=False, kernel_init=_init((EMBED, VOCAB)), name="head")(x)
-        return logits.astype(jnp.float32), cache
+        return logits.reshape(*tokens.shape, self.vocab_size).astype(jnp.float32), cache
