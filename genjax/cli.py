@@ -70,13 +70,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from genjax.train.loop import load_run
 
     out = Path(args.out)
-    if out.suffix not in (".png", ".npz"):
-        raise UsageError(f"--out must end in .png or .npz, got {out}")
+    if out.suffix not in (".png", ".npz", ".txt"):
+        raise UsageError(f"--out must end in .png, .npz or .txt (text data), got {out}")
     r = load_run(args.workdir)
+    if (out.suffix == ".txt") != (r.metadata.kind == "text") and out.suffix != ".npz":
+        raise UsageError(
+            f"--out {out}: write {r.metadata.kind} samples to "
+            + (".txt or .npz" if r.metadata.kind == "text" else ".png or .npz")
+        )
     kwargs = {**dict(r.config.sample.kwargs), **_sample_kwargs(args)}
     x = r.sample(args.num, args.seed, ema_index=_ema_index(args, r.config.sample.use_ema), **kwargs)
-    if out.suffix == ".npz":
-        stored = to_uint8(x, r.metadata.value_range) if r.metadata.kind == "image" else x.astype(np.float32)
+    if out.suffix == ".txt":
+        from genjax.data.text import text_samples
+
+        out.write_text(text_samples(x, r.metadata.vocab), encoding="utf-8")
+    elif out.suffix == ".npz":
+        stored = (
+            to_uint8(x, r.metadata.value_range)
+            if r.metadata.kind == "image"
+            else x.astype(np.int32 if r.metadata.kind == "text" else np.float32)
+        )
         np.savez(out, x=stored)
     else:
         samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)

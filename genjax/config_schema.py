@@ -50,7 +50,7 @@ class OptimFields:
 class DataFields:
     """`config.data`; `genjax.data.config` checks the fields against each other."""
 
-    # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH
+    # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH | text:PATH[?vocab=byte&val=F]
     source: str = "builtin:digits"
     split: str = "train"  # TFDS split string, e.g. "train[:90%]"
     eval_split: str | None = None  # None: "test" when the source has it, else `split`
@@ -65,7 +65,9 @@ class DataFields:
     num_workers: int = hparam(0, ge=0)  # grain worker processes (0: in the main process)
     prefetch: int = hparam(2, ge=0)  # batches read ahead (per worker when num_workers > 0)
     cache: bool = False  # decode this process's part of the split into memory once (if it fits)
-    data_dir: str | None = None  # TFDS data dir; None: $TFDS_DATA_DIR or ~/tensorflow_datasets
+    # TFDS data dir (None: $TFDS_DATA_DIR or ~/tensorflow_datasets); text sources' relative paths too
+    data_dir: str | None = None
+    seq_len: int = hparam(256, ge=1)  # text sources: a window is seq_len + 1 tokens (inputs + targets)
     drop_remainder: bool = False  # finite eval passes: drop the last partial batch, or pad + mask
 
 

@@ -86,3 +86,26 @@ def tiny(config: Any) -> Any:
     config.train.async_checkpoint = False
     config.sample.num = min(config.sample.num, 4)
     return config
+
+
+def write_text_corpus(folder: Any, train_chars: int = 4000, val_chars: int = 1000, seed: int = 0) -> Any:
+    """A folder with train.txt and val.txt of random words over a few letters (val's characters
+    all occur in train), for tests of text sources and language models; returns the folder."""
+    import random
+    from pathlib import Path
+
+    rng = random.Random(seed)
+    words = ["the", "king", "and", "queen", "of", "a", "fool", "speaks", "to", "her", "my", "lord"]
+
+    def text(n: int) -> str:
+        out = []
+        while sum(map(len, out)) < n:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".\n")
+        return "".join(out)[:n]
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    every_char = "KING:\n" + " ".join(w.capitalize() for w in words) + ".\n"
+    (folder / "train.txt").write_text(every_char + text(train_chars), encoding="utf-8")
+    (folder / "val.txt").write_text(text(val_chars), encoding="utf-8")
+    return folder

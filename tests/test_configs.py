@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from genjax import config as config_lib
-from genjax.testing import tiny
+from genjax.testing import tiny, write_text_corpus
 from genjax.train import run
 
 CONFIGS = [name for name in config_lib.config_names() if name != "default"]
@@ -91,10 +91,14 @@ def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_cifar10):
         STAND_INS[name](config)
     elif re.search(r"tfds:", config.data.source):  # one, or two for unpaired:SRC_A|SRC_B
         config.data.data_dir = fake_tfds
+    elif config.data.source.startswith("text:"):  # a small corpus in place of the named text
+        config.data.data_dir = str(tmp_path / "text")
+        write_text_corpus(tmp_path / "text" / config.data.source.removeprefix("text:"))
     state = run(tiny(config), tmp_path / "run")
     assert int(np.asarray(state.step)) == 1
     assert (tmp_path / "run" / "checkpoints" / "1").exists()
-    assert (tmp_path / "run" / "samples" / "step_00000001.png").exists()
+    suffix = "txt" if config.data.source.startswith("text:") else "png"
+    assert (tmp_path / "run" / "samples" / f"step_00000001.{suffix}").exists()
 
 
 def test_default_config_is_valid():

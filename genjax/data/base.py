@@ -20,7 +20,7 @@ from genjax.data.splits import resolve_split
 class SourceInfo:
     """What a source knows about itself before any preprocessing."""
 
-    kind: str  # "image" | "points"
+    kind: str  # "image" | "points" | "text"
     shape: tuple[int | None, ...]  # per example; None for variable image sides
     num_classes: int | None
     num_examples: int  # in the selected split
@@ -31,6 +31,8 @@ class SourceInfo:
     point_range: tuple[float, float] | None = None  # bounding box of points sources
     point_moments: tuple[float, float] | None = None  # (mean, std) of points sources, see point_stats
     uint8: bool = True  # images stored as 8-bit integers (else float in [0, 1])
+    vocab: str | None = None  # text: the characters of the token ids, in order (None: bytes)
+    vocab_size: int | None = None  # text: the number of token ids
 
 
 class Source(abc.ABC):

@@ -14,7 +14,12 @@ def check_data_config(data_cfg: Any) -> None:
     """Raises ValueError naming the field for values no pipeline can use: a type or range that
     `genjax.config_schema.DataFields` does not allow, or fields that do not fit together."""
     check_section(DataFields, data_cfg, "config.data")
-    parse_source(data_cfg.source)
+    scheme, _, _ = parse_source(data_cfg.source)
+    if scheme == "text" and data_cfg.cache:
+        raise ValueError(
+            "config.data.cache=True would copy every window of a text source into memory; text tokens are "
+            "memory-mapped already: set data.cache=False"
+        )
     if not data_cfg.split:
         raise ValueError("config.data.split must be a split string such as 'train', got ''")
     if data_cfg.image_size is not None:

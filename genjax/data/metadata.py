@@ -11,7 +11,8 @@ class DatasetMetadata:
 
     Attributes:
       name:         the source string, e.g. "tfds:mnist" or "builtin:ring8".
-      kind:         "image" (x is [H, W, C], NHWC batches) or "points" (x is [D]).
+      kind:         "image" (x is [H, W, C], NHWC batches), "points" (x is [D]) or "text" (x is
+                    int32 token ids [seq_len + 1], a window of inputs and next-token targets).
       shape:        per-example shape of x after preprocessing (image_size applied).
       num_classes:  number of label values when the data has labels y in [0, num_classes), else None.
       value_range:  (low, high) of x: the configured range for images, the bounding box of the
@@ -24,6 +25,9 @@ class DatasetMetadata:
                     discretisation bits-per-dimension metrics need.
       point_moments: (mean, std) of the split's coordinates for points (see
                     `genjax.data.base.point_stats`), else None.
+      vocab:        text: the characters of token ids 0, 1, ... (the sorted characters of the
+                    training text), None for byte tokens; `genjax.data.text.decode` maps ids back.
+      vocab_size:   text: the number of token ids, else None.
     """
 
     name: str
@@ -37,7 +41,9 @@ class DatasetMetadata:
     class_names: tuple[str, ...] | None = None
     bits: int | None = None
     point_moments: tuple[float, float] | None = None
+    vocab: str | None = None
+    vocab_size: int | None = None
 
     def __post_init__(self):
-        if self.kind not in ("image", "points"):
-            raise ValueError(f"DatasetMetadata.kind must be 'image' or 'points', got {self.kind!r}")
+        if self.kind not in ("image", "points", "text"):
+            raise ValueError(f"DatasetMetadata.kind must be 'image', 'points' or 'text', got {self.kind!r}")

@@ -59,6 +59,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
             shape = (*image_hw(data_cfg.image_size), shape[-1])
         value_range = tuple(float(v) for v in data_cfg.value_range)
         bits = 1 if data_cfg.binarize else (8 if info.uint8 else None)
+    elif info.kind == "text":
+        value_range, bits = (0.0, float(info.vocab_size - 1)), None
     else:
         value_range, bits = info.point_range, None
     return DatasetMetadata(
@@ -73,6 +75,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
         class_names=info.class_names,
         bits=bits,
         point_moments=info.point_moments,
+        vocab=info.vocab,
+        vocab_size=info.vocab_size,
     )
 
 

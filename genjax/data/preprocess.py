@@ -90,7 +90,7 @@ class Preprocess:
       u = x / 255, or u = (x + U[0, 1)) / 256 with uniform dequantization (Theis et al. 2016,
       "A note on the evaluation of generative models"), or u ~ Bernoulli(x / 255) with dynamic
       binarization (Salakhutdinov & Murray 2008), then x = low + (high - low) * u.
-    Points pass through as float32.
+    Points pass through as float32, text tokens as int32.
     """
 
     kind: str
@@ -113,6 +113,9 @@ class Preprocess:
         x = batch["x"]
         if self.kind == "points":
             out["x"] = x.astype(np.float32)
+            return out
+        if self.kind == "text":
+            out["x"] = x.astype(np.int32)
             return out
         if self.hw is not None and x.shape[1:3] != tuple(self.hw):
             x = resize_images(x, self.hw)

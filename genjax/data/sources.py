@@ -5,6 +5,8 @@
     npz:PATH                       a NumPy .npz file with arrays `x` and optional `y`
     folder:PATH                    an image folder, one sub-folder per class
     unpaired:SRC_A|SRC_B           two image sources as unpaired domains (`genjax.data.unpaired`)
+    text:PATH[?vocab=byte&val=F]   a UTF-8 text file or a folder with train.txt and val.txt, as
+                                   windows of data.seq_len + 1 tokens (`genjax.data.text`)
 
 A source yields raw examples (see `genjax.data.base`); preprocessing happens in
 `genjax.data.pipeline`.
@@ -20,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data import builtin, checks, tfds_source, unpaired
+from genjax.data import builtin, checks, text, tfds_source, unpaired
 from genjax.data.base import ArraySource, Source, SourceInfo, array_source
 from genjax.data.image_files import load_image, strict_decoding
 from genjax.data.preprocess import image_hw
 
-SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired")
+SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired", "text")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -38,9 +40,12 @@ def parse_source(source: str) -> tuple[str, str, dict[str, str]]:
         raise ValueError(
             f"data.source {source!r} is not a known source; use builtin:NAME (digits, ring8, grid25, "
             "moons, swissroll, ring?modes=K&std=S, grid?modes=K&std=S), tfds:NAME[:VERSION], "
-            "npz:PATH, folder:PATH or unpaired:SRC_A|SRC_B"
+            "npz:PATH, folder:PATH, unpaired:SRC_A|SRC_B or text:PATH[?vocab=byte&val=FRACTION] (a UTF-8 "
+            "file or a folder with train.txt and val.txt)"
         )
     params: dict[str, str] = {}
+    if scheme == "text":
+        text.parse_text_source(rest)
     if scheme == "builtin":
         rest, _, query = rest.partition("?")
         for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
@@ -57,6 +62,8 @@ def open_source(data_cfg: Any, split: str) -> Source:
         return tfds_source.TfdsSource(rest, split, data_cfg.data_dir, data_cfg.image_size)
     if scheme == "npz":
         return _open_npz(rest, split)
+    if scheme == "text":
+        return text.open_text(rest, split, data_cfg.seq_len, data_cfg.data_dir)
     if scheme == "unpaired":
         cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
         return unpaired.UnpairedSource(open_source(cfg_a, split), open_source(cfg_b, split), data_cfg.source)

@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from genjax import config as config_lib
+from genjax.data.text import text_samples
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives.base import Autoencoder
 from genjax.parallel import to_host
@@ -78,15 +79,20 @@ class LogMetrics:
 
 
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
-    """A PNG grid of config.sample.num samples in `<workdir>/samples/` and TensorBoard; for an
-    `Autoencoder` of images also `reconstructions_<step>.png` (rows of eval examples, each followed
-    by their reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples:
-    their latents' slerp, decoded), see `genjax.train.autoencode`."""
+    """config.sample.num samples in `<workdir>/samples/`: a PNG grid (also to TensorBoard), or for
+    text the decoded samples in a .txt file, separated by lines of dashes; for an `Autoencoder` of
+    images also `reconstructions_<step>.png` (rows of eval examples, each followed by their
+    reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples: their
+    latents' slerp, decoded), see `genjax.train.autoencode`."""
     cfg = run.config.sample
     samples = run.sample(
         cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
     )
-    if run.is_chief:
+    if run.is_chief and run.metadata.kind == "text":
+        path = run.workdir / "samples" / f"step_{step:08d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text_samples(samples, run.metadata.vocab), encoding="utf-8")
+    elif run.is_chief:
         picture = samples_to_png(
             samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"
         )

@@ -11,6 +11,9 @@ from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
   u ~ U(0, 1)^D, p the level of each value, so that E_u[log p(x')] + D log((hi - lo) / L) is a lower
   bound on log P(p) (Theis et al. 2016, "A note on the evaluation of generative models", sec. 3.1);
   both report bits_per_dim and nll, -log P(x) of the levels in nats per example (bpd D ln 2);
+- text (windows of T + 1 tokens, the first one given): nll in nats per character (per predicted
+  token), -log p(x_1..x_T | x_0) / T, the unit of the training loss, and bits_per_dim in bits per
+  character, nll / ln 2;
 - points and other continuous data: the negative log-likelihood in nats per example.
 An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
 its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
@@ -159,8 +162,8 @@ def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float
 def evaluate_likelihood(
     run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
 ) -> dict[str, float]:
-    """{"bits_per_dim", "nll"} and their standard errors ("*_stderr") for b-bit images, {"nll",
-    "nll_stderr"} otherwise (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`,
+    """{"bits_per_dim", "nll"} and their standard errors ("*_stderr") for b-bit images and text (per
+    character), {"nll", "nll_stderr"} otherwise (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`,
     over `num` eval examples of `run` in batches of config.data.batch_size; `options` go to the
     objective's log_likelihood (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See
     the module docstring for the conventions."""
@@ -198,7 +201,10 @@ def evaluate_likelihood(
             log_px.append(np.asarray(out, np.float64))
     nll = -np.concatenate(log_px)
     values = {"nll": nll}
-    if levels is not None:
+    if meta.kind == "text":
+        per_char = nll / (meta.shape[0] - 1)
+        values = {"bits_per_dim": per_char / math.log(2.0), "nll": per_char}
+    elif levels is not None:
         bpd = bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels)
         values = {"bits_per_dim": bpd, "nll": bpd * math.prod(meta.shape) * math.log(2.0)}
     results = {}

@@ -27,8 +27,10 @@ def _variables(objective: Objective, rng: jax.Array, batch_spec: Mapping[str, ja
 
 
 def batch_spec(metadata: Any, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shapes of a global batch of a dataset: {"x": [B, *shape] float32, "y": [B] int32 (labelled)}."""
-    spec = {"x": jax.ShapeDtypeStruct((batch_size, *metadata.shape), jnp.float32)}
+    """Shapes of a global batch of a dataset: {"x": [B, *shape] float32 (int32 tokens for text),
+    "y": [B] int32 (labelled)}."""
+    dtype = jnp.int32 if metadata.kind == "text" else jnp.float32
+    spec = {"x": jax.ShapeDtypeStruct((batch_size, *metadata.shape), dtype)}
     if metadata.num_classes:
         spec["y"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
     return spec

@@ -23,7 +23,7 @@ from genjax.objectives.base import (
     PairedDomains,
     Planned,
 )
-from genjax.testing import tiny
+from genjax.testing import tiny, write_text_corpus
 from genjax.train import run
 from genjax.train.build import build_run
 from genjax.train.evaluate import evaluate_likelihood, sample
@@ -45,6 +45,8 @@ CASES = {
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),
+    # {corpus}: a small text folder written by the text_corpus fixture
+    "autoregressive": ("shakespeare_char:runlocal", ["data.source=text:{corpus}"], {LikelihoodModel}, {}),
 }
 
 
@@ -52,15 +54,21 @@ def test_every_registered_objective_has_a_case():
     assert set(CASES) == set(registered())
 
 
-def _config(family):
+@pytest.fixture(scope="module")
+def text_corpus(tmp_path_factory):
+    return write_text_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _config(family, corpus=None):
     spec, overrides, _, _ = CASES[family]
+    overrides = [o.format(corpus=corpus) for o in overrides]
     return tiny(load_config(spec, [*overrides, "optim.warmup_steps=0"]))  # the first step moves the params
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
-def test_objective_conformance(family, tmp_path):
+def test_objective_conformance(family, tmp_path, text_corpus):
     _, _, expected, ll_options = CASES[family]
-    r = build_run(_config(family), tmp_path)
+    r = build_run(_config(family, text_corpus), tmp_path)
     obj = r.objective
     assert isinstance(obj, Objective)
     assert {c for c in CAPABILITIES if isinstance(obj, c)} == expected
