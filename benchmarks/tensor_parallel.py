@@ -69,7 +69,9 @@ def measure(name: str, mesh_shape: tuple[int, int, int], check: bool = False, ru
         with activation_rules(mesh, rules):
             return step(params, x, t)
 
-    fn = jax.jit(sharded_step, in_shardings=(param_sh, batch_sh, batch_sh), out_shardings=(NamedSharding(mesh, P()), param_sh))
+    fn = jax.jit(
+        sharded_step, in_shardings=(param_sh, batch_sh, batch_sh), out_shardings=(NamedSharding(mesh, P()), param_sh)
+    )
     compiled = fn.lower(params, x, t).compile()
     cost, total = compiled_cost(compiled), compiled_cost(one)
     param_bytes = sum(int(p.size) * p.dtype.itemsize for p in jax.tree.leaves(params))
@@ -85,7 +87,9 @@ def measure(name: str, mesh_shape: tuple[int, int, int], check: bool = False, ru
     }
     if check:
         loss1, grads1 = one(params, x, t)
-        loss8, grads8 = compiled(jax.device_put(params, param_sh), jax.device_put(x, batch_sh), jax.device_put(t, batch_sh))
+        loss8, grads8 = compiled(
+            jax.device_put(params, param_sh), jax.device_put(x, batch_sh), jax.device_put(t, batch_sh)
+        )
         flat = lambda tree: np.concatenate([np.ravel(v) for v in jax.tree.leaves(jax.device_get(tree))])  # noqa: E731
         rel = lambda a, b: float(np.max(np.abs(flat(a) - flat(b))) / np.max(np.abs(flat(b))))  # noqa: E731
         out["loss_rel_diff"] = rel(loss8, loss1)

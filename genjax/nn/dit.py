@@ -167,13 +167,21 @@ class DiT(nn.Module):
             for i in range(self.depth):
                 h = remat(DiTBlock, self.remat)(*block_args, name=f"block_{i}")(h, c)
         shift, scale = jnp.split(
-            nn.Dense(2 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros), name="final_adaLN")(
-                nn.silu(c)
-            ),
+            nn.Dense(
+                2 * self.hidden,
+                kernel_init=_init((EMBED, MLP), nn.initializers.zeros),
+                bias_init=_init((MLP,), nn.initializers.zeros),
+                name="final_adaLN",
+            )(nn.silu(c)),
             2,
             axis=-1,
         )
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(h), shift, scale)
         out_ch = self.out_channels or ch
-        h = nn.Dense(p * p * out_ch, kernel_init=_init((EMBED, None), nn.initializers.zeros), name="final")(h)
+        h = nn.Dense(
+            p * p * out_ch,
+            kernel_init=_init((EMBED, None), nn.initializers.zeros),
+            bias_init=_init((None,), nn.initializers.zeros),
+            name="final",
+        )(h)
         return h.reshape(b, g, g, p, p, out_ch).transpose(0, 1, 3, 2, 4, 5).reshape(b, hgt, wid, out_ch)

@@ -42,7 +42,9 @@ class TimeEmbedding(nn.Module):
     @nn.compact
     def __call__(self, t: Array, dtype: jnp.dtype = jnp.float32) -> Array:
         h = timestep_embedding(t, self.freq_dim).astype(dtype)
-        h = nn.Dense(self.features, kernel_init=_boxed(self.kernel_init, (None, MLP)), bias_init=_bias(MLP), name="dense0")(h)
+        h = nn.Dense(
+            self.features, kernel_init=_boxed(self.kernel_init, (None, MLP)), bias_init=_bias(MLP), name="dense0"
+        )(h)
         return nn.Dense(
             self.features, kernel_init=_boxed(self.kernel_init, (MLP, EMBED)), bias_init=_bias(EMBED), name="dense1"
         )(nn.silu(h))

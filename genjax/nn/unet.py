@@ -23,6 +23,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.linear import default_kernel_init
 
 from genjax.nn.attention import dot_product_attention
 from genjax.nn.remat import remat
@@ -57,7 +58,7 @@ def _conv(features: int, zero: bool = False, names=_COLUMN, size: int = 3, **kw)
     )
 
 
-def _dense(features: int, names: tuple, init=nn.initializers.lecun_normal(), **kw) -> nn.Dense:
+def _dense(features: int, names: tuple, init=default_kernel_init, **kw) -> nn.Dense:
     return nn.Dense(
         features,
         kernel_init=nn.with_logical_partitioning(init, names),
@@ -121,7 +122,9 @@ class _QKV(nn.Module):
     @nn.compact
     def __call__(self, h: Array) -> Array:
         c = h.shape[-1]
-        kernel = self.param("kernel", nn.with_logical_partitioning(nn.initializers.lecun_normal(), (EMBED, None)), (c, 3 * c))
+        kernel = self.param(
+            "kernel", nn.with_logical_partitioning(nn.initializers.lecun_normal(), (EMBED, None)), (c, 3 * c)
+        )
         bias = self.param("bias", nn.with_logical_partitioning(_zeros, (None,)), (3 * c,))
         split = (3, self.num_heads, c // self.num_heads)
         kernel = constrain(kernel.reshape(c, *split).astype(h.dtype), (EMBED, None, HEADS, KV))
