@@ -30,8 +30,14 @@ def _backbones():
     x, t, y, z = jnp.ones((4, 16, 16, 3)), jnp.ones((4,)), jnp.arange(4) % 3, jnp.ones((4, 8))
     small = dict(channel_base=64, channel_max=16)
     return {
-        "unet": (UNet(ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), num_heads=4, num_classes=3), (x, t, y)),
-        "unet_scale_shift": (UNet(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), scale_shift=True), (x, t)),
+        "unet": (
+            UNet(ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), num_heads=4, num_classes=3),
+            (x, t, y),
+        ),
+        "unet_scale_shift": (
+            UNet(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), scale_shift=True),
+            (x, t),
+        ),
         "dit": (DiT(patch=4, hidden=32, depth=1, num_heads=4, num_classes=3), (x, t, y)),
         "mlp_denoiser": (MLPDenoiser(hidden=16, num_classes=3), (x, t, y)),
         "dcgan_g": (DCGANGenerator((16, 16, 3), base=8, num_classes=3), (z, y)),
