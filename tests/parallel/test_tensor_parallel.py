@@ -133,3 +133,32 @@ def test_tensor_parallel_step_equals_one_device(measured, model, mesh):
     |value| over all gradients; float32 summation order only)."""
     r = measured[(model, mesh)]
     assert r["loss_rel_diff"] <= 1e-5 and r["grad_rel_diff"] <= 1e-4, r
+
+
+def test_constrain_maps_logical_names_only_under_active_rules():
+    """Outside `activation_rules` constrain is the identity; inside, the names map through the
+    rules like the params' (size-1 and non-dividing mesh axes dropped). Traced on an abstract
+    8-device mesh, so no devices are needed."""
+    from jax.sharding import AbstractMesh, PartitionSpec as P
+
+    from genjax.config_schema import SHARDING_RULES
+    from genjax.parallel import activation_rules, constrain
+
+    mesh = AbstractMesh((1, 2, 4), ("data", "fsdp", "tensor"))
+    x = jnp.ones((4, 8, 8, 12))
+    names = ("batch", None, None, "conv_out")
+    assert constrain(x, names) is x
+
+    def specs(shape, names):
+        def f(x):
+            with activation_rules(mesh, SHARDING_RULES):
+                return constrain(x, names)
+
+        eqns = jax.make_jaxpr(f)(jnp.ones(shape)).eqns
+        return [e.params["sharding"].spec for e in eqns if e.primitive.name == "sharding_constraint"]
+
+    assert specs((4, 8, 8, 16), names) == [P("fsdp", None, None, "tensor")]
+    assert specs((4, 8, 8, 6), names) == [P("fsdp", None, None, None)]  # tensor 4 does not divide 6
+    with pytest.raises(ValueError, match="3 logical names"):
+        specs((4, 8), ("batch", None, "mlp"))
+    assert constrain(x, names) is x  # the rules end with the block
