@@ -24,8 +24,8 @@ SHARDING_RULES = (
     ("heads", "tensor"),
     ("kv", None),
     ("vocab", "tensor"),
-    ("conv_in", None),
-    ("conv_out", "fsdp"),
+    ("conv_in", "fsdp"),
+    ("conv_out", "tensor"),
     ("norm", None),
     ("layers", None),
 )

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 from genjax.nn.dit import DiT
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.unet import UNet
+from genjax.nn import named
+from genjax.parallel.axes import EMBED, MLP
 
 Array = jax.Array
 
@@ -34,11 +36,11 @@ class MLPDenoiser(nn.Module):
             if labels is None:
                 labels = jnp.full((x.shape[0],), self.num_classes, jnp.int32)
             emb = emb + LabelEmbedding(self.num_classes, self.hidden)(labels).astype(emb.dtype)
-        h = nn.Dense(self.hidden)(x.reshape(x.shape[0], -1))
+        h = named.dense(self.hidden, (None, EMBED))(x.reshape(x.shape[0], -1))
         for _ in range(self.depth):
-            r = nn.silu(nn.LayerNorm()(h) + emb)
-            h = h + nn.Dense(self.hidden)(nn.silu(nn.Dense(self.hidden)(r)))
-        out = nn.Dense(x[0].size, kernel_init=nn.initializers.zeros)(nn.silu(nn.LayerNorm()(h)))
+            r = nn.silu(named.layer_norm()(h) + emb)
+            h = h + named.dense(self.hidden, (MLP, EMBED))(nn.silu(named.dense(self.hidden, (EMBED, MLP))(r)))
+        out = named.dense(x[0].size, (EMBED, None), nn.initializers.zeros)(nn.silu(named.layer_norm()(h)))
         return out.reshape(x.shape)
 
 

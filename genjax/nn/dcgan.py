@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from genjax.nn.gan_layers import minibatch_stddev
 from genjax.nn.spectral_norm import SNConv, SNDense, SNEmbed
+from genjax.nn.named import batch_norm, conv, conv_transpose, dense, embed, layer_norm
 
 Array = jax.Array
 
@@ -37,14 +38,14 @@ class DCGANGenerator(nn.Module):
         h_out, _, c_out = self.out_shape
         s, n = num_upsamplings(h_out)
         if self.num_classes:
-            z = jnp.concatenate([z, nn.Embed(self.num_classes, z.shape[-1])(y).astype(z.dtype)], -1)
-        bn = lambda v: nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(v))  # noqa: E731
+            z = jnp.concatenate([z, embed(self.num_classes, z.shape[-1])(y).astype(z.dtype)], -1)
+        bn = lambda v: nn.relu(batch_norm(use_running_average=not train, momentum=0.9)(v))  # noqa: E731
         ch = self.base * 2 ** (n - 1)
-        h = bn(nn.Dense(s * s * ch)(z)).reshape(z.shape[0], s, s, ch)
+        h = bn(dense(s * s * ch)(z)).reshape(z.shape[0], s, s, ch)
         for _ in range(n - 1):
             ch //= 2
-            h = bn(nn.ConvTranspose(ch, (4, 4), (2, 2), padding="SAME")(h))
-        h = nn.ConvTranspose(c_out, (4, 4), (2, 2), padding="SAME")(h)
+            h = bn(conv_transpose(ch, (4, 4), (2, 2), padding="SAME")(h))
+        h = conv_transpose(c_out, (4, 4), (2, 2), padding="SAME")(h)
         return jnp.tanh(h)
 
 
@@ -71,11 +72,11 @@ class DCGANDiscriminator(nn.Module):
             if self.spectral_norm:
                 h = SNConv(ch, (4, 4), (2, 2), padding="SAME")(h, update_stats=train)
             else:
-                h = nn.Conv(ch, (4, 4), (2, 2), padding="SAME")(h)
+                h = conv(ch, (4, 4), (2, 2), padding="SAME")(h)
             if i > 0 and self.norm == "batch":
-                h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+                h = batch_norm(use_running_average=not train, momentum=0.9)(h)
             elif i > 0 and self.norm == "layer":
-                h = nn.LayerNorm()(h)
+                h = layer_norm()(h)
             h = nn.leaky_relu(h, 0.2)
         if self.minibatch_std:
             h = minibatch_stddev(h)
@@ -83,11 +84,11 @@ class DCGANDiscriminator(nn.Module):
         if self.spectral_norm:
             out = SNDense(1)(h, update_stats=train)[:, 0]
         else:
-            out = nn.Dense(1)(h)[:, 0]
+            out = dense(1)(h)[:, 0]
         if self.num_classes:  # projection discriminator (Miyato & Koyama 2018)
             if self.spectral_norm:
                 emb = SNEmbed(self.num_classes, h.shape[-1])(y, update_stats=train)
             else:
-                emb = nn.Embed(self.num_classes, h.shape[-1])(y)
+                emb = embed(self.num_classes, h.shape[-1])(y)
             out = out + jnp.sum(emb.astype(h.dtype) * h, axis=-1)
         return out

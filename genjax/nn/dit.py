@@ -6,6 +6,10 @@ Params carry logical axis names (genjax.parallel.axes) so FSDP and tensor-parall
 them through `config.sharding.rules`. `attention` picks the attention implementation
 (genjax.nn.attention), `remat` a rematerialisation policy for every block and `scan` compiles
 the blocks as one scanned layer (genjax.nn.remat).
+
+Tensor parallelism is Megatron's (genjax.parallel.axes): qkv and fc1 shard their output features
+(heads, mlp), proj and fc2 their input features, so each attention and each MLP ends in one
+all-reduce; the token activations between them are constrained to whole features per device.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import numpy as np
 from genjax.nn.attention import dot_product_attention
 from genjax.nn.embeddings import TimeEmbedding
 from genjax.nn.remat import remat, scan_layers
-from genjax.parallel.axes import EMBED, HEADS, KV, MLP, VOCAB
+from genjax.parallel.axes import BATCH, EMBED, HEADS, KV, MLP, VOCAB
+from genjax.parallel.sharding import constrain
 
 Array = jax.Array
 _xavier = nn.initializers.xavier_uniform()
+_BOUNDARY = (BATCH, None, None)  # tokens [B, N, hidden] between blocks: features whole on each tensor device
 
 
 def _init(names, init=_xavier):
@@ -61,6 +67,8 @@ class DiTBlock(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)),
             name="adaLN",
         )(nn.silu(c))
+        mod = constrain(mod, (BATCH, None))  # [B, 6 hidden], gathered once: it scales whole rows
+        x = constrain(x, _BOUNDARY)
         shift1, scale1, gate1, shift2, scale2, gate2 = jnp.split(mod, 6, axis=-1)
         head_dim = self.hidden // self.num_heads
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(x), shift1, scale1)
@@ -70,7 +78,9 @@ class DiTBlock(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (None, HEADS, KV)),
             name="qkv",
         )(h)
+        qkv = constrain(qkv, (BATCH, None, None, HEADS, KV))  # [B, N, 3, heads, head_dim]
         h = dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], implementation=self.attention)
+        h = constrain(h, (BATCH, None, HEADS, KV))
         h = nn.DenseGeneral(
             self.hidden,
             axis=(-2, -1),
@@ -78,7 +88,7 @@ class DiTBlock(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
             name="proj",
         )(h)
-        x = x + gate1[:, None] * h
+        x = constrain(x + gate1[:, None] * h, _BOUNDARY)
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(x), shift2, scale2)
         h = nn.Dense(
             int(self.hidden * self.mlp_ratio),
@@ -86,13 +96,14 @@ class DiTBlock(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (MLP,)),
             name="fc1",
         )(h)
+        h = constrain(h, (BATCH, None, MLP))
         h = nn.Dense(
             self.hidden,
             kernel_init=_init((MLP, EMBED)),
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (EMBED,)),
             name="fc2",
         )(nn.gelu(h, approximate=True))
-        return x + gate2[:, None] * h
+        return constrain(x + gate2[:, None] * h, _BOUNDARY)
 
 
 class _ScannedBlock(DiTBlock):
@@ -156,13 +167,21 @@ class DiT(nn.Module):
             for i in range(self.depth):
                 h = remat(DiTBlock, self.remat)(*block_args, name=f"block_{i}")(h, c)
         shift, scale = jnp.split(
-            nn.Dense(2 * self.hidden, kernel_init=_init((EMBED, MLP), nn.initializers.zeros), name="final_adaLN")(
-                nn.silu(c)
-            ),
+            nn.Dense(
+                2 * self.hidden,
+                kernel_init=_init((EMBED, MLP), nn.initializers.zeros),
+                bias_init=_init((MLP,), nn.initializers.zeros),
+                name="final_adaLN",
+            )(nn.silu(c)),
             2,
             axis=-1,
         )
         h = _modulate(nn.LayerNorm(use_scale=False, use_bias=False, epsilon=1e-6)(h), shift, scale)
         out_ch = self.out_channels or ch
-        h = nn.Dense(p * p * out_ch, kernel_init=_init((EMBED, None), nn.initializers.zeros), name="final")(h)
+        h = nn.Dense(
+            p * p * out_ch,
+            kernel_init=_init((EMBED, None), nn.initializers.zeros),
+            bias_init=_init((None,), nn.initializers.zeros),
+            name="final",
+        )(h)
         return h.reshape(b, g, g, p, p, out_ch).transpose(0, 1, 3, 2, 4, 5).reshape(b, hgt, wid, out_ch)

@@ -8,7 +8,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.parallel.axes import EMBED, MLP, VOCAB
+
 Array = jax.Array
+
+
+def _boxed(init: nn.initializers.Initializer, names: tuple) -> nn.initializers.Initializer:
+    """`init` with logical axis names (genjax.parallel.axes)."""
+    return nn.with_logical_partitioning(init, names)
+
+
+def _bias(name: str) -> nn.initializers.Initializer:
+    return nn.with_logical_partitioning(nn.initializers.zeros, (name,))
 
 
 def timestep_embedding(t: Array, dim: int, max_period: float = 10_000.0) -> Array:
@@ -31,8 +42,12 @@ class TimeEmbedding(nn.Module):
     @nn.compact
     def __call__(self, t: Array, dtype: jnp.dtype = jnp.float32) -> Array:
         h = timestep_embedding(t, self.freq_dim).astype(dtype)
-        h = nn.Dense(self.features, kernel_init=self.kernel_init, name="dense0")(h)
-        return nn.Dense(self.features, kernel_init=self.kernel_init, name="dense1")(nn.silu(h))
+        h = nn.Dense(
+            self.features, kernel_init=_boxed(self.kernel_init, (None, MLP)), bias_init=_bias(MLP), name="dense0"
+        )(h)
+        return nn.Dense(
+            self.features, kernel_init=_boxed(self.kernel_init, (MLP, EMBED)), bias_init=_bias(EMBED), name="dense1"
+        )(nn.silu(h))
 
 
 class LabelEmbedding(nn.Module):
@@ -45,4 +60,6 @@ class LabelEmbedding(nn.Module):
 
     @nn.compact
     def __call__(self, y: Array) -> Array:
-        return nn.Embed(self.num_classes + 1, self.features, embedding_init=self.embedding_init)(y)
+        return nn.Embed(
+            self.num_classes + 1, self.features, embedding_init=_boxed(self.embedding_init, (VOCAB, EMBED))
+        )(y)

@@ -9,6 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.named import CONV, DENSE, named
+
 Array = jax.Array
 
 
@@ -90,12 +92,12 @@ class EqualizedDense(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:  # [..., fan_in] -> [..., features]
         init = nn.initializers.normal(1.0 / self.lr_multiplier)
-        kernel = self.param("kernel", init, (x.shape[-1], self.features))
+        kernel = self.param("kernel", named(init, DENSE), (x.shape[-1], self.features))
         y = x @ (kernel * (self.lr_multiplier / math.sqrt(x.shape[-1]))).astype(x.dtype)
         if self.use_bias:
             bias = self.param(
                 "bias",
-                nn.initializers.constant(self.bias_init / self.lr_multiplier),
+                named(nn.initializers.constant(self.bias_init / self.lr_multiplier), DENSE[1:]),
                 (self.features,),
             )
             y = y + (bias * self.lr_multiplier).astype(x.dtype)
@@ -112,11 +114,11 @@ class EqualizedConv(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:  # [N, H, W, C] -> [N, H, W, F]
         k = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.normal(1.0), (k, k, x.shape[-1], self.features))
+        kernel = self.param("kernel", named(nn.initializers.normal(1.0), CONV), (k, k, x.shape[-1], self.features))
         scale = 1.0 / math.sqrt(k * k * x.shape[-1])
         y = _conv(x, (kernel * scale).astype(x.dtype))
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+            y = y + self.param("bias", named(nn.initializers.zeros, CONV[-1:]), (self.features,)).astype(x.dtype)
         return y
 
 
@@ -154,7 +156,7 @@ class ModulatedConv(nn.Module):
     def __call__(self, x: Array, w: Array) -> Array:  # x [N,H,W,C], w [N, w_dim]
         c_in, k = x.shape[-1], self.kernel_size
         styles = EqualizedDense(c_in, bias_init=1.0, name="affine")(w)  # [N, C_in]
-        weight = self.param("weight", nn.initializers.normal(1.0), (k, k, c_in, self.features))
+        weight = self.param("weight", named(nn.initializers.normal(1.0), CONV), (k, k, c_in, self.features))
         weight = weight * (1.0 / math.sqrt(k * k * c_in))
         if self.up:
             x = upsample2x(x)
@@ -168,7 +170,7 @@ class NoiseInjection(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, noise: Array | None = None) -> Array:  # [N, H, W, C]
-        strength = self.param("strength", nn.initializers.zeros, ())
+        strength = self.param("strength", named(nn.initializers.zeros, ()), ())
         if noise is None:
             noise = jax.random.normal(self.make_rng("noise"), x.shape[:3] + (1,), x.dtype)
         return x + strength.astype(x.dtype) * noise

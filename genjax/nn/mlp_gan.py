@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from genjax.nn.gan_layers import minibatch_stddev
 from genjax.nn.spectral_norm import SNDense, SNEmbed
+from genjax.nn import named
 
 Array = jax.Array
 _ACTIVATIONS = {"relu": nn.relu, "leaky_relu": lambda x: nn.leaky_relu(x, 0.2), "elu": nn.elu}
@@ -36,10 +37,10 @@ class MLPGenerator(nn.Module):
     def __call__(self, z: Array, y: Array | None = None, train: bool = False) -> Array:
         h = z
         if self.num_classes:
-            h = jnp.concatenate([h, nn.Embed(self.num_classes, z.shape[-1])(y).astype(z.dtype)], -1)
+            h = jnp.concatenate([h, named.embed(self.num_classes, z.shape[-1])(y).astype(z.dtype)], -1)
         for _ in range(self.depth):
-            h = activation(self.act)(nn.Dense(self.width)(h))
-        out = nn.Dense(math.prod(self.out_shape))(h)
+            h = activation(self.act)(named.dense(self.width)(h))
+        out = named.dense(math.prod(self.out_shape))(h)
         return out.reshape(z.shape[0], *self.out_shape)
 
 
@@ -60,7 +61,7 @@ class MLPDiscriminator(nn.Module):
         def dense(features, name):
             if self.spectral_norm:
                 return lambda v: SNDense(features, name=name)(v, update_stats=train)
-            return nn.Dense(features, name=name)
+            return named.dense(features, name=name)
 
         h = x.reshape(x.shape[0], -1)
         for i in range(self.depth):
@@ -72,6 +73,6 @@ class MLPDiscriminator(nn.Module):
             if self.spectral_norm:
                 emb = SNEmbed(self.num_classes, self.width, name="embed")(y, update_stats=train)
             else:
-                emb = nn.Embed(self.num_classes, self.width, name="embed")(y)
+                emb = named.embed(self.num_classes, self.width, name="embed")(y)
             out = out + jnp.sum(emb.astype(h.dtype) * h, axis=-1)
         return out

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 
 from genjax.nn.group_norm import group_norm
+from genjax.parallel.axes import NORM
 
 Array = jax.Array
 
@@ -23,11 +24,13 @@ Array = jax.Array
 class GroupNorm(nn.Module):
     """x [B, ..., C] -> [B, ..., C]; statistics in float32 whatever the input dtype.
 
-    activation: None or "silu", applied after the affine map."""
+    activation: None or "silu", applied after the affine map.
+    channel_axis: the logical axis name of `scale` and `bias` (genjax.parallel.axes)."""
 
     num_groups: int = 32
     epsilon: float = 1e-6
     activation: str | None = None
+    channel_axis: str | None = NORM
 
     @nn.compact
     def __call__(
@@ -35,8 +38,9 @@ class GroupNorm(nn.Module):
     ) -> Array:
         """add, scale, shift: [B, C] or None."""
         c = x.shape[-1]
-        gamma = self.param("scale", nn.initializers.ones, (c,))
-        beta = self.param("bias", nn.initializers.zeros, (c,))
+        names = (self.channel_axis,)
+        gamma = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, names), (c,))
+        beta = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, names), (c,))
         if scale is not None:
             gamma, beta = gamma * (1 + scale), beta * (1 + scale)
         if shift is not None:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from genjax.nn.dcgan import num_upsamplings
 from genjax.nn.spectral_norm import SNConv, SNDense, SNEmbed
+from genjax.nn.named import batch_norm, conv, dense, embed
 
 Array = jax.Array
 
@@ -31,11 +32,11 @@ class CondBatchNorm(nn.Module):
     @nn.compact
     def __call__(self, x: Array, y: Array | None, train: bool) -> Array:
         if not self.num_classes:
-            return nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, use_scale=False, use_bias=False)(x)
+            return batch_norm(use_running_average=not train, momentum=0.9)(x)
+        x = batch_norm(use_running_average=not train, momentum=0.9, use_scale=False, use_bias=False)(x)
         c = x.shape[-1]
-        gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones)(y)
-        beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(y)
+        gamma = embed(self.num_classes, c, nn.initializers.ones)(y)
+        beta = embed(self.num_classes, c, nn.initializers.zeros)(y)
         return x * gamma[:, None, None, :].astype(x.dtype) + beta[:, None, None, :].astype(x.dtype)
 
 
@@ -48,10 +49,10 @@ class GenBlock(nn.Module):
     @nn.compact
     def __call__(self, x: Array, y: Array | None, train: bool) -> Array:
         h = nn.relu(CondBatchNorm(self.num_classes)(x, y, train))
-        h = nn.Conv(self.features, (3, 3))(_up(h))
+        h = conv(self.features, (3, 3))(_up(h))
         h = nn.relu(CondBatchNorm(self.num_classes)(h, y, train))
-        h = nn.Conv(self.features, (3, 3))(h)
-        return h + nn.Conv(self.features, (1, 1))(_up(x))
+        h = conv(self.features, (3, 3))(h)
+        return h + conv(self.features, (1, 1))(_up(x))
 
 
 class DiscBlock(nn.Module):
@@ -89,11 +90,11 @@ class SNGANGenerator(nn.Module):
     @nn.compact
     def __call__(self, z: Array, y: Array | None = None, train: bool = False) -> Array:
         s, n = num_upsamplings(self.out_shape[0])
-        h = nn.Dense(s * s * self.ch)(z).reshape(z.shape[0], s, s, self.ch)
+        h = dense(s * s * self.ch)(z).reshape(z.shape[0], s, s, self.ch)
         for _ in range(n):
             h = GenBlock(self.ch, self.num_classes)(h, y, train)
-        h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
-        return jnp.tanh(nn.Conv(self.out_shape[-1], (3, 3))(h))
+        h = nn.relu(batch_norm(use_running_average=not train, momentum=0.9)(h))
+        return jnp.tanh(conv(self.out_shape[-1], (3, 3))(h))
 
 
 class SNGANDiscriminator(nn.Module):

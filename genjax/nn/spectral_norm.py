@@ -14,6 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.named import CONV, DENSE, named
+from genjax.parallel.axes import EMBED, VOCAB
+
 Array = jax.Array
 COLLECTION = "spectral"
 
@@ -63,11 +66,11 @@ class SNDense(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, update_stats: bool) -> Array:  # [..., fan_in] -> [..., features]
-        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        kernel = self.param("kernel", named(self.kernel_init, DENSE), (x.shape[-1], self.features))
         kernel = spectral_normalize(self, kernel.astype(x.dtype), update_stats, self.n_steps)
         y = x @ kernel
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+            y = y + self.param("bias", named(nn.initializers.zeros, DENSE[1:]), (self.features,)).astype(x.dtype)
         return y
 
 
@@ -85,7 +88,7 @@ class SNConv(nn.Module):
     @nn.compact
     def __call__(self, x: Array, update_stats: bool) -> Array:  # [N, H, W, C] -> [N, H', W', F]
         shape = (*self.kernel_size, x.shape[-1], self.features)
-        kernel = self.param("kernel", self.kernel_init, shape)
+        kernel = self.param("kernel", named(self.kernel_init, CONV), shape)
         kernel = spectral_normalize(self, kernel.astype(x.dtype), update_stats, self.n_steps)
         y = jax.lax.conv_general_dilated(
             x,
@@ -95,7 +98,7 @@ class SNConv(nn.Module):
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+            y = y + self.param("bias", named(nn.initializers.zeros, CONV[-1:]), (self.features,)).astype(x.dtype)
         return y
 
 
@@ -109,5 +112,7 @@ class SNEmbed(nn.Module):
 
     @nn.compact
     def __call__(self, ids: Array, update_stats: bool) -> Array:  # [B] int -> [B, features]
-        table = self.param("embedding", nn.initializers.normal(1.0), (self.num_embeddings, self.features))
+        table = self.param(
+            "embedding", named(nn.initializers.normal(1.0), (VOCAB, EMBED)), (self.num_embeddings, self.features)
+        )
         return spectral_normalize(self, table, update_stats, self.n_steps)[ids]

@@ -27,6 +27,8 @@ from genjax.nn.gan_layers import (
     pixel_norm,
     upsample2x,
 )
+from genjax.nn.named import named
+from genjax.parallel.axes import CONV_IN, CONV_OUT
 
 Array = jax.Array
 
@@ -76,7 +78,7 @@ class SynthesisLayer(nn.Module):
         x = ModulatedConv(self.features, up=self.up)(x, w)
         noise = jnp.zeros(x.shape[:3] + (1,), x.dtype) if noise_mode == "const" else None
         x = NoiseInjection()(x, noise)
-        x = x + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+        x = x + self.param("bias", named(nn.initializers.zeros, (CONV_OUT,)), (self.features,)).astype(x.dtype)
         return lrelu_gain(x)
 
 
@@ -93,7 +95,7 @@ class SynthesisNetwork(nn.Module):
     def __call__(self, ws: Array, noise_mode: str = "random") -> Array:
         ch = lambda r: channels(r, self.channel_base, self.channel_max)  # noqa: E731
         b = ws.shape[0]
-        const = self.param("const", nn.initializers.normal(1.0), (4, 4, ch(4)))
+        const = self.param("const", named(nn.initializers.normal(1.0), (None, None, CONV_IN)), (4, 4, ch(4)))
         x = jnp.broadcast_to(const.astype(ws.dtype), (b, 4, 4, ch(4)))
         x = SynthesisLayer(ch(4), name="b4_conv1")(x, ws[:, 0], noise_mode)
         img = ModulatedConv(self.img_channels, 1, demodulate=False, name="b4_torgb")(x, ws[:, 1])

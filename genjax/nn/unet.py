@@ -4,6 +4,13 @@ self-attention at chosen resolutions, dropout, optional class conditioning with 
 
 With ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2, attn_resolutions=(16,), dropout=0.1 and
 scale_shift=False this is DDPM's CIFAR-10 network, 35.7M parameters.
+
+Tensor parallelism (genjax.parallel.axes): activations between blocks are [batch, H, W, C] with
+the channels whole on every `tensor` device; a ResBlock's first convolution and its embedding
+projection shard their output channels (`conv_out`), its second convolution and its skip its
+input channels, so the block ends in one all-reduce; attention shards heads (qkv column-, proj
+row-parallel). The other convolutions (conv_in, down, up, conv_out) shard their output channels
+and gather them at the block boundary.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.linear import default_kernel_init
 
 from genjax.nn.attention import dot_product_attention
 from genjax.nn.remat import remat
@@ -23,21 +31,38 @@ from genjax.nn.conv import conv_general_dilated
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.gan_layers import upsample_nearest
 from genjax.nn.norm import GroupNorm
+from genjax.parallel.axes import BATCH, CONV_IN, CONV_OUT, EMBED, HEADS, KV, NORM
+from genjax.parallel.sharding import constrain
 
 Array = jax.Array
 _zeros = nn.initializers.zeros
+_COLUMN = (CONV_IN, CONV_OUT)  # a kernel's (input, output) channel names: output split over tensor
+_ROW = (CONV_OUT, CONV_IN)  # input split over tensor: partial sums, all-reduced by the block's end
+_BOUNDARY = (BATCH, None, None, None)  # [B, H, W, C] between blocks: channels whole
+_INNER = (BATCH, None, None, CONV_OUT)  # inside a block: channels split over tensor
 
 
-def _norm(channels: int, activation: str | None = None) -> GroupNorm:
-    return GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6, activation=activation)
+def _norm(channels: int, activation: str | None = None, axis: str | None = NORM) -> GroupNorm:
+    return GroupNorm(num_groups=math.gcd(32, channels), epsilon=1e-6, activation=activation, channel_axis=axis)
 
 
-def _conv(features: int, zero: bool = False, **kw) -> nn.Conv:
+def _conv(features: int, zero: bool = False, names=_COLUMN, size: int = 3, **kw) -> nn.Conv:
+    init = _zeros if zero else nn.initializers.lecun_normal()
     return nn.Conv(
         features,
-        (3, 3),
-        kernel_init=_zeros if zero else nn.initializers.lecun_normal(),
+        (size, size),
+        kernel_init=nn.with_logical_partitioning(init, (None, None, *names)),
+        bias_init=nn.with_logical_partitioning(_zeros, names[1:]),
         conv_general_dilated=conv_general_dilated,
+        **kw,
+    )
+
+
+def _dense(features: int, names: tuple, init=default_kernel_init, **kw) -> nn.Dense:
+    return nn.Dense(
+        features,
+        kernel_init=nn.with_logical_partitioning(init, names),
+        bias_init=nn.with_logical_partitioning(_zeros, names[1:]),
         **kw,
     )
 
@@ -52,18 +77,19 @@ class ResBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, emb: Array, train: bool) -> Array:
-        h = _conv(self.features)(_norm(x.shape[-1], "silu")(x))
-        proj = nn.Dense(2 * self.features if self.scale_shift else self.features)(nn.silu(emb))  # [B, F | 2F]
-        if self.scale_shift:
-            scale, shift = jnp.split(proj, 2, axis=-1)
-            h = _norm(self.features, "silu")(h, scale=scale, shift=shift)
-        else:
-            h = _norm(self.features, "silu")(h, add=proj)
+        x = constrain(x, _BOUNDARY)
+        h = constrain(_conv(self.features)(_norm(x.shape[-1], "silu")(x)), _INNER)
+        proj = _dense(2 * self.features if self.scale_shift else self.features, (EMBED, CONV_OUT))(nn.silu(emb))
+        if self.scale_shift:  # proj [B, 2F]
+            scale, shift = (constrain(p, (BATCH, CONV_OUT)) for p in jnp.split(proj, 2, axis=-1))
+            h = _norm(self.features, "silu", CONV_OUT)(h, scale=scale, shift=shift)
+        else:  # proj [B, F]
+            h = _norm(self.features, "silu", CONV_OUT)(h, add=constrain(proj, (BATCH, CONV_OUT)))
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        h = _conv(self.features, zero=True)(h)
+        h = _conv(self.features, zero=True, names=_ROW)(constrain(h, _INNER))
         if x.shape[-1] != self.features:
-            x = nn.Conv(self.features, (1, 1), conv_general_dilated=conv_general_dilated, name="skip")(x)
-        return x + h
+            x = _conv(self.features, names=_ROW, size=1, name="skip")(x)
+        return constrain(x + h, _BOUNDARY)
 
 
 class Attention(nn.Module):
@@ -75,12 +101,34 @@ class Attention(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         b, hgt, wid, c = x.shape
-        h = _norm(c)(x).reshape(b, hgt * wid, c)
-        qkv = nn.Dense(3 * c, name="qkv")(h).reshape(b, hgt * wid, 3, self.num_heads, c // self.num_heads)
+        heads = (BATCH, None, None, HEADS, KV)
+        h = _norm(c)(constrain(x, _BOUNDARY)).reshape(b, hgt * wid, c)
+        qkv = constrain(_QKV(self.num_heads, name="qkv")(h), heads)  # [B, HW, 3, heads, C / heads]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         h = dot_product_attention(q, k, v, implementation=self.attention).reshape(b, hgt * wid, c)
-        h = nn.Dense(c, kernel_init=_zeros, name="proj")(h)
-        return x + h.reshape(x.shape)
+        # heads-major channels: splitting the kernel's input rows over tensor splits whole heads
+        h = _dense(c, (HEADS, EMBED), _zeros, name="proj")(constrain(h, (BATCH, None, HEADS)))
+        return constrain(x + h.reshape(x.shape), _BOUNDARY)
+
+
+class _QKV(nn.Module):
+    """h [B, N, C] -> [B, N, 3, heads, C / heads]: `nn.Dense(3C)`'s params (kernel [C, 3C], bias
+    [3C]), applied as [C, 3, heads, C / heads] so that tensor devices each compute their heads.
+    The kernel's columns interleave q, k, v, so it is stored split over fsdp only; each tensor
+    device slices its heads from it locally."""
+
+    num_heads: int
+
+    @nn.compact
+    def __call__(self, h: Array) -> Array:
+        c = h.shape[-1]
+        kernel = self.param(
+            "kernel", nn.with_logical_partitioning(nn.initializers.lecun_normal(), (EMBED, None)), (c, 3 * c)
+        )
+        bias = self.param("bias", nn.with_logical_partitioning(_zeros, (None,)), (3 * c,))
+        split = (3, self.num_heads, c // self.num_heads)
+        kernel = constrain(kernel.reshape(c, *split).astype(h.dtype), (EMBED, None, HEADS, KV))
+        return jnp.einsum("bnc,cshd->bnshd", h, kernel) + bias.reshape(split).astype(h.dtype)
 
 
 class UNet(nn.Module):

@@ -8,8 +8,10 @@ sharded over `fsdp` (ZeRO-3 style). Optimizer state and EMA follow their params.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -21,6 +23,7 @@ from genjax.parallel.axes import BATCH_AXES
 
 PyTree = Any
 Rules = Sequence[tuple[str, Any]]
+_RULES: contextvars.ContextVar[Rules | None] = contextvars.ContextVar("genjax_activation_rules", default=None)
 
 
 def _axis_size(mesh: Mesh, axes: Any) -> int:
@@ -109,3 +112,30 @@ def shard_batch(x: jax.Array) -> jax.Array:
     if x.shape[0] % math.prod(mesh.shape[a] for a in BATCH_AXES):
         return x
     return jax.lax.with_sharding_constraint(x, P(BATCH_AXES))
+
+
+def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
+    """x constrained to the sharding its axes' logical `names` map to, by `logical_spec` (the
+    params' own mapping: a taken or non-dividing mesh axis leaves the dimension replicated), under
+    the rules made active by `flax.linen.logical_axis_rules` on the mesh set by `jax.set_mesh` or
+    `jax.sharding.use_abstract_mesh` (inside jit); unchanged without either. Models mark block
+    boundaries and block interiors with it (Megatron's activation layout, genjax.parallel.axes)."""
+    mesh, rules = jax.sharding.get_abstract_mesh(), _RULES.get()
+    if mesh.empty or rules is None:
+        return x
+    if len(names) != x.ndim:
+        raise ValueError(f"constrain: {len(names)} logical names {tuple(names)} for an array of shape {x.shape}")
+    return jax.lax.with_sharding_constraint(x, logical_spec(names, x.shape, mesh, rules))
+
+
+@contextlib.contextmanager
+def activation_rules(mesh: Mesh, rules: Rules) -> Iterator[None]:
+    """Makes `rules` and `mesh` active for `constrain` while a function is traced (usable inside
+    jit, unlike `jax.set_mesh`): `with activation_rules(mesh, rules): loss = model(...)`. (Not
+    flax's `logical_axis_rules`: under those, flax also constrains every boxed param it unboxes.)"""
+    token = _RULES.set(tuple(rules))
+    try:
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            yield
+    finally:
+        _RULES.reset(token)

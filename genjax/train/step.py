@@ -22,8 +22,10 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from genjax.objectives.base import Objective
+from genjax.parallel.sharding import activation_rules
 from genjax.train.state import TrainState
 
 PyTree = Any
@@ -185,8 +187,14 @@ def make_train_step(
     nonfinite_guard: bool = True,
     lr_scale: Mapping[str, float] | None = None,
     max_traces: int | None = None,
+    mesh: Mesh | None = None,
+    rules: Any = None,
 ):
     """The pure step function `step(state, batch) -> (state, metrics)` for `objective`.
+
+    mesh, rules: when both are given, the step is traced under `activation_rules(mesh, rules)`,
+    so the models' activation constraints (genjax.parallel.constrain) apply: tensor parallelism
+    inside blocks, the batch over (data, fsdp). Without them the constraints are no-ops.
 
     max_traces: when set, tracing the returned function more often raises an AssertionError: the
     run compiles each stage's step once, and a retrace (a weakly typed or reshaped input) is a bug.
@@ -208,6 +216,10 @@ def make_train_step(
         nonfinite_guard=nonfinite_guard,
         lr_scale=dict(lr_scale or {}),
     )
+    if (mesh is None) != (rules is None):
+        raise ValueError("make_train_step: give both mesh and rules (activation sharding) or neither")
+    if mesh is not None:
+        step = _under_rules(step, mesh, tuple(rules))
     if max_traces is None:
         return step
 
@@ -223,3 +235,11 @@ def make_train_step(
         return step(state, batch)
 
     return guarded_step
+
+
+def _under_rules(step, mesh: Mesh, rules: Any):
+    def constrained_step(state: TrainState, batch: Mapping[str, jax.Array]):
+        with activation_rules(mesh, rules):
+            return step(state, batch)
+
+    return constrained_step

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from genjax.nn import gan_layers as L
+from flax.core.meta import unbox
 
 RNG = np.random.default_rng(0)
 
@@ -70,7 +71,7 @@ def test_minibatch_stddev_matches_loops():
 def test_equalized_dense_is_scaled_dense():
     layer = L.EqualizedDense(3, lr_multiplier=0.01, bias_init=1.0)
     x = jnp.asarray(RNG.normal(size=(2, 5)), jnp.float32)
-    p = layer.init(jax.random.key(0), x)["params"]
+    p = unbox(layer.init(jax.random.key(0), x))["params"]
     k, b = np.asarray(p["kernel"]), np.asarray(p["bias"])
     # Stored weights have std 1/lr_mult; effective weight is kernel * lr_mult / sqrt(fan_in).
     assert 30 < np.std(k) < 300
@@ -107,7 +108,7 @@ def test_resampling_filters():
 def test_noise_injection_and_pixel_norm():
     layer = L.NoiseInjection()
     x = jnp.ones((2, 4, 4, 3))
-    p = layer.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x)
+    p = unbox(layer.init({"params": jax.random.key(0), "noise": jax.random.key(1)}, x))
     p = jax.tree.map(lambda v: v + 0.5, p)
     y = layer.apply(p, x, rngs={"noise": jax.random.key(2)})
     assert y.shape == x.shape

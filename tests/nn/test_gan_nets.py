@@ -7,6 +7,7 @@ import pytest
 
 from genjax.nn.dcgan import num_upsamplings
 from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
+from flax.core.meta import unbox
 
 
 def test_projection_discriminator_matches_explicit_formula():
@@ -14,7 +15,7 @@ def test_projection_discriminator_matches_explicit_formula():
     d = MLPDiscriminator(width=5, depth=2, act="relu", num_classes=3)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2)), jnp.float32)
     y = jnp.array([0, 2, 1, 2])
-    p = d.init(jax.random.key(0), x, y)["params"]
+    p = unbox(d.init(jax.random.key(0), x, y))["params"]
     h = np.asarray(x)
     for i in range(2):
         h = np.maximum(h @ np.asarray(p[f"hidden_{i}"]["kernel"]) + np.asarray(p[f"hidden_{i}"]["bias"]), 0)
@@ -26,7 +27,7 @@ def test_projection_discriminator_matches_explicit_formula():
 def test_mlp_generator_shape_and_conditioning():
     g = MLPGenerator((3, 2), width=8, depth=1, num_classes=4)
     z = jnp.ones((2, 5))
-    p = g.init(jax.random.key(0), z, jnp.array([0, 1]))
+    p = unbox(g.init(jax.random.key(0), z, jnp.array([0, 1])))
     a = g.apply(p, z, jnp.array([0, 1]))
     assert a.shape == (2, 3, 2)
     assert not np.allclose(a[0], a[1])  # same z, different labels

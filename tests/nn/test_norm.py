@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from genjax.nn.norm import GroupNorm
+from flax.core.meta import unbox
 
 
 def _numpy_group_norm(x, scale, bias, groups, eps):
@@ -21,7 +22,7 @@ def _numpy_group_norm(x, scale, bias, groups, eps):
 @pytest.mark.parametrize("shape,groups", [((3, 5, 4, 12), 4), ((2, 8, 8, 96), 32), ((4, 7, 6), 3), ((2, 6, 6, 8), 8)])
 def test_matches_numpy_and_flax(shape, groups):
     x = jax.random.normal(jax.random.key(0), shape) * 3 + 2
-    variables = GroupNorm(groups, 1e-6).init(jax.random.key(1), x)
+    variables = unbox(GroupNorm(groups, 1e-6).init(jax.random.key(1), x))
     variables = jax.tree.map(lambda p: p + jax.random.normal(jax.random.key(2), p.shape), variables)
     p = variables["params"]
     y = GroupNorm(groups, 1e-6).apply(variables, x)
@@ -37,10 +38,10 @@ def test_matches_numpy_and_flax(shape, groups):
 
 def test_param_tree_equals_flax_and_bf16_keeps_dtype():
     x = jnp.ones((2, 4, 4, 16))
-    ours = jax.eval_shape(GroupNorm(8).init, jax.random.key(0), x)
+    ours = unbox(jax.eval_shape(GroupNorm(8).init, jax.random.key(0), x))  # names are metadata only
     theirs = jax.eval_shape(nn.GroupNorm(num_groups=8).init, jax.random.key(0), x)
     assert jax.tree.structure(ours) == jax.tree.structure(theirs)
-    y = GroupNorm(8).apply(GroupNorm(8).init(jax.random.key(0), x), x.astype(jnp.bfloat16))
+    y = GroupNorm(8).apply(unbox(GroupNorm(8).init(jax.random.key(0), x)), x.astype(jnp.bfloat16))
     assert y.dtype == jnp.bfloat16
 
 
@@ -53,7 +54,7 @@ def test_conditioning_and_activation_equal_the_unfused_composition():
     """GroupNorm(activation="silu")(x, add, scale, shift) = silu(GN(x + add) (1 + scale) + shift)."""
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, 16))
     add, scale, shift = (jax.random.normal(jax.random.key(i), (2, 16)) for i in (1, 2, 3))
-    variables = GroupNorm(8).init(jax.random.key(4), x)
+    variables = unbox(GroupNorm(8).init(jax.random.key(4), x))
     variables = jax.tree.map(lambda p: p + jax.random.normal(jax.random.key(5), p.shape), variables)
     ours = GroupNorm(8, activation="silu").apply(variables, x, add=add, scale=scale, shift=shift)
     ref = nn.GroupNorm(num_groups=8, epsilon=1e-6).apply(variables, x + add[:, None, None, :])

@@ -8,6 +8,7 @@ import pytest
 
 from genjax.nn.gan_layers import avg_pool, pixel_norm, upsample_nearest
 from genjax.nn.progan import ProGANDiscriminator, ProGANGenerator, num_stages
+from flax.core.meta import unbox
 
 SHAPE = (16, 16, 1)  # stages 0, 1, 2 at 4x4, 8x8, 16x16
 NET = dict(channel_base=32, channel_max=4)  # channels 4, 4, 2
@@ -23,8 +24,8 @@ def nets():
     # Random params (biases too, so that the reference checks them) of the shapes init gives.
     rng = np.random.default_rng(0)
     rand = lambda p: jax.tree.map(lambda v: jnp.asarray(rng.normal(size=v.shape), v.dtype), p)  # noqa: E731
-    gp = rand(jax.eval_shape(lambda: g.init(jax.random.key(2), z, n)["params"]))
-    dp = rand(jax.eval_shape(lambda: d.init(jax.random.key(3), x, n)["params"]))
+    gp = rand(jax.eval_shape(lambda: unbox(g.init(jax.random.key(2), z, n))["params"]))
+    dp = rand(jax.eval_shape(lambda: unbox(d.init(jax.random.key(3), x, n))["params"]))
     return g, d, gp, dp, np.asarray(z), np.asarray(x)
 
 

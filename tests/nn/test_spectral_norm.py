@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.nn.spectral_norm import SNConv, SNDense, power_iteration
+from flax.core.meta import unbox
 
 
 def test_power_iteration_converges_to_top_singular_value():
@@ -24,7 +25,7 @@ def _sn_kernel(module, variables, x):
 def test_sn_dense_estimate_and_state_updates():
     layer = SNDense(4, use_bias=False)
     x = jnp.eye(6)
-    variables = layer.init(jax.random.key(0), x, update_stats=True)
+    variables = unbox(layer.init(jax.random.key(0), x, update_stats=True))
     assert set(variables) == {"params", "spectral"}
     w = np.asarray(variables["params"]["kernel"])
     sigma_true = np.linalg.svd(w, compute_uv=False)[0]
@@ -45,7 +46,7 @@ def test_sn_dense_estimate_and_state_updates():
 def test_sn_conv_normalises_reshaped_kernel():
     layer = SNConv(3, kernel_size=(3, 3), use_bias=False, n_steps=50)
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 5, 5, 2)), jnp.float32)
-    variables = layer.init(jax.random.key(1), x, update_stats=True)
+    variables = unbox(layer.init(jax.random.key(1), x, update_stats=True))
     _, upd = layer.apply(variables, x, update_stats=True, mutable=["spectral"])
     variables = {**variables, **upd}
     k = np.asarray(variables["params"]["kernel"])
@@ -60,6 +61,6 @@ def test_sn_conv_normalises_reshaped_kernel():
 def test_gradient_flows_through_kernel_not_vector():
     layer = SNDense(3)
     x = jnp.ones((2, 4))
-    variables = layer.init(jax.random.key(2), x, update_stats=True)
+    variables = unbox(layer.init(jax.random.key(2), x, update_stats=True))
     g = jax.grad(lambda p: layer.apply({**variables, "params": p}, x, update_stats=False).sum())(variables["params"])
     assert np.all(np.isfinite(g["kernel"])) and np.any(g["kernel"] != 0)

@@ -110,7 +110,8 @@ def test_default_rule_shards_largest_divisible_dimension():
 
 @pytest.mark.slow
 def test_sharded_training_equals_single_device(tmp_path, sub):
-    """20 steps of the digits VAE: 1 device vs data / fsdp / data x fsdp meshes on 8 devices."""
+    """20 steps of the digits VAE: 1 device vs data / fsdp / data x fsdp / data x tensor meshes on
+    8 devices."""
     common = [
         "--config.train.steps=20",
         "--config.data.batch_size=16",
@@ -123,15 +124,15 @@ def test_sharded_training_equals_single_device(tmp_path, sub):
     ]
     sub.run_worker(["train", tmp_path / "one.npz", tmp_path / "one", *common, "--config.mesh.data=1"], devices=1)
     reference = sub.load(tmp_path / "one.npz")
-    for name, mesh in {"data": (8, 1), "fsdp": (1, 8), "data_fsdp": (2, 4)}.items():
+    meshes = {"data": (8, 1, 1), "fsdp": (1, 8, 1), "data_fsdp": (2, 4, 1), "data_tensor": (2, 1, 4)}
+    for name, (data, fsdp, tensor) in meshes.items():
         out = tmp_path / f"{name}.npz"
-        sub.run_worker(
-            ["train", out, tmp_path / name, *common, f"--config.mesh.data={mesh[0]}", f"--config.mesh.fsdp={mesh[1]}"],
-            devices=8,
-        )
+        flags = [f"--config.mesh.data={data}", f"--config.mesh.fsdp={fsdp}", f"--config.mesh.tensor={tensor}"]
+        sub.run_worker(["train", out, tmp_path / name, *common, *flags], devices=8)
         got = sub.load(out)
-        if mesh[1] > 1:
-            assert any("fsdp" in s for s in got["specs"]), f"{name}: no param is sharded over fsdp"
+        for axis, size in (("fsdp", fsdp), ("tensor", tensor)):
+            if size > 1:
+                assert any(axis in s for s in got["specs"]), f"{name}: no param is sharded over {axis}"
         for key in reference:
             if key != "specs":
                 np.testing.assert_allclose(got[key], reference[key], rtol=2e-4, atol=2e-5, err_msg=f"{name} {key}")

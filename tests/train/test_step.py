@@ -229,3 +229,18 @@ def test_accumulation_of_a_stochastic_objective_uses_one_key_per_micro_batch(mak
     # micro-batches sharing one key would give other values, which the checks above reject
     assert not np.allclose(optax.global_norm(shared_grads), optax.global_norm(want_grads), rtol=1e-3)
     assert not np.allclose(shared["loss"], want["loss"], rtol=1e-3)
+
+
+def test_step_under_activation_rules_equals_plain_step():
+    """make_train_step(mesh=, rules=) traces the step under the activation rules (a no-op for a
+    model without constraints, here on one device): same state and metrics; one without the other
+    is an error."""
+    objective = ToyGAN(n_critic=2)
+    txs = {"generator": optax.adam(1e-2), "discriminator": optax.sgd(5e-2)}
+    batch = _gan_batch()
+    plain = jax.jit(make_train_step(objective))(_init(objective, txs, batch), batch)
+    ruled = jax.jit(make_train_step(objective, mesh=_mesh(), rules=RULES))(_init(objective, txs, batch), batch)
+    chex.assert_trees_all_close(ruled[0].params, plain[0].params, rtol=1e-6)
+    chex.assert_trees_all_close(ruled[1], plain[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="both mesh and rules"):
+        make_train_step(objective, mesh=_mesh())
