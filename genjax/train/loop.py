@@ -74,6 +74,8 @@ def compile_stage(run: Run, stage: Stage) -> Any:
         nonfinite_guard=cfg.nonfinite_guard,
         lr_scale=stage.lr_scale,
         max_traces=1,
+        mesh=run.mesh,
+        rules=tuple(tuple(r) for r in run.config.sharding.rules),  # activation constraints (tensor parallelism)
     )
     step_fn = jax.jit(
         step_fn,
