@@ -1,4 +1,4 @@
-"""The `genjax` command line: train | sample | eval | info | data | fid | weights.
+"""The `genjax` command line: train | sample | eval | report | info | data | fid | weights.
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
@@ -212,12 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(p)
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("report", help="plots and one HTML page of one or more workdirs (overlaid)")
+    p.add_argument("workdirs", nargs="+", metavar="WORKDIR")
+    p.add_argument("--out", help="the report's folder (default <first workdir>/report)")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("info", help="devices, mesh and versions")
     p.add_argument("--config", help=f"{CONFIG_HELP} whose mesh to show (default {DEFAULT_CONFIG})")
     p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from genjax.train.report import report
+
+    index = report(args.workdirs, args.out or Path(args.workdirs[0]) / "report")
+    print(f"wrote {index}")
+    return 0
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,210 @@
+"""`genjax report WORKDIR [WORKDIR...]`: a run (or several, overlaid) as PNG plots and one HTML
+page that needs nothing but its folder.
+
+    <out>/index.html                  the page: plots, sample timelines, final grids
+    <out>/plots/<name>.png            loss per player, learning rate, gradient norm, throughput,
+                                      each eval metric vs step (± its `_stderr` or `_std`)
+    <out>/plots/modes_<run>.png       2-D point runs: samples over the true modes, with axes
+    <out>/samples/<run>/step_*.png    each run's sample grids, in step order
+
+Rows come from `<workdir>/metrics.jsonl` and `eval.jsonl`; runs are labelled by their workdir's
+name. Plots use matplotlib's non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PLOTS = {  # name: (title, metric-name prefixes or names of metrics.jsonl)
+    "loss": ("loss per player", ("loss/",)),
+    "lr": ("learning rate", ("lr/",)),
+    "grad_norm": ("gradient norm", ("grad_norm/",)),
+    "throughput": ("throughput", ("steps_per_sec", "examples_per_sec")),
+}
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The JSON rows of a JSONL file (none if it is missing); a torn last line is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot(series: dict[str, tuple[list[int], list[float], list[float] | None]], title: str, path: Path) -> None:
+    """One line per label: (steps, values, standard errors or None) against the train step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    for label, (steps, values, errors) in series.items():
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, label=label)
+        if errors is not None:
+            lo, hi = np.subtract(values, errors), np.add(values, errors)
+            ax.fill_between(steps, lo, hi, alpha=0.2)
+    ax.set_xlabel("train step")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _matching(rows: list[dict], patterns: tuple[str, ...]) -> list[str]:
+    keys = sorted({k for r in rows for k in r if isinstance(r[k], (int, float))})
+    return [k for k in keys if any(k == p or (p.endswith("/") and k.startswith(p)) for p in patterns)]
+
+
+def _series(runs: dict[str, list[dict]], key: str) -> dict[str, tuple]:
+    out = {}
+    for name, rows in runs.items():
+        points = [
+            (r["step"], r[key], r.get(f"{key}_stderr", r.get(f"{key}_std")))
+            for r in rows
+            if isinstance(r.get(key), (int, float))
+        ]
+        points = [p for p in points if math.isfinite(p[1])]
+        if points:
+            errors = [p[2] for p in points]
+            out[name] = ([p[0] for p in points], [p[1] for p in points], None if None in errors else errors)
+    return out
+
+
+def mode_plot(workdir: Path, path: Path, num: int = 2000) -> bool:
+    """For a run of 2-D points: `num` samples over the data's true modes (crosses), with axes;
+    False (nothing written) for other runs."""
+    from genjax.train.build import load_run
+
+    config = json.loads((workdir / "config.json").read_text())
+    if not str(config.get("data", {}).get("source", "")).startswith("builtin:"):
+        return False
+    run = load_run(workdir)
+    meta = run.metadata
+    if meta.kind != "points" or meta.shape != (2,):
+        return False
+    x = run.sample(num, seed=0, ema_index=0 if run.state.ema else None)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, label=f"{num} samples")
+    if meta.modes is not None:
+        modes = np.asarray(meta.modes)
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", s=60, c="red", label="true modes")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_aspect("equal")
+    ax.set_title(f"{workdir.name}: samples at step {run.step}")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def report(workdirs: list[str | Path], out: str | Path) -> Path:
+    """Writes the report of `workdirs` into `out` (see the module docstring); returns index.html."""
+    workdirs = [Path(w) for w in workdirs]
+    for w in workdirs:
+        if not (w / "config.json").exists():
+            raise FileNotFoundError(f"{w} has no config.json: is it a genjax workdir?")
+    names = [w.name for w in workdirs]
+    if len(set(names)) != len(names):
+        names = [str(w) for w in workdirs]
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out / "plots", ignore_errors=True)
+        shutil.rmtree(out / "samples", ignore_errors=True)
+    metrics = {n: read_rows(w / "metrics.jsonl") for n, w in zip(names, workdirs)}
+    evals = {n: read_rows(w / "eval.jsonl") for n, w in zip(names, workdirs)}
+    plots: list[tuple[str, str]] = []  # (relative path, caption)
+    all_metric_rows = [r for rows in metrics.values() for r in rows]
+    for name, (title, patterns) in PLOTS.items():
+        for key in _matching(all_metric_rows, patterns):
+            series = _series(metrics, key)
+            if series:
+                rel = f"plots/{name}_{key.replace('/', '_')}.png"
+                _plot(series, f"{title}: {key}", out / rel)
+                plots.append((rel, key))
+    eval_rows = [r for rows in evals.values() for r in rows]
+    eval_keys = sorted({k for r in eval_rows for k, v in r.items() if isinstance(v, (int, float))} - {"step"})
+    for key in [k for k in eval_keys if not k.endswith(("_stderr", "_std"))]:
+        series = _series(evals, key)
+        if series:
+            rel = f"plots/eval_{key.removeprefix('eval/').replace('/', '_')}.png"
+            _plot(series, f"eval: {key}", out / rel)
+            plots.append((rel, f"eval {key}"))
+    sections = []
+    for name, workdir in zip(names, workdirs):
+        grids = sorted((workdir / "samples").glob("step_*.png"))
+        copied = []
+        for grid in grids:
+            rel = f"samples/{name.replace('/', '_')}/{grid.name}"
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(grid, out / rel)
+            copied.append((rel, int(grid.stem.split("_")[1])))
+        modes_rel = f"plots/modes_{name.replace('/', '_')}.png"
+        has_modes = mode_plot(workdir, out / modes_rel)
+        sections.append((name, copied, modes_rel if has_modes else None))
+    index = out / "index.html"
+    index.write_text(_html(names, plots, sections), encoding="utf-8")
+    return index
+
+
+def _html(names: list[str], plots: list[tuple[str, str]], sections: list[tuple]) -> str:
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>genjax report: {esc(', '.join(names))}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}figure{display:inline-block;"
+        "margin:0.5em;text-align:center}img{max-width:640px;border:1px solid #ddd}.timeline img{max-width:200px}"
+        "figcaption{font-size:0.8em;color:#444}</style></head><body>",
+        f"<h1>genjax report</h1><p>runs: {esc(', '.join(names))}</p><h2>Curves</h2>",
+    ]
+    parts += [
+        f"<figure><img src='{esc(rel)}' alt='{esc(cap)}'><figcaption>{esc(cap)}</figcaption></figure>"
+        for rel, cap in plots
+    ]
+    if not plots:
+        parts.append("<p>No metric rows yet.</p>")
+    for name, grids, modes in sections:
+        parts.append(f"<h2>{esc(name)}</h2>")
+        if modes:
+            parts.append(
+                f"<figure><img src='{esc(modes)}' alt='modes'><figcaption>samples and true modes</figcaption></figure>"
+            )
+        if grids:
+            rel, step = grids[-1]
+            parts.append(
+                f"<h3>Final samples (step {step})</h3><figure><img src='{esc(rel)}' alt='final samples'></figure>"
+            )
+            parts.append("<h3>Samples over training</h3><div class='timeline'>")
+            parts += [
+                f"<figure><img src='{esc(r)}' alt='step {s}'><figcaption>step {s}</figcaption></figure>"
+                for r, s in grids
+            ]
+            parts.append("</div>")
+        elif not modes:
+            parts.append("<p>No sample grids yet.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

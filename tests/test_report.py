@@ -1,0 +1,91 @@
+"""`genjax report`: plots of every logged curve with the runs overlaid, the sample timeline, the
+true modes of a 2-D run, one HTML page whose images all exist; and the page in a real headless
+Chromium: no console errors, every image rendered."""
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genjax.cli import main
+
+COMMON = ["--config.train.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    extra = ["--config.train.eval_every=5", "--config.eval.metrics=('kid',)", "--config.eval.num=32",
+             "--config.eval.kwargs.features=raw", "--config.eval.kwargs.kid_subset_size=16",
+             "--config.train.sample_every=5"]  # fmt: skip
+    for name, spec, more in (
+        ("vae_a", "digits_vae:runlocal", extra),
+        ("vae_b", "digits_vae:runlocal", [*extra, "--config.optim.lr=3e-3"]),
+        ("ring", "ring8_gan:runlocal", []),
+    ):
+        assert main(["train", "--config", spec, "--workdir", str(root / name), *COMMON, *more]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def page(runs):
+    out = runs / "report"
+    assert main(["report", str(runs / "vae_a"), str(runs / "vae_b"), str(runs / "ring"), "--out", str(out)]) == 0
+    return out / "index.html"
+
+
+def test_report_writes_plots_timeline_and_a_page_of_existing_images(page):
+    text = page.read_text()
+    sources = re.findall(r"<img src='([^']+)'", text)
+    assert sources and all((page.parent / s).is_file() for s in sources)
+    for s in sources:
+        with Image.open(page.parent / s) as im:
+            assert im.size[0] > 50 and im.size[1] > 50
+    plots = {Path(s).name for s in sources if s.startswith("plots/")}
+    for name in ("loss_loss_model.png", "lr_lr_model.png", "grad_norm_grad_norm_model.png",
+                 "throughput_examples_per_sec.png", "eval_kid.png", "modes_ring.png"):  # fmt: skip
+        assert name in plots, (name, plots)
+    assert any(n.startswith("loss_loss_generator") for n in plots)  # the GAN's players
+    timeline = [s for s in sources if s.startswith("samples/vae_a/")]
+    assert sorted(set(timeline)) == ["samples/vae_a/step_00000005.png", "samples/vae_a/step_00000010.png"]
+
+
+def test_runs_are_overlaid_in_one_plot(runs, tmp_path):
+    """The loss plot of two runs differs from the plot of either alone (two lines drawn)."""
+
+    def loss_plot(*names):
+        out = tmp_path / "_".join(names)
+        assert main(["report", *[str(runs / n) for n in names], "--out", str(out)]) == 0
+        return np.asarray(Image.open(out / "plots" / "loss_loss_model.png").convert("L"), np.float64)
+
+    both, a, b = loss_plot("vae_a", "vae_b"), loss_plot("vae_a"), loss_plot("vae_b")
+    assert np.abs(both - a).mean() > 0.1 and np.abs(both - b).mean() > 0.1
+
+
+def test_report_of_a_folder_that_is_no_workdir_is_bad_input(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+
+
+def test_page_renders_in_headless_chromium(page):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium installed (Debian: apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            tab = browser.new_page()
+            errors = []
+            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.goto(page.as_uri())
+            tab.wait_for_load_state("load")
+            widths = tab.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        finally:
+            browser.close()
+    assert errors == []
+    assert len(widths) >= 8 and all(w > 0 for w in widths), widths
