@@ -171,14 +171,19 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
     return index
 
 
+STYLE = (
+    "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}figure{display:inline-block;"
+    "margin:0.5em;text-align:center}img{max-width:640px;border:1px solid #ddd}.timeline img{max-width:200px}"
+    "figcaption{font-size:0.8em;color:#444}</style></head><body>"
+)
+
+
 def _html(names: list[str], plots: list[tuple[str, str]], sections: list[tuple]) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>genjax report: {esc(', '.join(names))}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}figure{display:inline-block;"
-        "margin:0.5em;text-align:center}img{max-width:640px;border:1px solid #ddd}.timeline img{max-width:200px}"
-        "figcaption{font-size:0.8em;color:#444}</style></head><body>",
+        STYLE,
         f"<h1>genjax report</h1><p>runs: {esc(', '.join(names))}</p><h2>Curves</h2>",
     ]
     parts += [
