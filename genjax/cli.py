@@ -73,6 +73,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix not in (".png", ".npz", ".txt"):
         raise UsageError(f"--out must end in .png, .npz or .txt (text data), got {out}")
     r = load_run(args.workdir)
+    r.show_progress = True
     if (out.suffix == ".txt") != (r.metadata.kind == "text") and out.suffix != ".npz":
         raise UsageError(
             f"--out {out}: write {r.metadata.kind} samples to "
@@ -115,6 +116,7 @@ def _eval(args: argparse.Namespace) -> int:
     from genjax.train.loop import load_run
 
     r = load_run(args.workdir)
+    r.show_progress = True
     names = [m for m in (args.metrics or ",".join(r.config.eval.metrics)).split(",") if m]
     if not names:
         raise UsageError("no metrics: pass --metrics a,b or set config.eval.metrics")

@@ -10,6 +10,8 @@ points are compared as they are.
 
 from __future__ import annotations
 
+import logging
+
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -63,6 +65,9 @@ def get_extractor(name: str) -> Extractor:
     if name in domain.DATASETS:
         return domain.extractor(name)
     raise ValueError(f"unknown feature extractor {name!r}; available: inception, raw, {', '.join(domain.DATASETS)}")
+
+
+log = logging.getLogger("genjax")
 
 
 class _Inputs:
@@ -218,4 +223,29 @@ def compute(
     out: dict[str, float] = {}
     for name in names:
         out.update(METRICS[name](inputs))
+    for message in unreliable(out, inputs):
+        log.warning("%s", message)
     return out
+
+
+def unreliable(out: dict[str, float], x: _Inputs) -> list[str]:
+    """Why values in `out` mean little statistically: a KID whose subsets all hold the same
+    examples (a spread of ~0 is no spread estimate), an FID from fewer examples than feature
+    dimensions (a singular covariance: FID is biased upward, strongly at small N; Chong & Forsyth
+    2020, "Effectively Unbiased FID and Inception Score")."""
+    notes = []
+    n = min(len(x.fake), len(x.real))
+    if "kid_std" in out and out["kid_std"] <= 1e-12 * max(1.0, abs(out["kid"])):
+        notes.append(
+            f"kid_std is ~0: with {n} examples per set every KID subset (kid_subset_size "
+            f"{x.opts['kid_subset_size']}) holds the same examples, so the spread says nothing; "
+            "raise --num well above kid_subset_size"
+        )
+    if "fid" in out:
+        dims = x.features("fake").shape[1]
+        if n < dims:
+            notes.append(
+                f"fid from {n} examples of {dims}-dimensional features: the covariance is singular and FID is "
+                f"biased upward; compare FIDs only at equal N, and use N >= {dims} (10,000 for published numbers)"
+            )
+    return notes

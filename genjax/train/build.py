@@ -57,6 +57,7 @@ class Run:
         self.data_seconds = 0.0  # host time spent assembling batches (telemetry)
         self.step_flops: float | None = None  # FLOPs of one compiled train step on one device
         self.jitted: dict = {}  # samplers and likelihoods, jitted once (genjax.train.evaluate.compiled)
+        self.show_progress = False  # progress bars while sampling and scoring in chunks (the CLI's)
 
     @property
     def step(self) -> int:

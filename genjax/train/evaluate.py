@@ -41,6 +41,16 @@ LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evalua
 LATENT_METRICS = ("latent_kl",)  # the posterior of eval examples: evaluate_latents
 
 
+def _progress(run: Any, starts: range, desc: str, per: int):
+    """`starts` with a tqdm bar counted in examples when the run shows progress (the command line's
+    sample and eval set `run.show_progress`) and there is more than one chunk."""
+    if not getattr(run, "show_progress", False) or len(starts) < 2:
+        return starts
+    from tqdm.auto import tqdm
+
+    return tqdm(starts, desc=desc, unit="chunk", postfix=f"{per} each", dynamic_ncols=True, leave=False)
+
+
 def compiled(run: Any, key: tuple, make: Callable[[], Callable]) -> Callable:
     """The jitted function `make()` of `run`'s current objective for `key` (what it computes and its
     static options), built once per run: sampling or scoring again (every `eval_every` steps,
@@ -78,7 +88,7 @@ def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs
         if chunk == num:
             return to_host(fn(params, run.state.model_state, key))
         out = None
-        for i, start in enumerate(range(0, num, chunk)):
+        for i, start in enumerate(_progress(run, range(0, num, chunk), "sample", chunk)):
             x = to_host(fn(params, run.state.model_state, jax.random.fold_in(key, i)))
             if out is None:  # the whole host array at once: too large for host memory fails now
                 out = np.empty((num, *x.shape[1:]), x.dtype)
@@ -143,7 +153,7 @@ def evaluate_latents(run: Any, num: int, seed: int, *, ema_index: int | None = 0
     params = run.state.sampling_params(ema_index)
     fn = jax.jit(lambda p, s, b, k: objective.latent_stats(p, s, b, k))
     kls, means = [], []
-    for start in range(0, num, cfg.data.batch_size):
+    for start in _progress(run, range(0, num, cfg.data.batch_size), "score", cfg.data.batch_size):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
         with jax.set_mesh(run.mesh):
             kl, mean = fn(params, run.state.model_state, jnp.asarray(x[start : start + cfg.data.batch_size]), key)
@@ -186,7 +196,7 @@ def evaluate_likelihood(
     levels = 2**meta.bits if meta.kind == "image" and meta.bits else None
     add_noise = levels is not None and not objective.discrete
     log_px, errors = [], []
-    for start in range(0, num, cfg.data.batch_size):
+    for start in _progress(run, range(0, num, cfg.data.batch_size), "score", cfg.data.batch_size):
         batch = {k: jnp.asarray(v[start : start + cfg.data.batch_size]) for k, v in data.items() if k in ("x", "y")}
         key_noise, key_ll = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
         if add_noise:

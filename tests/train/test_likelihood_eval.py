@@ -140,3 +140,20 @@ def test_samplers_and_likelihoods_are_compiled_once_per_run(tmp_path):
             r.sample(10, seed=seed, ema_index=None)  # 3 chunks of 4 each
             evaluate_likelihood(r, 8, seed=seed, ema_index=None)
     assert traces == {"sample": 1, "log_likelihood": 1}
+
+
+def test_chunked_sampling_and_scoring_show_progress_when_asked(tmp_path, capsys):
+    from genjax.train.build import build_run
+
+    config = load_config(
+        "digits_vae:runlocal",
+        ["--config.sample.batch_size=4", "--config.data.binarize=True", "--config.objective.eval_k=4"],
+    )
+    r = build_run(config, tmp_path, restore=False, data=False)
+    r.sample(12, seed=0, ema_index=None)
+    assert "sample" not in capsys.readouterr().err  # the training loop's default: no bars
+    r.show_progress = True  # as `genjax sample` / `genjax eval` set it
+    r.sample(12, seed=0, ema_index=None)
+    evaluate_likelihood(r, 20, seed=0, ema_index=None)
+    err = capsys.readouterr().err
+    assert "sample:" in err and "/3 " in err and "score:" in err
