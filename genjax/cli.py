@@ -333,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if debug:
             traceback.print_exception(e)
-        print(_summary(f"genjax {args.command}", e, status, debug), file=sys.stderr)
+        sub = getattr(args, "data_command", None) or getattr(args, "weights_command", None)
+        print(_summary(f"genjax {args.command}" + (f" {sub}" if sub else ""), e, status, debug), file=sys.stderr)
         return status
     return result if isinstance(result, int) else 0
 
@@ -357,6 +358,8 @@ def _summary(where: str, error: BaseException, status: int, debug: bool) -> str:
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     line = text.strip().splitlines()[0] if text.strip() else ""
     line = line if len(line) <= 400 else line[:400] + " ..."
+    if line.startswith((where + " ", where + ":")):  # the message names the command already (prepare's)
+        line = line[len(where) :].lstrip(" :")
     if status == 130:
         return f"{where}: interrupted" + (f"; {line}" if line else "")
     if status == 2:

@@ -38,7 +38,8 @@ def test_missing_and_corrupt_files(tmp_path):
 
 def test_cli_reports_errors(tmp_path, capsys):
     assert main(["data", "prepare", "mnist", "--from", str(tmp_path), "--data-dir", str(tmp_path / "tfds")]) == 2
-    assert re.search("genjax data: error: .*is missing", capsys.readouterr().err)
+    err = capsys.readouterr().err  # one prefix naming the sub-command, not two
+    assert re.search("^genjax data prepare: error: mnist: .*is missing", err) and err.count("genjax") == 1
 
 
 def _write_idx(path, a):
