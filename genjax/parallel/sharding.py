@@ -117,8 +117,8 @@ def shard_batch(x: jax.Array) -> jax.Array:
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     """x constrained to the sharding its axes' logical `names` map to, by `logical_spec` (the
     params' own mapping: a taken or non-dividing mesh axis leaves the dimension replicated), under
-    the rules made active by `flax.linen.logical_axis_rules` on the mesh set by `jax.set_mesh` or
-    `jax.sharding.use_abstract_mesh` (inside jit); unchanged without either. Models mark block
+    the rules and mesh made active by `activation_rules` (the train step traces under them);
+    unchanged without them. Models mark block
     boundaries and block interiors with it (Megatron's activation layout, genjax.parallel.axes)."""
     mesh, rules = jax.sharding.get_abstract_mesh(), _RULES.get()
     if mesh.empty or rules is None:
