@@ -32,7 +32,11 @@ def _tiny_stylegan2(c):
 # The GPU/TPU configs, stood in for: their data by random 32x32x3 8-bit images with 10 classes
 # (an npz source: TFDS's cifar10 has fields that the fake TFDS writer does not write), their
 # networks by tiny ones of the same architecture; every other setting is the config's own.
-STAND_INS = {"cifar10_ddpm": _tiny_unet, "cifar10_stylegan2": _tiny_stylegan2}
+STAND_INS = {
+    "cifar10_ddpm": _tiny_unet,
+    "cifar10_stylegan2": _tiny_stylegan2,
+    "cifar10_pixelcnnpp": lambda c: None,  # its runlocal variant is tiny already
+}
 
 
 def _spec(name: str) -> str:
