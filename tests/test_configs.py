@@ -89,6 +89,11 @@ def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_cifar10):
     if "autoencoder" in config.components:  # latent diffusion: needs a trained autoencoder run
         config.components.autoencoder.workdir = str(tmp_path / "autoencoder")
         run(tiny(config_lib.load_config(_spec("digits_vae"))), tmp_path / "autoencoder")
+    if "vqvae" in config.components:  # a prior over VQ-VAE codes: needs a trained VQ-VAE run
+        config.components.vqvae.workdir = str(tmp_path / "vqvae")
+        vqvae = tiny(config_lib.load_config(_spec("mnist_vqvae")))
+        vqvae.data.data_dir = fake_tfds
+        run(vqvae, tmp_path / "vqvae")
     if name in STAND_INS:
         assert config.data.source == "tfds:cifar10"
         config.data.source = fake_cifar10
