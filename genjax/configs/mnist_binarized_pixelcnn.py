@@ -1,5 +1,5 @@
 """Class-conditional gated PixelCNN (van den Oord et al. 2016) on dynamically binarized MNIST with
-a Bernoulli likelihood per pixel: 8 gated layers of 64 channels (3x3 vertical, 1x2 horizontal
+a Bernoulli likelihood per pixel: 8 gated layers of 64 channels (2x3 vertical, 1x2 horizontal
 kernels), the label's embedding in every layer. Evaluation: the exact -log p(x | y) (`eval/nll`,
 nats per image; `eval/bits_per_dim`).
 
