@@ -32,7 +32,11 @@ def _tiny_stylegan2(c):
 # The GPU/TPU configs, stood in for: their data by random 32x32x3 8-bit images with 10 classes
 # (an npz source: TFDS's cifar10 has fields that the fake TFDS writer does not write), their
 # networks by tiny ones of the same architecture; every other setting is the config's own.
-STAND_INS = {"cifar10_ddpm": _tiny_unet, "cifar10_stylegan2": _tiny_stylegan2}
+STAND_INS = {
+    "cifar10_ddpm": _tiny_unet,
+    "cifar10_stylegan2": _tiny_stylegan2,
+    "cifar10_pixelcnnpp": lambda c: None,  # its runlocal variant is tiny already
+}
 
 
 def _spec(name: str) -> str:
@@ -85,6 +89,11 @@ def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_cifar10):
     if "autoencoder" in config.components:  # latent diffusion: needs a trained autoencoder run
         config.components.autoencoder.workdir = str(tmp_path / "autoencoder")
         run(tiny(config_lib.load_config(_spec("digits_vae"))), tmp_path / "autoencoder")
+    if "vqvae" in config.components:  # a prior over VQ-VAE codes: needs a trained VQ-VAE run
+        config.components.vqvae.workdir = str(tmp_path / "vqvae")
+        vqvae = tiny(config_lib.load_config(_spec("mnist_vqvae")))
+        vqvae.data.data_dir = fake_tfds
+        run(vqvae, tmp_path / "vqvae")
     if name in STAND_INS:
         assert config.data.source == "tfds:cifar10"
         config.data.source = fake_cifar10

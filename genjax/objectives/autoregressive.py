@@ -15,6 +15,9 @@ x_0) in nats, of the tokens themselves (`discrete`); the evaluation divides by T
 and bits per character (`genjax.train.evaluate`). `sample` returns int32 token windows
 [num, T + 1] continuing a prompt (default: the newline token, as nanoGPT starts), drawn with the
 KV-cache sampler of `genjax.objectives.decoding` (temperature, top-k, top-p).
+
+With a frozen VQ-VAE component (config.components.vqvae) the family is a prior over that VQ-VAE's
+codes of images instead (`genjax.objectives.code_prior`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import optax
 
 from genjax.nn.transformer import Transformer
 from genjax.objectives import register
-from genjax.objectives.base import LikelihoodKind, LossOutput, PlayerVariables
+from genjax.objectives.base import LikelihoodKind, LossOutput, Objective, PlayerVariables
+from genjax.objectives.code_prior import VQVAE_COMPONENT, CodePrior, code_prior
 from genjax.objectives.decoding import generate
 from genjax.objectives.hparams import from_config, hparam
 
@@ -132,19 +136,23 @@ class AutoregressiveHParams:
     scan_layers: bool = False  # the blocks as one nn.scan over stacked params
 
 
-@register("autoregressive")
-def make(cfg: Any, metadata: Any) -> Autoregressive:
+@register("autoregressive", components=(VQVAE_COMPONENT,))
+def make(cfg: Any, metadata: Any, vqvae: Objective | None = None) -> Autoregressive | CodePrior:
     """Builds the transformer from `config.objective` (fields: `AutoregressiveHParams`) and the
-    text's vocabulary and window."""
+    text's vocabulary and window; with the frozen component `vqvae` (config.components.vqvae), the
+    prior over that VQ-VAE's codes of the images (`genjax.objectives.code_prior`)."""
     hp = from_config(AutoregressiveHParams, cfg, "autoregressive")
-    if metadata.kind != "text":
-        raise ValueError(
-            f"the autoregressive objective models token windows; {metadata.name!r} holds {metadata.kind} data: "
-            "use a text source, e.g. --config.data.source=text:PATH"
-        )
     if hp.dim % hp.num_heads or (hp.dim // hp.num_heads) % 2:
         raise ValueError(
             f"config.objective.dim={hp.dim} must split into num_heads={hp.num_heads} heads of even size (RoPE)"
+        )
+    if vqvae is not None:
+        return code_prior(dataclasses.asdict(hp), vqvae, metadata)
+    if metadata.kind != "text":
+        raise ValueError(
+            f"the autoregressive objective models token windows; {metadata.name!r} holds {metadata.kind} data: "
+            "use a text source, e.g. --config.data.source=text:PATH, or model VQ-VAE codes of images "
+            "(config.components.vqvae)"
         )
     net = Transformer(
         vocab_size=metadata.vocab_size,

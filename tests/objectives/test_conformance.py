@@ -42,6 +42,7 @@ CASES = {
     ),
     "vqvae": ("mnist_vqvae:runlocal", DIGITS, {Autoencoder}, {}),
     "hvae": ("mnist_binarized_hvae:runlocal", DIGITS, {LikelihoodModel, Autoencoder, LatentModel}, {}),
+    "pixelcnn": ("mnist_binarized_pixelcnn:runlocal", DIGITS, {LikelihoodModel, Conditional}, {}),
     "gan": ("ring8_gan:runlocal", [], set(), {}),
     "progan": ("mnist_progan:runlocal", DIGITS, {Planned}, {}),
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),
