@@ -28,13 +28,12 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from genjax.nn.transformer import Transformer
 from genjax.objectives import register
 from genjax.objectives.base import LikelihoodKind, LossOutput, Objective, PlayerVariables
 from genjax.objectives.code_prior import VQVAE_COMPONENT, CodePrior, code_prior
-from genjax.objectives.decoding import generate
+from genjax.objectives.decoding import generate, next_token_log_probs
 from genjax.objectives.hparams import from_config, hparam
 
 SAMPLE_OPTIONS = ("prompt", "temperature", "top_k", "top_p", "length")
@@ -57,12 +56,8 @@ class Autoregressive:
         return {"model": PlayerVariables(variables["params"], {})}
 
     def token_log_probs(self, params: Mapping[str, Any], x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
-        """x [B, T + 1] int32 -> log p(x_t | x_{<t}) [B, T] in float32, t = 1..T; with `rng`, in
-        training mode (dropout drawn from it)."""
-        train = rng is not None and self.net.dropout > 0
-        rngs = {"dropout": rng} if train else {}
-        logits, _ = self.net.apply({"params": params["model"]}, x[:, :-1], train=train, rngs=rngs)
-        return -optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:])
+        """x [B, T + 1] int32 -> log p(x_t | x_{<t}) [B, T] in float32 (`next_token_log_probs`)."""
+        return next_token_log_probs(self.net, params["model"], x, rng)
 
     def loss(
         self,

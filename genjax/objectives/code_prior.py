@@ -23,12 +23,11 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax.core import meta
 
 from genjax.nn.transformer import Transformer
 from genjax.objectives.base import LossOutput, Objective, PlayerVariables
-from genjax.objectives.decoding import generate
+from genjax.objectives.decoding import generate, next_token_log_probs
 from genjax.objectives.vqvae import VQVAE
 
 VQVAE_COMPONENT = "vqvae"  # the component name of the prior's VQ-VAE
@@ -63,10 +62,7 @@ class CodePrior:
 
     def code_log_probs(self, params: Mapping[str, Any], tokens: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """tokens [B, 1 + h w] -> log p(z_t | s, z_{<t}) [B, h w]; with `rng`, in training mode."""
-        train = rng is not None and self.net.dropout > 0
-        rngs = {"dropout": rng} if train else {}
-        logits, _ = self.net.apply({"params": params["model"]}, tokens[:, :-1], train=train, rngs=rngs)
-        return -optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:])
+        return next_token_log_probs(self.net, params["model"], tokens, rng)
 
     def loss(
         self,

@@ -8,15 +8,19 @@ and renormalised; temperature 0 takes the argmax (greedy decoding).
 
 A prompt [B, P] is prefilled in one forward pass that fills the cache at positions 0..P-1; every
 further step feeds the last token at the next position, so each token costs one query against the
-cache instead of a forward pass over the whole prefix.
+cache instead of a forward pass over the whole prefix. `next_token_log_probs` scores a sequence
+under the same model (teacher forcing), for the families' losses and likelihoods.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import optax
+
+from genjax.nn.transformer import Transformer
 
 Array = jax.Array
 # (tokens [B, T], pos, cache) -> (logits [B, T, V], cache)
@@ -90,3 +94,12 @@ def generate(
     tokens = jnp.concatenate([prompt.astype(jnp.int32), first[:, None], tokens.T], axis=1)
     logits = jnp.concatenate([first_logits[:, None], jnp.swapaxes(logits, 0, 1)], axis=1)
     return tokens, logits
+
+
+def next_token_log_probs(net: Transformer, params: Any, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+    """x [B, T + 1] int32 -> log p(x_t | x_{<t}) [B, T] in float32, t = 1..T, from the causal
+    transformer `net`; with `rng`, in training mode (dropout drawn from it)."""
+    train = rng is not None and net.dropout > 0
+    rngs = {"dropout": rng} if train else {}
+    logits, _ = net.apply({"params": params}, x[:, :-1], train=train, rngs=rngs)
+    return -optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:])
