@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo lint test install install-test clean
+.PHONY: demo lint test mutate install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,19 @@ demo: install
 
 # Static checks: ruff's bug-finding rules and formatting, and the import contracts of pyproject.toml.
 lint: install-test
-	$(BIN)/ruff check genjax tests benchmarks
-	$(BIN)/ruff format --check genjax tests benchmarks
+	$(BIN)/ruff check genjax tests benchmarks tools
+	$(BIN)/ruff format --check genjax tests benchmarks tools
 	$(BIN)/lint-imports
 
 # The whole suite (notebooks and docs included), two workers.
 test: install-test
 	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
+
+# Mutation testing of the core (hours; not part of `make test`): per-module scores, resumable.
+# Narrow it with e.g. MUTATE_ARGS="--area losses --sample 40"; docs/mutation.md records the scores.
+MUTATE_ARGS ?=
+mutate: install-test
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache .import_linter_cache
