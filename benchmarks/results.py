@@ -162,8 +162,8 @@ def evaluate_row(row: Row, args: argparse.Namespace) -> list[dict]:
 def render(rows: list[dict]) -> str:
     """docs/results.md's table and grids from the JSON rows (the last row of each row+sampler wins)."""
     latest = {(r["row"], r["sampler"]): r for r in rows}
-    columns = "row config steps train sampler_(NFE) N FID floor FID/floor KID precision recall memorization_z_u"
-    lines = ["| " + " | ".join(c.replace("_", " ") for c in columns.split()) + " |", "|---" * 13 + "|"]
+    columns = "row config steps train sampler~(NFE) N FID floor FID/floor KID precision recall memorization~z_u"
+    lines = ["| " + " | ".join(c.replace("~", " ") for c in columns.split()) + " |", "|---" * 13 + "|"]
     for r in latest.values():
         m, f = r["metrics"], r["floor"]
         lines.append(
