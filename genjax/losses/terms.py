@@ -198,7 +198,7 @@ class Reconstruction(Term):
 
     def __call__(self, io: TermInputs, rng: Array, state: Collections) -> TermOutput:
         output, target = io.pairs[self.name]
-        return TermOutput(jnp.mean(jnp.abs(output - target).reshape(output.shape[0], -1), axis=-1))
+        return TermOutput(jnp.mean(jnp.abs(output - target), axis=tuple(range(1, output.ndim))))
 
 
 def _evaluate(term: Term, io: TermInputs, rng: Array, state: Collections) -> TermOutput:
@@ -236,7 +236,7 @@ def apply_terms(
         if out.state:
             states[term.name] = out.state
         weighted = term.weight * out.value
-        if weighted.shape[0] != size:
-            weighted = jnp.repeat(weighted, size // weighted.shape[0])
+        if len(weighted) != size:
+            weighted = jnp.repeat(weighted, size // len(weighted))
         loss = weighted if loss is None else loss + weighted
     return loss, metrics, states

@@ -73,7 +73,7 @@ def code_counts(codes: Array, num_codes: int) -> Array:
 
 def perplexity(codes: Array, num_codes: int) -> Array:
     """exp(-sum_k p_k log p_k) of the code frequencies p_k of codes [N] (0 log 0 = 0)."""
-    p = code_counts(codes, num_codes) / codes.shape[0]
+    p = code_counts(codes, num_codes) / codes.size
     return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
 
 

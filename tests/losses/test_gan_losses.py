@@ -115,3 +115,22 @@ def test_top_k_weights_keep_the_k_highest_scores(fraction):
     # the weights are constants: the gradient reaches only the kept samples' losses
     g = jax.grad(lambda s: jnp.mean(gan.top_k_weights(s, fraction) * -s))(scores)
     np.testing.assert_allclose(g, -expect / 40, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(gan.GAN_LOSSES))
+def test_losses_are_frozen_hashable_values(name):
+    """Losses are static arguments of jitted steps: immutable, equal and hashed by their fields."""
+    import dataclasses
+
+    loss = gan.get_gan_loss(name)
+    assert dataclasses.is_dataclass(loss) and type(loss).__dataclass_params__.frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loss.needs_real_for_generator = True
+    assert loss == gan.get_gan_loss(name) and hash(loss) == hash(gan.get_gan_loss(name))
+
+
+def test_top_k_floors_at_half_the_batch_by_default():
+    """Sinha et al. 2020 anneal k down to nu * batch with nu = 0.5 unless told otherwise."""
+    schedule = gan.TopK(gamma=0.5)
+    assert float(schedule.fraction(jnp.int32(10**6))) == 0.5
+    assert float(schedule.fraction(jnp.int32(0))) == 1.0

@@ -167,3 +167,27 @@ def test_lazy_stateful_term_keeps_its_state_between_evaluations(x64):
     np.testing.assert_array_equal(loss, np.zeros(4))
     assert float(new["path_length"]["pl_mean"]) == 0.5
     assert term.init_state()["pl_mean"].dtype == jnp.float32 and math.isclose(float(term.init_state()["pl_mean"]), 0)
+
+
+TERM_CLASSES = [c for c in vars(T).values() if isinstance(c, type) and issubclass(c, T.Term) and c is not T.Term]
+
+
+@pytest.mark.parametrize("cls", TERM_CLASSES, ids=lambda c: c.__name__)
+def test_terms_are_frozen_and_keyword_only(cls):
+    """A term's fields are given by name (a positional weight would silently become `every`)."""
+    import dataclasses
+
+    with pytest.raises(TypeError):
+        cls(2.0)
+    required = {"loss": gan.NonSaturating(), "name": "t"}
+    fields = {f.name for f in dataclasses.fields(cls) if f.default is f.default_factory is dataclasses.MISSING}
+    term = cls(weight=2.0, **{k: v for k, v in required.items() if k in fields})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        term.weight = 3.0
+
+
+def test_reconstruction_averages_each_examples_elements():
+    out, target = jnp.arange(24.0).reshape(2, 3, 4), jnp.zeros((2, 3, 4))
+    io = T.TermInputs(step=jnp.int32(0), pairs={"cycle": (out, target)})
+    value = T.Reconstruction(name="cycle", weight=1.0)(io, jax.random.key(0), {}).value
+    np.testing.assert_allclose(value, [np.mean(np.arange(12.0)), np.mean(np.arange(12.0, 24.0))])

@@ -233,3 +233,33 @@ def test_mixture_sampler_draws_the_joint_colour_probabilities():
     colours = np.array(list(itertools.product(_grid(num_bins, (-1.0, 1.0)), repeat=3)))
     p = np.exp(_mixture_log_prob_ref(*[np.repeat(a, len(colours), 0) for a in params], colours, num_bins, (-1.0, 1.0)))
     np.testing.assert_allclose(freq, p, atol=4 * np.sqrt(0.25 / n))
+
+
+def test_mixture_sample_on_image_shaped_params_follows_the_channel_recursion():
+    """[B, H, W] pixels, one component, scales ~0: each channel is the quantized mean shifted by
+    the coefficients times the already drawn channels (PixelCNN++'s sampling order), in place."""
+    rng = np.random.default_rng(3)
+    b, h, w, c = 2, 3, 4, 3
+    means = rng.uniform(-0.5, 0.5, (b, h, w, c, 1))
+    coeffs = rng.uniform(-0.5, 0.5, (b, h, w, 3, 1))
+    log_scales = np.full((b, h, w, c, 1), -30.0)
+    x = lk.discretized_logistic_mixture_sample(
+        jax.random.key(0), *_jnp(np.zeros((b, h, w, 1)), means, log_scales), coeffs=jnp.asarray(coeffs), num_bins=256
+    )
+    assert x.shape == (b, h, w, c)
+
+    def q(v):  # nearest of the 256 levels of [-1, 1]
+        return np.clip(np.round((v + 1) / 2 * 255), 0, 255) / 255 * 2 - 1
+
+    x0 = q(means[..., 0, 0])
+    x1 = q(means[..., 1, 0] + coeffs[..., 0, 0] * x0)
+    x2 = q(means[..., 2, 0] + coeffs[..., 1, 0] * x0 + coeffs[..., 2, 0] * x1)
+    np.testing.assert_allclose(np.asarray(x), np.stack([x0, x1, x2], -1), atol=1e-6)
+
+
+def test_mixture_rejects_coefficients_of_the_wrong_count_and_says_how_many():
+    means, log_scales = jnp.zeros((2, 3, 1)), jnp.zeros((2, 3, 1))
+    with pytest.raises(ValueError, match=r"C \(C - 1\) / 2 = 3 entries for C = 3 channels"):
+        lk.discretized_logistic_mixture_sample(
+            jax.random.key(0), jnp.zeros((2, 1)), means, log_scales, coeffs=jnp.zeros((2, 2, 1))
+        )
