@@ -88,3 +88,62 @@ def test_diff_augment_random_draws_and_gradient():
         da.diff_augment(x, jax.random.key(0), ("flip",))
     with pytest.raises(ValueError, match="images"):
         da.diff_augment(jnp.zeros((4, 2)), jax.random.key(0))
+
+
+def _one_hot_images(n, h, w):
+    x = np.zeros((n, h, w, 1), np.float32)
+    x[:, h // 2, w // 2] = 1.0
+    return jnp.asarray(x)
+
+
+def test_translation_draws_every_shift_of_the_reference_range():
+    """Shifts are uniform integers in [-s, s], s = int(size * ratio + 0.5) per axis (reference:
+    torch.randint(-shift, shift + 1)), read off where a single lit pixel lands."""
+    n, h, w = 3000, 9, 13
+    y = np.asarray(da.diff_augment(_one_hot_images(n, h, w), jax.random.key(0), ("translation",), 0.25))
+    flat = y[..., 0].reshape(n, -1).argmax(-1)
+    # out[i, j] = x[i + tx, j + ty]: the pixel lands at (h//2 - tx, w//2 - ty).
+    tx, ty = h // 2 - flat // w, w // 2 - flat % w
+    for shift, s in ((tx, int(h * 0.25 + 0.5)), (ty, int(w * 0.25 + 0.5))):
+        values, counts = np.unique(shift, return_counts=True)
+        np.testing.assert_array_equal(values, np.arange(-s, s + 1))
+        assert counts.min() > 0.6 * n / (2 * s + 1)
+
+
+def test_cutout_centres_cover_the_reference_range_for_even_sizes():
+    """Centres are uniform in [0, size + (1 - cut % 2)) (reference); with an even cut of 4 on 8
+    pixels that is 0..8, read off from the zeroed rows and columns of an all-ones image."""
+    n, h, w = 3000, 8, 8
+    y = np.asarray(da.diff_augment(jnp.ones((n, h, w, 1)), jax.random.key(1), ("cutout",), cutout_ratio=0.5))
+    cut = 4
+    for axis, size in ((2, h), (1, w)):
+        zeroed = np.any(y[..., 0] == 0, axis=axis)  # [N, size]: rows (axis=2) or columns (axis=1) cut
+        first, last = zeroed.argmax(-1), size - 1 - zeroed[:, ::-1].argmax(-1)
+        centre = np.where(first > 0, first + cut // 2, last + 1 - cut // 2)
+        values, counts = np.unique(centre, return_counts=True)
+        np.testing.assert_array_equal(values, np.arange(0, size + 1))
+        assert counts.min() > 0.6 * n / (size + 1)
+
+
+def test_color_factors_follow_the_reference_distributions():
+    """brightness b ~ U[-0.5, 0.5) moves the image mean; contrast c ~ U[0.5, 1.5) scales the spread
+    of the per-pixel channel means; saturation s ~ U[0, 2) scales the channel deviations (by s c)."""
+    n = 4000
+    x = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (n, 4, 4, 3)).astype(np.float32))
+    y = np.asarray(da.diff_augment(x, jax.random.key(2), ("color",)), np.float64)
+    x = np.asarray(x, np.float64)
+    b = y.mean((1, 2, 3)) - x.mean((1, 2, 3))
+    pix_x, pix_y = x.mean(-1), y.mean(-1)
+    c = (pix_y - pix_y.mean((1, 2), keepdims=True)).std((1, 2)) / (pix_x - pix_x.mean((1, 2), keepdims=True)).std(
+        (1, 2)
+    )
+
+    def spread(v):  # each example's root-sum-square deviation from its per-pixel channel means
+        return np.sqrt(((v - v.mean(-1, keepdims=True)) ** 2).sum((1, 2, 3)))
+
+    sc = spread(y) / spread(x)
+    s = sc / c
+    for v, lo, hi in ((b, -0.5, 0.5), (c, 0.5, 1.5), (s, 0.0, 2.0)):
+        assert v.min() >= lo - 1e-4 and v.max() < hi + 1e-4
+        np.testing.assert_allclose(v.mean(), (lo + hi) / 2, atol=0.03)
+        np.testing.assert_allclose(v.std(), (hi - lo) / np.sqrt(12), rtol=0.05)

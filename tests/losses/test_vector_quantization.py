@@ -36,8 +36,9 @@ def test_nearest_code_by_brute_force():
     np.testing.assert_array_equal(vq.nearest_codes(jnp.asarray(z), jnp.asarray(e)), brute)
 
 
-def test_ema_update_against_a_numpy_loop():
-    decay, eps = 0.9, 1e-3
+@pytest.mark.parametrize("decay", [0.9, 0.3])  # below 0.5, 1 - decay and 1 % decay differ
+def test_ema_update_against_a_numpy_loop(decay):
+    eps = 1e-3
     book = _book()
     r = np.random.RandomState(1)
     z = r.normal(size=(20, 3)).astype(np.float32)
