@@ -77,6 +77,9 @@ def test_ve_and_edm_closed_forms():
     i = 5
     ref = (80 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
     np.testing.assert_allclose(s[i], ref, rtol=1e-5)
+    # Karras et al. 2022, eq. 5 at N = 2 and N = 1: both ends, and sigma_max alone.
+    np.testing.assert_allclose(edm.sampling_times(2), [80.0, 0.002], rtol=1e-5)
+    np.testing.assert_allclose(edm.sampling_times(1), [80.0], rtol=1e-5)
     log_sigma = np.log(np.asarray(edm.sample_t(jax.random.key(0), (20000,))))
     assert abs(log_sigma.mean() + 1.2) < 0.03 and abs(log_sigma.std() - 1.2) < 0.03
 

@@ -110,19 +110,19 @@ def test_translation_draws_every_shift_of_the_reference_range():
         assert counts.min() > 0.6 * n / (2 * s + 1)
 
 
-def test_cutout_centres_cover_the_reference_range_for_even_sizes():
-    """Centres are uniform in [0, size + (1 - cut % 2)) (reference); with an even cut of 4 on 8
-    pixels that is 0..8, read off from the zeroed rows and columns of an all-ones image."""
-    n, h, w = 3000, 8, 8
+def test_cutout_centres_cover_the_reference_range():
+    """Centres are uniform in [0, size + (1 - cut % 2)) (reference): with cuts of int(8/2+.5) = 4
+    rows (even: 0..8) and int(10/2+.5) = 5 columns (odd: 0..9), read off from the zeroed rows and
+    columns of an all-ones image."""
+    n, h, w = 3000, 8, 10
     y = np.asarray(da.diff_augment(jnp.ones((n, h, w, 1)), jax.random.key(1), ("cutout",), cutout_ratio=0.5))
-    cut = 4
-    for axis, size in ((2, h), (1, w)):
+    for axis, size, cut in ((2, h, 4), (1, w, 5)):
         zeroed = np.any(y[..., 0] == 0, axis=axis)  # [N, size]: rows (axis=2) or columns (axis=1) cut
         first, last = zeroed.argmax(-1), size - 1 - zeroed[:, ::-1].argmax(-1)
-        centre = np.where(first > 0, first + cut // 2, last + 1 - cut // 2)
+        centre = np.where(first > 0, first + cut // 2, last + 1 - cut + cut // 2)
         values, counts = np.unique(centre, return_counts=True)
-        np.testing.assert_array_equal(values, np.arange(0, size + 1))
-        assert counts.min() > 0.6 * n / (size + 1)
+        np.testing.assert_array_equal(values, np.arange(0, size + 1 - cut % 2))
+        assert counts.min() > 0.6 * n / len(values)
 
 
 def test_color_factors_follow_the_reference_distributions():
