@@ -61,6 +61,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
         bits = 1 if data_cfg.binarize else (8 if info.uint8 else None)
     elif info.kind == "text":
         value_range, bits = (0.0, float(info.vocab_size - 1)), None
+    elif info.kind == "audio":
+        value_range, bits = (-1.0, 1.0), None
     else:
         value_range, bits = info.point_range, None
     return DatasetMetadata(
@@ -77,6 +79,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
         point_moments=info.point_moments,
         vocab=info.vocab,
         vocab_size=info.vocab_size,
+        sample_rate=info.sample_rate,
+        num_samples=shape[0] if info.kind == "audio" else None,
     )
 
 
