@@ -73,8 +73,9 @@ def fit_length(x: np.ndarray, num_samples: int) -> np.ndarray:
 
 
 def to_pcm16(x: np.ndarray) -> np.ndarray:
-    """Waveform [T] in [-1, 1] -> int16 [T]: round(32767 x), clipped to [-1, 1] first."""
-    return np.round(np.clip(np.asarray(x, np.float64), -1.0, 1.0) * 32767.0).astype("<i2")
+    """Waveform [T] in [-1, 1] -> int16 [T]: round(32768 x) clipped to [-32768, 32767], the
+    inverse of reading (s / 32768), so a 16-bit file read and written again is the same file."""
+    return np.clip(np.round(np.asarray(x, np.float64) * 32768.0), -32768, 32767).astype("<i2")
 
 
 def wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
