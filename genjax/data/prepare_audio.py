@@ -41,9 +41,13 @@ def check_recordings(from_dir: str | os.PathLike, sums_sha256: str = SUMS_SHA256
     what = f"genjax data prepare {NAME}"
     sums = root / "SHA256SUMS"
     if not sums.is_file():
-        raise ValueError(f"{what}: {sums} is missing; --from must be the folder with SHA256SUMS and recordings/ ({URL})")
+        raise ValueError(
+            f"{what}: {sums} is missing; --from must be the folder with SHA256SUMS and recordings/ ({URL})"
+        )
     if sha256(sums) != sums_sha256:
-        raise ValueError(f"{what}: {sums} is not the published list of checksums; download the dataset again from {URL}")
+        raise ValueError(
+            f"{what}: {sums} is not the published list of checksums; download the dataset again from {URL}"
+        )
     paths = []
     for line in sums.read_text().splitlines():
         expected, _, rel = line.partition("  ")
@@ -100,6 +104,4 @@ def prepare_spoken_digit(
         label = int(SPOKEN_NAME.match(path.name).group("label"))
         examples[split_of(path.name)].append({"audio": samples, "label": label, "audio/filename": path.name})
     download_size = sum(p.stat().st_size for p in paths)
-    return write_records(
-        NAME, examples, overwrite=overwrite, download_size=download_size, info=dataset_info(data_dir)
-    )
+    return write_records(NAME, examples, overwrite=overwrite, download_size=download_size, info=dataset_info(data_dir))

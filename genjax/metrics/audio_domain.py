@@ -105,7 +105,9 @@ def predict(params: dict, waveforms: np.ndarray, batch_size: int = 250) -> np.nd
     """Predicted labels int [N] of waveforms [N, T, 1]."""
     num_classes = params["Dense_1"]["bias"].shape[0]
     apply = jax.jit(lambda p, x: SpokenDigitClassifier(num_classes).apply({"params": p}, x)[1].argmax(-1))
-    return np.concatenate([np.asarray(apply(params, waveforms[i : i + batch_size])) for i in range(0, len(waveforms), batch_size)])
+    return np.concatenate(
+        [np.asarray(apply(params, waveforms[i : i + batch_size])) for i in range(0, len(waveforms), batch_size)]
+    )
 
 
 def classifier_path(name: str = "spoken_digit") -> Path:

