@@ -97,7 +97,7 @@ def extract(
     zero-padded and trimmed, so every call compiles once per (extractor, shape).
     """
     images = np.asarray(images)
-    if images.ndim not in (3, 4):
+    if not (images.ndim == 4 or images.ndim == 3 and images.shape[-1] == 1):
         raise ValueError(f"examples must be images [N, H, W, C] or waveforms [N, T, 1], got shape {images.shape}")
     if extractor.image_shape is not None and images.shape[1:] != extractor.image_shape:
         raise ValueError(
