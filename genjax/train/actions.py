@@ -83,17 +83,17 @@ class LogMetrics:
         self.progress.close()
 
 
-def write_audio_samples(samples: np.ndarray, sample_rate: int, samples_dir: Path, step: int) -> np.ndarray:
-    """Waveforms [N, T, 1] in [-1, 1] -> `<samples_dir>/step_<step>/sample_<i>.wav` (16-bit PCM at
-    `sample_rate`) and their spectrogram grid `<samples_dir>/step_<step>.png`; returns the grid."""
+def write_audio_samples(samples: np.ndarray, sample_rate: int, png: Path) -> np.ndarray:
+    """Waveforms [N, T, 1] in [-1, 1] -> `<png without .png>/sample_<i>.wav` (16-bit PCM at
+    `sample_rate`) and their spectrogram grid `png`; returns the grid."""
     for i, x in enumerate(samples):
-        write_wav(samples_dir / f"step_{step:08d}" / f"sample_{i:03d}.wav", x, sample_rate)
-    return samples_to_png(spectrogram_images(samples), "image", (0.0, 255.0), samples_dir / f"step_{step:08d}.png")
+        write_wav(png.with_suffix("") / f"sample_{i:03d}.wav", x, sample_rate)
+    return samples_to_png(spectrogram_images(samples), "image", (0.0, 255.0), png)
 
 
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
     """config.sample.num samples in `<workdir>/samples/`: a PNG grid (also to TensorBoard); for
-    audio the WAV files and a grid of their spectrograms (`write_audio_samples`); for
+    audio `step_<step>/sample_<i>.wav` and a grid of their spectrograms (`write_audio_samples`); for
     text the decoded samples in a .txt file, separated by lines of dashes; for an `Autoencoder` of
     images also `reconstructions_<step>.png` (rows of eval examples, each followed by their
     reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples: their
@@ -107,7 +107,8 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text_samples(samples, run.metadata.vocab), encoding="utf-8")
     elif run.is_chief and run.metadata.kind == "audio":
-        picture = write_audio_samples(np.asarray(samples), run.metadata.sample_rate, run.workdir / "samples", step)
+        png = run.workdir / "samples" / f"step_{step:08d}.png"
+        picture = write_audio_samples(np.asarray(samples), run.metadata.sample_rate, png)
         writer.image(step, "spectrograms", picture)
     elif run.is_chief:
         picture = samples_to_png(

@@ -246,3 +246,16 @@ def test_real_spoken_digit_folder_and_checksums():
     cfg.source = f"audio:{SPOKEN / 'recordings'}"
     train, test = load_metadata(cfg, "train"), load_metadata(cfg, "test")
     assert (train.num_examples, test.num_examples, test.sample_rate, test.shape) == (2700, 300, 8000, (8000, 1))
+
+
+def test_audio_metadata_is_checked():
+    from genjax.data.metadata import DatasetMetadata
+
+    ok = DatasetMetadata("a", "audio", (800, 1), 10, (-1.0, 1.0), 5, sample_rate=8000, num_samples=800)
+    assert ok.kind == "audio" and ok.sample_rate == 8000
+    with pytest.raises(ValueError, match="sample_rate is set exactly for audio data"):
+        DatasetMetadata("a", "audio", (800, 1), 10, (-1.0, 1.0), 5, num_samples=800)
+    with pytest.raises(ValueError, match="sample_rate is set exactly for audio data"):
+        DatasetMetadata("a", "image", (8, 8, 1), 10, (-1.0, 1.0), 5, sample_rate=8000)
+    with pytest.raises(ValueError, match=r"audio shape must be \(num_samples, 1\)"):
+        DatasetMetadata("a", "audio", (800,), 10, (-1.0, 1.0), 5, sample_rate=8000, num_samples=800)
