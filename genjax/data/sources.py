@@ -61,7 +61,9 @@ def open_source(data_cfg: Any, split: str) -> Source:
     if scheme == "builtin":
         return builtin.open_builtin(rest, params, split, source=data_cfg.source)
     if scheme == "tfds":
-        return tfds_source.TfdsSource(rest, split, data_cfg.data_dir, data_cfg.image_size, data_cfg.num_samples)
+        return tfds_source.TfdsSource(
+            rest, split, data_cfg.data_dir, data_cfg.image_size, data_cfg.num_samples, data_cfg.sample_rate
+        )
     if scheme == "npz":
         return _open_npz(rest, split)
     if scheme == "text":
@@ -78,7 +80,7 @@ def source_info(data_cfg: Any, split: str) -> SourceInfo:
     """`open_source(...).info` without reading examples where the source allows it (TFDS)."""
     scheme, rest, _ = parse_source(data_cfg.source)
     if scheme == "tfds":
-        return tfds_source.tfds_info(rest, split, data_cfg.data_dir, data_cfg.num_samples)
+        return tfds_source.tfds_info(rest, split, data_cfg.data_dir, data_cfg.num_samples, data_cfg.sample_rate)
     if scheme == "unpaired":
         cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
         return unpaired.unpaired_info(source_info(cfg_a, split), source_info(cfg_b, split), data_cfg.source)

@@ -122,8 +122,11 @@ def _features(builder, name: str) -> tuple[str, str | None]:
     return image_key, label_key
 
 
-def tfds_info(name: str, split: str, data_dir: str | None, num_samples: int | None = None) -> SourceInfo:
-    """What a prepared TFDS split holds; audio waveforms are num_samples long (data.num_samples)."""
+def tfds_info(
+    name: str, split: str, data_dir: str | None, num_samples: int | None = None, sample_rate: int | None = None
+) -> SourceInfo:
+    """What a prepared TFDS split holds; audio waveforms are num_samples long (data.num_samples)
+    and, when `sample_rate` (data.sample_rate) is given, must have that rate."""
     builder = open_builder(name, data_dir)
     image_key, label_key = _features(builder, name)
     splits = builder.info.splits
@@ -139,6 +142,11 @@ def tfds_info(name: str, split: str, data_dir: str | None, num_samples: int | No
     if rate:
         if num_samples is None:
             raise ValueError(f"data.source tfds:{name} holds audio: set data.num_samples")
+        if sample_rate is not None and sample_rate != rate:
+            raise ValueError(
+                f"data.source tfds:{name} holds audio at {rate} Hz, not data.sample_rate={sample_rate}; set "
+                f"data.sample_rate={rate} (or None)"
+            )
         return SourceInfo(
             kind="audio",
             shape=(int(num_samples), 1),
@@ -167,10 +175,16 @@ class TfdsSource(Source):
     images need no check: every uint8 value is a pixel value."""
 
     def __init__(
-        self, name: str, split: str, data_dir: str | None, image_size: Any = None, num_samples: int | None = None
+        self,
+        name: str,
+        split: str,
+        data_dir: str | None,
+        image_size: Any = None,
+        num_samples: int | None = None,
+        sample_rate: int | None = None,
     ):
         self.name, self.split, self.data_dir = name, split, data_dir
-        self.info = tfds_info(name, split, data_dir, num_samples)
+        self.info = tfds_info(name, split, data_dir, num_samples, sample_rate)
         self.image_key, self.label_key = _features(open_builder(name, data_dir), name)
         self.hw = image_hw(image_size) if image_size is not None else None
         self._ds = None

@@ -232,6 +232,9 @@ def test_prepare_spoken_digit_writes_what_the_folder_holds(tmp_path):
         assert sorted(r.tobytes() + bytes([y]) for r, y in zip(a["x"], a["y"])) == sorted(
             r.tobytes() + bytes([y]) for r, y in zip(b["x"], b["y"])
         )
+    tfds_cfg.sample_rate = 16000
+    with pytest.raises(ValueError, match="holds audio at 8000 Hz, not data.sample_rate=16000"):
+        load_metadata(tfds_cfg)
     (root / "recordings" / "0_ann_3.wav").write_bytes(b"RIFF")
     with pytest.raises(ValueError, match="0_ann_3.wav fails the checksum"):
         check_recordings(root, digest)
@@ -259,3 +262,18 @@ def test_audio_metadata_is_checked():
         DatasetMetadata("a", "image", (8, 8, 1), 10, (-1.0, 1.0), 5, sample_rate=8000)
     with pytest.raises(ValueError, match=r"audio shape must be \(num_samples, 1\)"):
         DatasetMetadata("a", "audio", (800,), 10, (-1.0, 1.0), 5, sample_rate=8000, num_samples=800)
+
+
+@needs_spoken
+def test_real_spoken_digit_prepares_without_tensorflow(tmp_path):
+    from genjax.cli import main
+
+    data_dir = str(tmp_path / "tfds")
+    assert main(["data", "prepare", "spoken_digit", "--from", str(SPOKEN), "--data-dir", data_dir]) == 0
+    cfg, folder = data_config(), data_config()
+    cfg.source, cfg.data_dir = "tfds:spoken_digit", data_dir
+    folder.source = f"audio:{SPOKEN / 'recordings'}"
+    assert (load_metadata(cfg, "train").num_examples, load_metadata(cfg, "test").num_examples) == (2700, 300)
+    a, b = load_examples(cfg, 300, split="test"), load_examples(folder, 300, split="test")
+    key = lambda batch: sorted(r.tobytes() + bytes([y]) for r, y in zip(batch["x"], batch["y"]))  # noqa: E731
+    assert key(a) == key(b)
