@@ -49,9 +49,10 @@ def load_images(path: str, grayscale: bool = False) -> np.ndarray:
     raise ValueError(f"{path}: not an .npz file or a folder of images")
 
 
-def load_waveforms(path: str, num_samples: int) -> np.ndarray:
+def load_waveforms(path: str, num_samples: int, sample_rate: int) -> np.ndarray:
     """An .npz with `x` (float waveforms [N, T] or [N, T, 1] in [-1, 1]) or a folder of WAV files
-    (searched recursively, sorted by path, each cut or padded to `num_samples`) -> float32 [N, T, 1]."""
+    at `sample_rate` (searched recursively, sorted by path, each cut or padded to `num_samples`)
+    -> float32 [N, T, 1]."""
     from genjax.data.audio import list_files
     from genjax.data.wav import fit_length, read_wav
 
@@ -70,17 +71,17 @@ def load_waveforms(path: str, num_samples: int) -> np.ndarray:
         return x.astype(np.float32)
     if p.is_dir():
         files = list_files(p, path)
-        return np.stack([fit_length(read_wav(f)[0], num_samples) for f in files])[..., None]
+        return np.stack([fit_length(read_wav(f, sample_rate)[0], num_samples) for f in files])[..., None]
     raise ValueError(f"{path}: not an .npz file or a folder of WAV files")
 
 
 def run_fid(args: argparse.Namespace) -> dict[str, float]:
     from genjax.metrics import compute
-    from genjax.metrics.audio_domain import DATASETS as AUDIO, WAVE_SHAPE
+    from genjax.metrics.audio_domain import DATASETS as AUDIO, SAMPLE_RATE, WAVE_SHAPE
     from genjax.metrics.domain import DATASETS
 
     if args.features in AUDIO:
-        a, b = (load_waveforms(p, WAVE_SHAPE[0]) for p in (args.path_a, args.path_b))
+        a, b = (load_waveforms(p, WAVE_SHAPE[0], SAMPLE_RATE) for p in (args.path_a, args.path_b))
         kind, value_range = "audio", (-1.0, 1.0)
     else:
         gray = args.features in DATASETS

@@ -67,7 +67,11 @@ def test_build_fetch_and_fid_on_audio(tmp_path, monkeypatch):
 def test_load_waveforms_errors(tmp_path):
     np.savez(tmp_path / "int.npz", x=np.zeros((3, 100), np.int16))
     with pytest.raises(ValueError, match=r"float waveforms \[N, T, 1\] in \[-1, 1\]"):
-        cli.load_waveforms(str(tmp_path / "int.npz"), 100)
+        cli.load_waveforms(str(tmp_path / "int.npz"), 100, 8000)
     np.savez(tmp_path / "loud.npz", x=np.full((3, 100), 2.0, np.float32))
     with pytest.raises(ValueError, match="in \\[-1, 1\\]"):
-        cli.load_waveforms(str(tmp_path / "loud.npz"), 100)
+        cli.load_waveforms(str(tmp_path / "loud.npz"), 100, 8000)
+    write_wav(tmp_path / "wavs" / "a.wav", np.full(50, 0.5), 16000)
+    with pytest.raises(ValueError, match="a.wav has sample rate 16000 Hz, not the 8000 Hz"):
+        cli.load_waveforms(str(tmp_path / "wavs"), 100, 8000)
+    np.testing.assert_array_equal(cli.load_waveforms(str(tmp_path / "wavs"), 64, 16000)[0, :, 0], [0.5] * 50 + [0] * 14)
