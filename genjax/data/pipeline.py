@@ -93,6 +93,10 @@ def load_metadata(data_cfg: Any, split: str | None = None) -> DatasetMetadata:
 def _preprocess(data_cfg: Any, info: SourceInfo) -> Preprocess:
     if info.kind == "image" and not info.uint8 and data_cfg.dequantize:
         raise ValueError(f"data.dequantize needs 8-bit images; {data_cfg.source} holds float images")
+    if info.kind == "audio":
+        image_only = [f for f in ("dequantize", "binarize", "random_flip", "image_size") if data_cfg[f]]
+        if image_only:
+            raise ValueError(f"data.{image_only[0]} applies to images; {data_cfg.source} holds audio: unset it")
     return Preprocess(
         kind=info.kind,
         uint8=info.uint8,

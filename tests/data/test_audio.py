@@ -175,6 +175,9 @@ def test_stream_resumes_exactly(tmp_path):
         np.testing.assert_array_equal(a["x"], b["x"])
         np.testing.assert_array_equal(a["y"], b["y"])
     assert first[0]["x"].shape == (4, 128, 1) and first[0]["y"].dtype == np.int32
+    cfg.random_flip = True
+    with pytest.raises(ValueError, match="data.random_flip applies to images; .* holds audio"):
+        make_iterator(cfg, seed=3)
 
 
 def test_stft_matches_scipy_and_a_brute_force_dft():
