@@ -92,6 +92,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
             else x.astype(np.int32 if r.metadata.kind == "text" else np.float32)
         )
         np.savez(out, x=stored)
+    elif r.metadata.kind == "audio":
+        from genjax.train.actions import write_audio_samples
+
+        write_audio_samples(x, r.metadata.sample_rate, out)
+        print(f"wrote {args.num} WAV files to {out.with_suffix('')}/")
     else:
         samples_to_png(x, r.metadata.kind, r.metadata.value_range, out)
     print(f"wrote {args.num} samples to {out}")
@@ -198,7 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw samples from a trained workdir")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.add_argument("--num", type=_count, default=64, help="samples, drawn config.sample.batch_size at a time")
-    p.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz (array x)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="FILE.png (grid; audio: spectrograms, and the WAV files in FILE/) or FILE.npz (array x)",
+    )
     p.add_argument("--seed", type=int, default=0)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_sample)

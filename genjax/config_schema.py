@@ -50,7 +50,7 @@ class OptimFields:
 class DataFields:
     """`config.data`; `genjax.data.config` checks the fields against each other."""
 
-    # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH | text:PATH[?vocab=byte&val=F]
+    # builtin:NAME[?k=v&...] | tfds:NAME[:VERSION] | npz:PATH | folder:PATH | text:PATH[?vocab=byte&val=F] | audio:PATH
     source: str = "builtin:digits"
     split: str = "train"  # TFDS split string, e.g. "train[:90%]"
     eval_split: str | None = None  # None: "test" when the source has it, else `split`
@@ -68,6 +68,8 @@ class DataFields:
     # TFDS data dir (None: $TFDS_DATA_DIR or ~/tensorflow_datasets); text sources' relative paths too
     data_dir: str | None = None
     seq_len: int = hparam(256, ge=1)  # text sources: a window is seq_len + 1 tokens (inputs + targets)
+    num_samples: int = hparam(8000, ge=1)  # audio sources: waveforms cut or padded to this many samples
+    sample_rate: int | None = hparam(None, ge=1)  # audio sources: required rate (Hz); None: the files' own
     drop_remainder: bool = False  # finite eval passes: drop the last partial batch, or pad + mask
 
 

@@ -188,3 +188,29 @@ def test_sample_use_ema_false_in_the_config_samples_the_raw_params(workdir, tmp_
     a, b, c = (np.load(tmp_path / f"{n}.npz")["x"] for n in "abc")
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_sample_audio_writes_wavs_and_spectrograms(tmp_path, monkeypatch, capsys):
+    """`genjax sample` of an audio run (the run stood in by its sampler and metadata): WAV files
+    at the data's rate beside the spectrogram grid, float waveforms in .npz."""
+    import types
+
+    import genjax.train.loop
+    from genjax.data.metadata import DatasetMetadata
+    from genjax.data.wav import read_wav
+
+    waves = np.sin(np.arange(3 * 1024).reshape(3, 1024, 1) * 0.3).astype(np.float32) * 0.5
+    meta = DatasetMetadata("audio:x", "audio", (1024, 1), None, (-1.0, 1.0), 3, sample_rate=16000, num_samples=1024)
+    run = types.SimpleNamespace(
+        metadata=meta,
+        config=types.SimpleNamespace(sample=types.SimpleNamespace(kwargs={}, use_ema=False)),
+        sample=lambda num, seed, ema_index: waves[:num],
+    )
+    monkeypatch.setattr(genjax.train.loop, "load_run", lambda workdir: run)
+    assert main(["sample", "--workdir", str(tmp_path), "--num", "2", "--out", str(tmp_path / "s.png")]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_000.wav", "sample_001.wav"]
+    x, rate = read_wav(tmp_path / "s" / "sample_001.wav")
+    assert rate == 16000 and np.abs(x - waves[1, :, 0]).max() <= 1 / 32768
+    assert Image.open(tmp_path / "s.png").size[1] > 100  # 129 frequency bins high
+    assert main(["sample", "--workdir", str(tmp_path), "--num", "3", "--out", str(tmp_path / "s.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npz")["x"], waves)

@@ -89,3 +89,45 @@ def test_page_renders_in_headless_chromium(page):
             browser.close()
     assert errors == []
     assert len(widths) >= 8 and all(w > 0 for w in widths), widths
+
+
+def test_audio_runs_get_players_and_spectrogram_grids(tmp_path):
+    """The sample writer's audio branch (keyed on metadata.kind) writes 16-bit WAVs at the data's
+    rate and a spectrogram grid; the report embeds an <audio controls> player per WAV."""
+    import json
+    import types
+
+    from genjax.data.metadata import DatasetMetadata
+    from genjax.data.wav import read_wav
+    from genjax.train.actions import write_samples
+
+    workdir = tmp_path / "wave_run"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps({"data": {"source": "audio:digits"}}))
+    t = np.arange(2048) / 8000
+    waves = np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in (500, 1500, 2500)])[..., None].astype(np.float32)
+    meta = DatasetMetadata("audio:digits", "audio", (2048, 1), 10, (-1.0, 1.0), 30, sample_rate=8000, num_samples=2048)
+    pictures = []
+    run = types.SimpleNamespace(
+        config=types.SimpleNamespace(seed=0, sample=types.SimpleNamespace(num=3, use_ema=False, kwargs={})),
+        sample=lambda num, seed, ema_index: waves[:num],
+        state=types.SimpleNamespace(ema=None),
+        is_chief=True,
+        metadata=meta,
+        workdir=workdir,
+        objective=object(),
+    )
+    writer = types.SimpleNamespace(image=lambda step, tag, picture: pictures.append((tag, picture.shape)))
+    for step in (5, 10):
+        write_samples(run, writer, step)
+    wavs = sorted((workdir / "samples" / "step_00000010").glob("*.wav"))
+    assert [w.name for w in wavs] == ["sample_000.wav", "sample_001.wav", "sample_002.wav"]
+    x, rate = read_wav(wavs[1])
+    assert rate == 8000 and np.abs(x - waves[1, :, 0]).max() <= 1 / 32768
+    assert pictures[0][0] == "spectrograms" and (workdir / "samples" / "step_00000010.png").is_file()
+    assert main(["report", str(workdir), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "index.html").read_text()
+    players = re.findall(r"<audio controls preload='none' src='([^']+)'>", text)
+    assert players == [f"samples/wave_run/step_00000010/sample_00{i}.wav" for i in range(3)]
+    assert all((tmp_path / "report" / p).read_bytes() == w.read_bytes() for p, w in zip(players, wavs))
+    assert "step_00000005.png" in text and "Final samples (step 10): listen" in text

@@ -20,7 +20,7 @@ from genjax.data.splits import resolve_split
 class SourceInfo:
     """What a source knows about itself before any preprocessing."""
 
-    kind: str  # "image" | "points" | "text"
+    kind: str  # "image" | "points" | "text" | "audio"
     shape: tuple[int | None, ...]  # per example; None for variable image sides
     num_classes: int | None
     num_examples: int  # in the selected split
@@ -33,6 +33,7 @@ class SourceInfo:
     uint8: bool = True  # images stored as 8-bit integers (else float in [0, 1])
     vocab: str | None = None  # text: the characters of the token ids, in order (None: bytes)
     vocab_size: int | None = None  # text: the number of token ids
+    sample_rate: int | None = None  # audio: samples per second
 
 
 class Source(abc.ABC):

@@ -61,6 +61,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
         bits = 1 if data_cfg.binarize else (8 if info.uint8 else None)
     elif info.kind == "text":
         value_range, bits = (0.0, float(info.vocab_size - 1)), None
+    elif info.kind == "audio":
+        value_range, bits = (-1.0, 1.0), None
     else:
         value_range, bits = info.point_range, None
     return DatasetMetadata(
@@ -77,6 +79,8 @@ def _metadata(data_cfg: Any, info: SourceInfo) -> DatasetMetadata:
         point_moments=info.point_moments,
         vocab=info.vocab,
         vocab_size=info.vocab_size,
+        sample_rate=info.sample_rate,
+        num_samples=shape[0] if info.kind == "audio" else None,
     )
 
 
@@ -89,6 +93,10 @@ def load_metadata(data_cfg: Any, split: str | None = None) -> DatasetMetadata:
 def _preprocess(data_cfg: Any, info: SourceInfo) -> Preprocess:
     if info.kind == "image" and not info.uint8 and data_cfg.dequantize:
         raise ValueError(f"data.dequantize needs 8-bit images; {data_cfg.source} holds float images")
+    if info.kind == "audio":
+        image_only = [f for f in ("dequantize", "binarize", "random_flip", "image_size") if data_cfg[f]]
+        if image_only:
+            raise ValueError(f"data.{image_only[0]} applies to images; {data_cfg.source} holds audio: unset it")
     return Preprocess(
         kind=info.kind,
         uint8=info.uint8,

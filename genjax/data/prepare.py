@@ -117,7 +117,26 @@ def write_tfds(
     overwrite: bool = False,
     download_size: int = 0,
 ) -> Path:
-    """Writes {split: (images uint8 [N, 28, 28], labels [N])} as the array_record TFDS dataset `name`.
+    """Writes {split: (images uint8 [N, 28, 28], labels [N])} as the array_record TFDS dataset `name`."""
+    examples = {
+        split: [{"image": _png(image), "label": int(label)} for image, label in zip(images, labels)]
+        for split, (images, labels) in arrays.items()
+    }
+    return write_records(name, examples, data_dir=data_dir, overwrite=overwrite, download_size=download_size)
+
+
+def write_records(
+    name: str,
+    examples: dict[str, list[dict]],
+    *,
+    data_dir: str | None = None,
+    overwrite: bool = False,
+    download_size: int = 0,
+    info=None,
+) -> Path:
+    """Writes {split: [feature dict of each example]} as the array_record TFDS dataset `name`
+    (example i of a split has the key i) with the features and the directory of `info` (a TFDS
+    DatasetInfo), by default those of TFDS's registered builder.
 
     Uses TFDS's Writer (records shuffled by the hash of the example index, salted with the split
     name), serializer and DatasetInfo; the directory appears atomically when complete.
@@ -126,18 +145,20 @@ def write_tfds(
     from tensorflow_datasets.core import example_serializer, file_adapters, naming, splits, utils
     from tensorflow_datasets.core import writer as writer_lib
 
-    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
-    target = Path(builder.data_path)
-    if builder.is_prepared() and not overwrite:
+    if info is None:
+        info = tfds.builder(name, data_dir=data_dir, file_format="array_record").info
+    target = Path(info.data_dir)
+    if (target / "dataset_info.json").exists() and not overwrite:
         return target
-    features = builder.info.features
+    features = info.features
     serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
     array_record = file_adapters.FileFormat.ARRAY_RECORD
+    info.set_file_format(array_record, override=True)
     split_infos = []
     with utils.incomplete_dir(target, overwrite=overwrite) as tmp:
-        for split, (images, labels) in arrays.items():
+        for split, rows in examples.items():
             template = naming.ShardedFileTemplate(
-                data_dir=Path(tmp), dataset_name=builder.name, split=split, filetype_suffix=array_record.file_suffix
+                data_dir=Path(tmp), dataset_name=info.name, split=split, filetype_suffix=array_record.file_suffix
             )
             writer = writer_lib.Writer(
                 serializer=serializer,
@@ -146,15 +167,15 @@ def write_tfds(
                 disable_shuffling=False,
                 example_writer=writer_lib.ExampleWriter(array_record),
             )
-            for key in range(len(images)):
-                writer.write(key, features.encode_example({"image": _png(images[key]), "label": int(labels[key])}))
+            for key, row in enumerate(rows):
+                writer.write(key, features.encode_example(row))
             shard_lengths, num_bytes = writer.finalize()
             split_infos.append(
                 splits.SplitInfo(
                     name=split, shard_lengths=shard_lengths, num_bytes=num_bytes, filename_template=template
                 )
             )
-        builder.info.set_splits(splits.SplitDict(split_infos))
-        builder.info.download_size = download_size
-        builder.info.write_to_directory(tmp)
+        info.set_splits(splits.SplitDict(split_infos))
+        info.download_size = download_size
+        info.write_to_directory(tmp)
     return target

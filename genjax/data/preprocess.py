@@ -90,7 +90,7 @@ class Preprocess:
       u = x / 255, or u = (x + U[0, 1)) / 256 with uniform dequantization (Theis et al. 2016,
       "A note on the evaluation of generative models"), or u ~ Bernoulli(x / 255) with dynamic
       binarization (Salakhutdinov & Murray 2008), then x = low + (high - low) * u.
-    Points pass through as float32, text tokens as int32.
+    Points and audio waveforms (already in [-1, 1]) pass through as float32, text tokens as int32.
     """
 
     kind: str
@@ -111,7 +111,7 @@ class Preprocess:
     ):
         out = dict(batch)
         x = batch["x"]
-        if self.kind == "points":
+        if self.kind in ("points", "audio"):
             out["x"] = x.astype(np.float32)
             return out
         if self.kind == "text":

@@ -7,6 +7,8 @@
     unpaired:SRC_A|SRC_B           two image sources as unpaired domains (`genjax.data.unpaired`)
     text:PATH[?vocab=byte&val=F]   a UTF-8 text file or a folder with train.txt and val.txt, as
                                    windows of data.seq_len + 1 tokens (`genjax.data.text`)
+    audio:PATH                     a folder of mono WAV files, as waveforms of data.num_samples
+                                   samples (`genjax.data.audio`)
 
 A source yields raw examples (see `genjax.data.base`); preprocessing happens in
 `genjax.data.pipeline`.
@@ -22,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from genjax.data import builtin, checks, text, tfds_source, unpaired
+from genjax.data import audio, builtin, checks, text, tfds_source, unpaired
 from genjax.data.base import ArraySource, Source, SourceInfo, array_source
 from genjax.data.image_files import load_image, strict_decoding
 from genjax.data.preprocess import image_hw
 
-SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired", "text")
+SCHEMES = ("builtin", "tfds", "npz", "folder", "unpaired", "text", "audio")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -41,7 +43,7 @@ def parse_source(source: str) -> tuple[str, str, dict[str, str]]:
             f"data.source {source!r} is not a known source; use builtin:NAME (digits, ring8, grid25, "
             "moons, swissroll, ring?modes=K&std=S, grid?modes=K&std=S), tfds:NAME[:VERSION], "
             "npz:PATH, folder:PATH, unpaired:SRC_A|SRC_B or text:PATH[?vocab=byte&val=FRACTION] (a UTF-8 "
-            "file or a folder with train.txt and val.txt)"
+            "file or a folder with train.txt and val.txt) or audio:PATH (a folder of .wav files)"
         )
     params: dict[str, str] = {}
     if scheme == "text":
@@ -59,11 +61,15 @@ def open_source(data_cfg: Any, split: str) -> Source:
     if scheme == "builtin":
         return builtin.open_builtin(rest, params, split, source=data_cfg.source)
     if scheme == "tfds":
-        return tfds_source.TfdsSource(rest, split, data_cfg.data_dir, data_cfg.image_size)
+        return tfds_source.TfdsSource(
+            rest, split, data_cfg.data_dir, data_cfg.image_size, data_cfg.num_samples, data_cfg.sample_rate
+        )
     if scheme == "npz":
         return _open_npz(rest, split)
     if scheme == "text":
         return text.open_text(rest, split, data_cfg.seq_len, data_cfg.data_dir)
+    if scheme == "audio":
+        return audio.open_audio(rest, split, data_cfg.num_samples, data_cfg.sample_rate, data_cfg.data_dir)
     if scheme == "unpaired":
         cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
         return unpaired.UnpairedSource(open_source(cfg_a, split), open_source(cfg_b, split), data_cfg.source)
@@ -74,7 +80,7 @@ def source_info(data_cfg: Any, split: str) -> SourceInfo:
     """`open_source(...).info` without reading examples where the source allows it (TFDS)."""
     scheme, rest, _ = parse_source(data_cfg.source)
     if scheme == "tfds":
-        return tfds_source.tfds_info(rest, split, data_cfg.data_dir)
+        return tfds_source.tfds_info(rest, split, data_cfg.data_dir, data_cfg.num_samples, data_cfg.sample_rate)
     if scheme == "unpaired":
         cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
         return unpaired.unpaired_info(source_info(cfg_a, split), source_info(cfg_b, split), data_cfg.source)

@@ -3,8 +3,9 @@
     compute(["fid", "kid", "pr"], fake, real, metadata=meta)  # -> {"fid": .., "kid": .., ...}
 
 fake, real: generated and real examples in the dataset's value range (images [N, H, W, C],
-points [N, D]). Images are compared in the feature space of `features`:
+points [N, D], audio [N, T, 1]). Images are compared in the feature space of `features`:
 "auto" -> the domain classifier for MNIST / Fashion-MNIST, Inception-v3 for other images;
+audio in the spoken-digit classifier's (`genjax.metrics.audio_domain`) when it is 1 s at 8 kHz;
 points are compared as they are.
 """
 
@@ -16,12 +17,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from genjax.metrics import domain, mixtures, prdc, stats, twosample
+from genjax.metrics import audio_domain, domain, mixtures, prdc, stats, twosample
 from genjax.metrics.features import RAW, Extractor, extract, inception_extractor
 from genjax.metrics.reference import reference_features
 
 OPTIONS = {
-    "features": "auto",  # auto | inception | raw | mnist | fashion_mnist
+    "features": "auto",  # auto | inception | raw | mnist | fashion_mnist | spoken_digit
     "batch_size": 32,
     "mesh": None,
     "progress": False,  # progress bar over feature batches
@@ -46,11 +47,20 @@ def dataset_base_name(name: str) -> str:
 def resolve_features(metadata: Any, features: str = "auto") -> str:
     """Name of the feature space used for `metadata`'s data: "points" for points; for images
     `features`, or with "auto" the domain classifier for 28x28x1 MNIST / Fashion-MNIST and
-    Inception-v3 for everything else."""
+    Inception-v3 for everything else; for audio the spoken-digit classifier, which needs 1 s at
+    8 kHz (other audio: pass features="raw")."""
     if metadata.kind == "points":
         return "points"
     if features != "auto":
         return features
+    if metadata.kind == "audio":
+        if metadata.sample_rate != audio_domain.SAMPLE_RATE or tuple(metadata.shape) != audio_domain.WAVE_SHAPE:
+            raise ValueError(
+                f"{metadata.name}: no audio feature extractor for {metadata.shape[0]} samples at {metadata.sample_rate} "
+                f"Hz; the spoken_digit classifier takes {audio_domain.WAVE_SHAPE[0]} samples at "
+                f"{audio_domain.SAMPLE_RATE} Hz: set data.num_samples and data.sample_rate so, or use features='raw'"
+            )
+        return "spoken_digit"
     base = dataset_base_name(metadata.name)
     return base if base in domain.DATASETS and tuple(metadata.shape) == domain.IMAGE_SHAPE else "inception"
 
@@ -64,7 +74,10 @@ def get_extractor(name: str) -> Extractor:
         return RAW
     if name in domain.DATASETS:
         return domain.extractor(name)
-    raise ValueError(f"unknown feature extractor {name!r}; available: inception, raw, {', '.join(domain.DATASETS)}")
+    if name in audio_domain.DATASETS:
+        return audio_domain.extractor(name)
+    names = ", ".join(domain.DATASETS + audio_domain.DATASETS)
+    raise ValueError(f"unknown feature extractor {name!r}; available: inception, raw, {names}")
 
 
 log = logging.getLogger("genjax")

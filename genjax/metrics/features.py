@@ -1,6 +1,7 @@
 """Feature extractors and their jitted, batched, mesh-sharded application.
 
-An `Extractor` maps images in pixel units ([B, H, W, C] float, 0..255) to
+An `Extractor` maps images in pixel units ([B, H, W, C] float, 0..255), or other examples
+([B, T, 1] waveforms) mapped from their value range to 0..255 the same way, to
 {"features": [B, D], "logits": [B, K] or absent}. `extract` feeds a host array through it in
 fixed-size batches sharded over the ("data", "fsdp") axes of a mesh, with the variables
 replicated, so one compiled program serves every batch and device count.
@@ -29,7 +30,7 @@ class Extractor:
     name: str
     apply: Callable[[Any, Array], dict[str, Array]]  # (variables, pixels [B,H,W,C] 0..255)
     variables: Any
-    image_shape: tuple[int, int, int] | None = None  # required input shape, None: any
+    image_shape: tuple[int, ...] | None = None  # required input shape per example, None: any
 
 
 def _inception_apply(variables: Any, pixels: Array) -> dict[str, Array]:
@@ -90,14 +91,14 @@ def extract(
     mesh: Mesh | None = None,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """images [N, H, W, C] in `value_range` -> {"features": [N, D], ("logits": [N, K])}.
+    """images [N, H, W, C] (or waveforms [N, T, 1]) in `value_range` -> {"features": [N, D], ("logits": [N, K])}.
 
     batch_size is rounded up to a multiple of the number of batch shards; the last batch is
     zero-padded and trimmed, so every call compiles once per (extractor, shape).
     """
     images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
+    if not (images.ndim == 4 or images.ndim == 3 and images.shape[-1] == 1):
+        raise ValueError(f"examples must be images [N, H, W, C] or waveforms [N, T, 1], got shape {images.shape}")
     if extractor.image_shape is not None and images.shape[1:] != extractor.image_shape:
         raise ValueError(
             f"the {extractor.name!r} extractor needs images of shape {extractor.image_shape}, got {images.shape[1:]}"

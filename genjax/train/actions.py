@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
+
 from genjax import config as config_lib
+from genjax.data.spectrogram import spectrogram_images
 from genjax.data.text import text_samples
+from genjax.data.wav import write_wav
 from genjax.logging import MetricWriter, Progress, samples_to_png
 from genjax.objectives.base import Autoencoder
 from genjax.parallel import to_host
@@ -78,8 +83,17 @@ class LogMetrics:
         self.progress.close()
 
 
+def write_audio_samples(samples: np.ndarray, sample_rate: int, png: Path) -> np.ndarray:
+    """Waveforms [N, T, 1] in [-1, 1] -> `<png without .png>/sample_<i>.wav` (16-bit PCM at
+    `sample_rate`) and their spectrogram grid `png`; returns the grid."""
+    for i, x in enumerate(samples):
+        write_wav(png.with_suffix("") / f"sample_{i:03d}.wav", x, sample_rate)
+    return samples_to_png(spectrogram_images(samples), "image", (0.0, 255.0), png)
+
+
 def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
-    """config.sample.num samples in `<workdir>/samples/`: a PNG grid (also to TensorBoard), or for
+    """config.sample.num samples in `<workdir>/samples/`: a PNG grid (also to TensorBoard); for
+    audio `step_<step>/sample_<i>.wav` and a grid of their spectrograms (`write_audio_samples`); for
     text the decoded samples in a .txt file, separated by lines of dashes; for an `Autoencoder` of
     images also `reconstructions_<step>.png` (rows of eval examples, each followed by their
     reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples: their
@@ -92,6 +106,10 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
         path = run.workdir / "samples" / f"step_{step:08d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text_samples(samples, run.metadata.vocab), encoding="utf-8")
+    elif run.is_chief and run.metadata.kind == "audio":
+        png = run.workdir / "samples" / f"step_{step:08d}.png"
+        picture = write_audio_samples(np.asarray(samples), run.metadata.sample_rate, png)
+        writer.image(step, "spectrograms", picture)
     elif run.is_chief:
         picture = samples_to_png(
             samples, run.metadata.kind, run.metadata.value_range, run.workdir / "samples" / f"step_{step:08d}.png"

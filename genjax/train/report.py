@@ -5,7 +5,8 @@ page that needs nothing but its folder.
     <out>/plots/<name>.png            loss per player, learning rate, gradient norm, throughput,
                                       each eval metric vs step (± its `_stderr` or `_std`)
     <out>/plots/modes_<run>.png       2-D point runs: samples over the true modes, with axes
-    <out>/samples/<run>/step_*.png    each run's sample grids, in step order
+    <out>/samples/<run>/step_*.png    each run's sample grids, in step order (spectrograms for audio)
+    <out>/samples/<run>/step_N/*.wav  audio runs: the last step's samples, as <audio controls> players
 
 Rows come from `<workdir>/metrics.jsonl` and `eval.jsonl`; runs are labelled by their workdir's
 name. Plots use matplotlib's non-interactive Agg backend.
@@ -165,10 +166,25 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
             copied.append((rel, int(grid.stem.split("_")[1])))
         modes_rel = f"plots/modes_{name.replace('/', '_')}.png"
         has_modes = mode_plot(workdir, out / modes_rel)
-        sections.append((name, copied, modes_rel if has_modes else None))
+        sections.append((name, copied, modes_rel if has_modes else None, copy_audio(workdir, out, name)))
     index = out / "index.html"
     index.write_text(_html(names, plots, sections), encoding="utf-8")
     return index
+
+
+def copy_audio(workdir: Path, out: Path, name: str) -> list[str]:
+    """The WAV files of the newest `<workdir>/samples/step_N/` folder, copied under `out`; their
+    paths relative to `out` (none for runs without audio samples)."""
+    folders = sorted(p for p in (workdir / "samples").glob("step_*") if p.is_dir() and any(p.glob("*.wav")))
+    if not folders:
+        return []
+    rels = []
+    for wav in sorted(folders[-1].glob("*.wav")):
+        rel = f"samples/{name.replace('/', '_')}/{folders[-1].name}/{wav.name}"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wav, out / rel)
+        rels.append(rel)
+    return rels
 
 
 STYLE = (
@@ -192,8 +208,17 @@ def _html(names: list[str], plots: list[tuple[str, str]], sections: list[tuple])
     ]
     if not plots:
         parts.append("<p>No metric rows yet.</p>")
-    for name, grids, modes in sections:
+    for name, grids, modes, sounds in sections:
         parts.append(f"<h2>{esc(name)}</h2>")
+        if sounds:
+            step = sounds[0].split("/")[-2].removeprefix("step_").lstrip("0") or "0"
+            parts.append(f"<h3>Final samples (step {step}): listen</h3><div class='audio'>")
+            parts += [
+                f"<figure><audio controls preload='none' src='{esc(r)}'></audio><figcaption>{esc(r.split('/')[-1])}"
+                "</figcaption></figure>"
+                for r in sounds
+            ]
+            parts.append("</div>")
         if modes:
             parts.append(
                 f"<figure><img src='{esc(modes)}' alt='modes'><figcaption>samples and true modes</figcaption></figure>"
