@@ -132,5 +132,7 @@ def test_bad_names_raise():
         schedules.make_process("subvp")
     with pytest.raises(ValueError, match="sigma_maxx"):
         schedules.make_process("edm", sigma_maxx=3.0)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match=r"steps must be >= 1 and <= 1000, got 2000$"):
         schedules.DDPM().sampling_times(2000)
+    with pytest.raises(ValueError, match=r"steps must be >= 1, got 0$"):
+        schedules.EDM().sampling_times(0)
