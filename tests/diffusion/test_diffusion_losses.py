@@ -50,3 +50,32 @@ def test_loss_is_weighted_mse_to_target(proc, kind):
     loss, _ = losses.denoising_loss(zero, process, kind, x0, rng, "none")
     np.testing.assert_allclose(loss, jnp.mean(tgt**2, axis=(1, 2, 3)), rtol=1e-5)
     assert loss.shape == (6,)
+
+
+@pytest.mark.parametrize("proc", ["ddpm", "vp", "ve", "edm"])
+@pytest.mark.parametrize("kind", P.PARAMETERIZATIONS)
+def test_network_sees_the_noised_data(proc, kind):
+    """The network's input is x_t = alpha x0 + sigma eps (Ho et al. 2020, eq. 4; Karras et al.
+    2022, eq. 7 with c_in = 1 / sqrt(sigma^2 + sigma_data^2) for EDM), written out in numpy."""
+    process = schedules.make_process(proc)
+    x0 = jax.random.normal(jax.random.key(0), (5, 3, 2, 1)) + 0.7
+    rng = jax.random.key(2)
+    rng_t, rng_eps = jax.random.split(rng)
+    t = np.asarray(process.sample_t(rng_t, (5,)))
+    eps = np.asarray(jax.random.normal(rng_eps, x0.shape))
+    alpha, sigma = (np.asarray(v, np.float64)[:, None, None, None] for v in process.alpha_sigma(jnp.asarray(t)))
+    x_t = alpha * np.asarray(x0) + sigma * eps
+    expected = x_t / alpha / np.sqrt((sigma / alpha) ** 2 + 0.25) if kind == "edm" else x_t
+    seen = []
+    losses.denoising_loss(lambda inp, c: seen.append(inp) or jnp.zeros_like(inp), process, kind, x0, rng, "none")
+    np.testing.assert_allclose(seen[0], expected, rtol=2e-5, atol=2e-5)
+
+
+def test_loss_weight_defaults_are_the_papers():
+    """sigma_data = 0.5 (Karras et al. 2022, sec. 5) and gamma = 5 (Hang et al. 2023) by default."""
+    alpha, sigma = jnp.array([1.0, 1.0]), jnp.array([0.1, 3.0])
+    np.testing.assert_allclose(
+        losses.loss_weight("edm", "x0", alpha, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2, rtol=1e-5
+    )
+    snr = (alpha / sigma) ** 2
+    np.testing.assert_allclose(losses.loss_weight("min_snr", "x0", alpha, sigma), jnp.minimum(snr, 5.0), rtol=1e-5)
