@@ -116,6 +116,10 @@ def evaluate_row(row: Row, args: argparse.Namespace) -> list[dict]:
     workdir = args.root / row.name
     steps, seconds, command = train(row, workdir, args.runlocal, args.set)
     run = load_run(workdir)
+    if steps < run.config.train.steps:  # stopped early (a signal): score only finished budgets
+        raise SystemExit(
+            f"{row.name}: training stopped at step {steps} of {run.config.train.steps}; run again to resume"
+        )
     cfg = run.config
     floor_metrics, real_train, real_test = floor(cfg, args.num, args.features)
     rows = []
