@@ -7,6 +7,7 @@
     builtin:grid?modes=K&std=S    any square grid, K a perfect square (also gridK, spacing=D)
     builtin:moons                 scikit-learn's two moons (noise=0.05), 2 classes
     builtin:swissroll             2D swiss roll: (x, z) of scikit-learn's roll times scale=0.2, noise=0.5
+    builtin:shapes                32x32 sprites of 5 known factors (dSprites-like; `genjax.data.shapes`)
 
 The synthetic sets are fixed samples: "train" has n=50000 examples drawn with seed=0, "test" has
 n_test=10000 drawn from an independent stream; mixture labels are the component index.
@@ -21,6 +22,7 @@ import re
 
 import numpy as np
 
+from genjax.data import shapes
 from genjax.data.base import ArraySource, SourceInfo, array_source, point_stats, select_split
 from genjax.data.checks import finite_float32
 
@@ -31,7 +33,8 @@ _DEFAULTS = {
     "swissroll": dict(noise=0.5, scale=0.2),
 }
 _COMMON = dict(n=50_000, n_test=10_000, seed=0)
-NAMES = ("digits", "ring8", "grid25", "ring", "grid", "moons", "swissroll")
+NAMES = ("digits", "ring8", "grid25", "ring", "grid", "moons", "swissroll", "shapes")
+_FIXED = ("digits", "shapes")  # no parameters
 
 
 def ring_modes(modes: int, radius: float) -> np.ndarray:
@@ -52,9 +55,9 @@ def grid_modes(modes: int, spacing: float) -> np.ndarray:
 def _params(name: str, params: dict[str, str], source: str) -> tuple[str, dict]:
     m = re.fullmatch(r"(ring|grid)(\d+)", name)
     base = m.group(1) if m else name
-    if base not in _DEFAULTS and base != "digits":
+    if base not in _DEFAULTS and base not in _FIXED:
         raise ValueError(f"data.source {source!r}: unknown builtin dataset {name!r}; known: {', '.join(NAMES)}")
-    defaults = {**_COMMON, **_DEFAULTS.get(base, {})} if base != "digits" else {}
+    defaults = {**_COMMON, **_DEFAULTS.get(base, {})} if base not in _FIXED else {}
     if m:
         defaults["modes"] = int(m.group(2))
     out = dict(defaults)
@@ -95,6 +98,8 @@ def _generate(base: str, p: dict, n: int, rng: np.random.Generator):
 
 def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) -> ArraySource:
     base, p = _params(name, params, source)
+    if base == "shapes":
+        return shapes.open_shapes(split)
     if base == "digits":
         from sklearn.datasets import load_digits
 

@@ -19,10 +19,10 @@ from genjax.data.spectrogram import spectrogram_images
 from genjax.data.text import text_samples
 from genjax.data.wav import write_wav
 from genjax.logging import MetricWriter, Progress, samples_to_png
-from genjax.objectives.base import Autoencoder
+from genjax.objectives.base import Autoencoder, LatentModel
 from genjax.parallel import to_host
 from genjax.train import telemetry
-from genjax.train.autoencode import interpolation_rows, num_eval_examples, reconstruction_rows
+from genjax.train.autoencode import interpolation_rows, num_eval_examples, reconstruction_rows, traversal_rows
 from genjax.train.optim import lr_schedule, player_optim_config
 
 
@@ -96,8 +96,9 @@ def write_samples(run: Any, writer: MetricWriter, step: int) -> None:
     audio `step_<step>/sample_<i>.wav` and a grid of their spectrograms (`write_audio_samples`); for
     text the decoded samples in a .txt file, separated by lines of dashes; for an `Autoencoder` of
     images also `reconstructions_<step>.png` (rows of eval examples, each followed by their
-    reconstructions) and `interpolations_<step>.png` (a row per pair of eval examples: their
-    latents' slerp, decoded), see `genjax.train.autoencode`."""
+    reconstructions), `interpolations_<step>.png` (a row per pair of eval examples: their
+    latents' slerp, decoded) and for vector-latent VAEs `traversals_<step>.png` (a row per latent
+    unit swept over [-3, 3]), see `genjax.train.autoencode`."""
     cfg = run.config.sample
     samples = run.sample(
         cfg.num, seed=run.config.seed, ema_index=0 if cfg.use_ema and run.state.ema else None, **dict(cfg.kwargs)
@@ -128,6 +129,10 @@ def write_autoencoder_grids(run: Any, writer: MetricWriter, step: int, *, ema_in
     grids = {"reconstructions": reconstruction_rows(run, ncol * rows, ncol, ema_index=ema_index)}
     if available >= 2:
         grids["interpolations"] = interpolation_rows(run, min(8, available // 2), ncol, ema_index=ema_index)
+    if isinstance(run.objective, LatentModel):
+        traversals = traversal_rows(run, ncol, ema_index=ema_index)
+        if traversals is not None:
+            grids["traversals"] = traversals
     if run.is_chief:
         for name, images in grids.items():
             path = run.workdir / "samples" / f"{name}_{step:08d}.png"

@@ -81,3 +81,24 @@ def interpolation_rows(run: Any, pairs: int, steps: int, *, ema_index: int | Non
 
     with jax.set_mesh(run.mesh):
         return np.asarray(jax.jit(decode_path)(params, state, x))
+
+
+def traversal_rows(run: Any, steps: int, *, limit: float = 3.0, max_rows: int = 10, ema_index: int | None = 0):
+    """[rows * steps, ...] or None: latent traversals (Higgins et al. 2017, "beta-VAE", fig. 7) of a
+    vector-latent `LatentModel`: the first eval example's latent with one unit at a time swept over
+    `steps` values in [-limit, limit] (prior standard deviations), decoded. A row per unit, the units
+    with the largest KL over 64 eval examples first (the ones that carry information); None when
+    the latents are not vectors [B, Z] (spatial or hierarchical)."""
+    objective, params, state = run.objective, run.state.sampling_params(ema_index), run.state.model_state
+    x = jnp.asarray(_eval_images(run, min(64, num_eval_examples(run))))
+    with jax.set_mesh(run.mesh):
+        z = jax.jit(objective.encode)(params, x[:1], state)
+        kl, _ = jax.jit(objective.latent_stats)(params, state, x, jax.random.PRNGKey(0))
+    if z.ndim != 2 or kl.shape[1] != z.shape[1]:
+        return None
+    units = np.argsort(-np.asarray(kl).mean(0))[:max_rows]  # [R]
+    swept = jax.nn.one_hot(units, z.shape[1])[:, None, :]  # [R, 1, Z]: the unit of each row
+    values = jnp.linspace(-limit, limit, steps)[None, :, None]  # [1, steps, 1]
+    paths = z[0] * (1.0 - swept) + values * swept  # [R, steps, Z]
+    with jax.set_mesh(run.mesh):
+        return np.asarray(jax.jit(objective.decode)(params, paths.reshape(-1, z.shape[1]), state))

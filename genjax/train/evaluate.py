@@ -39,6 +39,7 @@ from genjax.parallel import replicated, to_host
 
 LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evaluate_likelihood
 LATENT_METRICS = ("latent_kl",)  # the posterior of eval examples: evaluate_latents
+DISENTANGLEMENT_METRICS = ("mig", "dci")  # posterior means against known factors: evaluate_disentanglement
 
 
 def _progress(run: Any, starts: range, desc: str, per: int):
@@ -122,6 +123,9 @@ def evaluate(
     if "latent_kl" in names:
         results |= evaluate_latents(run, num, seed, ema_index=ema_index)
         names = [n for n in names if n not in LATENT_METRICS]
+    if any(n in DISENTANGLEMENT_METRICS for n in names):
+        results |= evaluate_disentanglement(run, [n for n in names if n in DISENTANGLEMENT_METRICS], num, seed)
+        names = [n for n in names if n not in DISENTANGLEMENT_METRICS]
     if names:
         fake = sample(run, num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
         real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
@@ -138,28 +142,60 @@ def evaluate(
     return {k: float(v) for k, v in results.items()}
 
 
+def _posteriors(run: Any, x: np.ndarray, seed: int, ema_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(KL per latent unit [N, Z], posterior means [N, Z]) of a `LatentModel` run on examples x."""
+    objective = run.objective
+    if not isinstance(objective, LatentModel):
+        raise ValueError(
+            f"latent metrics need a posterior over latent units; the {run.config.objective.name!r} objective "
+            "defines no latent_stats (the vae and hvae families do)"
+        )
+    params, batch = run.state.sampling_params(ema_index), run.config.data.batch_size
+    fn = compiled(run, ("latent_stats",), lambda: jax.jit(objective.latent_stats))
+    kls, means = [], []
+    for start in _progress(run, range(0, len(x), batch), "encode", batch):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
+        with jax.set_mesh(run.mesh):
+            kl, mean = fn(params, run.state.model_state, jnp.asarray(x[start : start + batch]), key)
+        kls.append(np.asarray(kl))
+        means.append(np.asarray(mean))
+    return np.concatenate(kls), np.concatenate(means)
+
+
 def evaluate_latents(run: Any, num: int, seed: int, *, ema_index: int | None = 0) -> dict[str, float]:
     """`latent_summary` of the posteriors of `num` eval examples of a `LatentModel` `run`: the KL
     per latent unit ("latent_kl/<j>", and their sum "latent_kl", nats) and the active units
     ("active_units": Burda et al.'s Cov_x(E_q[z_j]) > 0.01; "active_units_kl": KL_j > 0.01)."""
-    objective = run.objective
-    if not isinstance(objective, LatentModel):
-        raise ValueError(
-            f"latent_kl needs a posterior over latent units; the {run.config.objective.name!r} objective "
-            "defines no latent_stats (the vae and hvae families do)"
-        )
     cfg = run.config
     x = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]
-    params = run.state.sampling_params(ema_index)
-    fn = jax.jit(lambda p, s, b, k: objective.latent_stats(p, s, b, k))
-    kls, means = [], []
-    for start in _progress(run, range(0, num, cfg.data.batch_size), "score", cfg.data.batch_size):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
-        with jax.set_mesh(run.mesh):
-            kl, mean = fn(params, run.state.model_state, jnp.asarray(x[start : start + cfg.data.batch_size]), key)
-        kls.append(np.asarray(kl))
-        means.append(np.asarray(mean))
-    return latent_summary(np.concatenate(kls), np.concatenate(means))
+    return latent_summary(*_posteriors(run, x, seed, ema_index))
+
+
+def evaluate_disentanglement(
+    run: Any, names: list[str], num: int, seed: int, *, ema_index: int | None = 0
+) -> dict[str, float]:
+    """MIG and/or DCI (`genjax.metrics.disentanglement`) of the posterior means of a `LatentModel`
+    run trained on data with known factors (builtin:shapes): MIG and DCI's predictors use the first
+    `num` training examples, DCI's informativeness is their accuracy on the eval split."""
+    from genjax.data import shapes
+    from genjax.metrics import disentanglement
+
+    cfg = run.config
+    if cfg.data.source != "builtin:shapes":
+        raise ValueError(f"{names} need data with known generative factors (builtin:shapes), not {cfg.data.source!r}")
+    splits = (cfg.data.split, cfg.eval.split or cfg.data.eval_split)
+    test_num = min(num, len(shapes.factors(splits[1])))
+    codes, factors = [], []
+    for split, n in zip(splits, (num, test_num)):
+        x = data_lib.load_examples(cfg.data, n, split=split)["x"]
+        codes.append(_posteriors(run, x, seed, ema_index)[1])
+        factors.append(shapes.factors(split)[:n])
+    out = {}
+    if "mig" in names:
+        out |= disentanglement.mig(codes[0], factors[0])
+    if "dci" in names:
+        out |= disentanglement.dci(codes[0], factors[0], codes[1], factors[1], seed=seed)
+    return out
 
 
 def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float, float], levels: int) -> jax.Array:

@@ -14,7 +14,13 @@ from genjax.metrics.latents import latent_summary
 from genjax.testing import tiny
 from genjax.train import run
 from genjax.train.actions import write_autoencoder_grids
-from genjax.train.autoencode import interpolation_rows, reconstruction_rows, slerp
+from genjax.train.autoencode import (
+    interpolation_rows,
+    num_eval_examples,
+    reconstruction_rows,
+    slerp,
+    traversal_rows,
+)
 from genjax.train.build import load_run
 
 
@@ -56,7 +62,8 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     config = tiny(load_config("digits_vae:runlocal", ["--config.data.binarize=True"]))
     config.sample.num = 4
     run(config, tmp_path)
-    grids = {name: tmp_path / "samples" / f"{name}_00000001.png" for name in ("reconstructions", "interpolations")}
+    names = ("reconstructions", "interpolations", "traversals")
+    grids = {name: tmp_path / "samples" / f"{name}_00000001.png" for name in names}
     assert all(p.exists() for p in grids.values())
 
     r = load_run(tmp_path)
@@ -74,6 +81,19 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     np.testing.assert_allclose(interp[0::4], r.objective.decode(params, z[0::2]), atol=1e-5)  # t = 0
     np.testing.assert_allclose(interp[3::4], r.objective.decode(params, z[1::2]), atol=1e-5)  # t = 1
 
+    # Traversals: the first eval example's latent, one unit at a time over [-3, 3], highest KL first.
+    trav = traversal_rows(r, 5)
+    x64 = data_lib.load_examples(config.data, min(64, num_eval_examples(r)), split=config.data.eval_split)["x"]
+    kl64, _ = jax.jit(r.objective.latent_stats)(params, state, jnp.asarray(x64), jax.random.PRNGKey(0))
+    units = np.argsort(-np.asarray(kl64).mean(0))[:10]  # at most 10 rows
+    z0 = np.asarray(r.objective.encode(params, x[:1]))[0]
+    assert trav.shape == (len(units) * 5, *r.metadata.shape)
+    for row, unit in enumerate(units):
+        for col, value in enumerate(np.linspace(-3, 3, 5)):
+            z = z0.copy()
+            z[unit] = value
+            np.testing.assert_allclose(trav[row * 5 + col], r.objective.decode(params, z[None])[0], atol=1e-5)
+
     results = r.evaluate(["latent_kl"], 8, seed=0)
     kl, mean = jax.jit(r.objective.latent_stats)(params, state, jnp.asarray(x), jax.random.PRNGKey(0))
     expected = latent_summary(np.asarray(kl), np.asarray(mean))
@@ -89,3 +109,26 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     for name, rows in (("reconstructions", 2), ("interpolations", 2)):  # 4 columns: config.sample.num
         picture = np.asarray(Image.open(r.workdir / "samples" / f"{name}_00000007.png"))
         assert picture.shape == (rows * (h + 1) + 1, 4 * (w + 1) + 1), name
+
+
+def test_disentanglement_metrics_score_the_posterior_means_against_the_true_factors(tmp_path):
+    import pytest
+
+    from genjax.data import shapes
+    from genjax.metrics import disentanglement
+
+    config = load_config("shapes_vae:runlocal", ["--config.train.eval_every=0"])
+    run(config, tmp_path)
+    r = load_run(tmp_path)
+    params, state = r.state.sampling_params(0), r.state.model_state
+    results = r.evaluate(["mig", "dci"], 48, seed=0)
+    x = data_lib.load_examples(config.data, 48, split="train")["x"]
+    _, means = jax.jit(r.objective.latent_stats)(params, state, jnp.asarray(x), jax.random.PRNGKey(0))
+    expected = disentanglement.mig(np.asarray(means), shapes.factors("train")[:48])
+    for k, v in expected.items():
+        assert results[k] == pytest.approx(v, abs=1e-6), k
+    assert {"dci_disentanglement", "dci_completeness", "dci_informativeness"} <= set(results)
+
+    r.config.data.source = "builtin:digits"
+    with pytest.raises(ValueError, match="known generative factors"):
+        r.evaluate(["mig"], 8, seed=0)
