@@ -68,6 +68,7 @@ class DataFields:
     # TFDS data dir (None: $TFDS_DATA_DIR or ~/tensorflow_datasets); text sources' relative paths too
     data_dir: str | None = None
     seq_len: int = hparam(256, ge=1)  # text sources: a window is seq_len + 1 tokens (inputs + targets)
+    num_samples: int | None = hparam(None, ge=1)  # audio sources: samples per waveform (None: the source's)
     drop_remainder: bool = False  # finite eval passes: drop the last partial batch, or pad + mask
 
 
