@@ -13,6 +13,7 @@ import pytest
 from genjax.data import mu_law
 from genjax.nn.wavenet import WaveNet as WaveNetNet
 from genjax.objectives.wavenet import ConditionalWaveNet, WaveNet, generate, make
+from genjax.parallel.axes import ALL
 
 TINY = dict(residual_channels=8, dilation_channels=8, skip_channels=16, num_layers=5, dilation_cycle=3)
 
@@ -115,3 +116,13 @@ def test_make_rejects_data_that_is_not_a_mono_waveform():
         make(cfg, types.SimpleNamespace(**{**vars(_meta()), "kind": "image", "shape": (28, 28, 1)}))
     with pytest.raises(ValueError, match="no labels"):
         make({"name": "wavenet", "conditional": True}, _meta(num_classes=None))
+
+
+def test_every_param_has_logical_axis_names():
+    net = WaveNetNet(**TINY, num_classes=10)
+    boxed = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32), jnp.zeros((1,), jnp.int32))["params"]
+    leaves = jax.tree.leaves(boxed, is_leaf=lambda a: isinstance(a, nn.Partitioned))
+    assert len(leaves) == 1 + 2 + 5 * (2 + 2 + 2 + 1) + 2 + 2  # embed, causal, layers (+ labels), head
+    for a in leaves:
+        assert isinstance(a, nn.Partitioned) and len(a.names) == a.value.ndim
+        assert set(a.names) <= set(ALL) | {None}
