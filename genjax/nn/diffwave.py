@@ -81,5 +81,7 @@ class DiffWave(nn.Module):
             dilation = 2 ** (layer % self.dilation_cycle)
             h, s = DiffWaveLayer(self.channels, dilation, name=f"layer_{layer}")(h, t_emb, y_emb)
             skip = skip + s
-        out = nn.relu(named.dense(self.channels, (CONV_IN, CONV_OUT), name="skip_proj")(skip / math.sqrt(self.num_layers)))
+        out = nn.relu(
+            named.dense(self.channels, (CONV_IN, CONV_OUT), name="skip_proj")(skip / math.sqrt(self.num_layers))
+        )
         return named.dense(x.shape[-1], (CONV_OUT, None), nn.initializers.zeros, name="output_proj")(out)
