@@ -58,3 +58,15 @@ def test_runlocal_trains_one_step_and_samples_digits(name):
     if obj.likelihood_kind == "exact":  # WaveNet's; diffusion's ODE likelihood has its own tests
         log_p = obj.log_likelihood(state.params, state.model_state, batch, jax.random.PRNGKey(2))
         np.testing.assert_allclose(-np.asarray(log_p).mean(), float(metrics["loss/model"]), rtol=1e-5)
+
+
+def test_diffusion_defaults_to_diffwave_on_audio_and_keeps_the_unet_for_images():
+    from genjax.nn.diffwave import DiffWave
+    from genjax.nn.unet import UNet
+    from genjax.objectives.diffusion import make
+
+    audio = types.SimpleNamespace(name="a", kind="audio", shape=(64, 1), num_classes=10, value_range=(-1.0, 1.0))
+    image = types.SimpleNamespace(name="i", kind="image", shape=(8, 8, 1), num_classes=None, value_range=(-1.0, 1.0))
+    obj = make({"name": "diffusion", "net": {"channels": 4, "num_layers": 2, "step_dim": 8}}, audio)
+    assert isinstance(obj.net, DiffWave) and obj.net.num_classes == 10 and obj.shape == (64, 1)
+    assert isinstance(make({"name": "diffusion"}, image).net, UNet)
