@@ -5,9 +5,9 @@ one second, denoised by 30 non-causal residual layers of 64 channels with dilati
 can use classifier-free guidance (Ho & Salimans 2022). It is the `diffusion` objective with the
 `diffwave` backbone: every sampler and likelihood of `genjax.diffusion` applies.
 
-The data is `audio:spoken_digit`, looked up under data.data_dir (the shared data folder):
+The data is `audio:spoken_digit`: the folder `spoken_digit` (the FSDD recordings) under data.data_dir:
 
-    genjax train --config spoken_digit_diffwave --workdir runs/spoken_digit_diffwave
+    genjax train --config spoken_digit_diffwave --workdir runs/spoken_digit_diffwave --config.data.data_dir=../shared/data
     genjax sample --workdir runs/spoken_digit_diffwave --label 3 --guidance-scale 2 --out threes.npz
     genjax train --config spoken_digit_diffwave:runlocal --workdir /tmp/diffwave   # a few tiny steps
 

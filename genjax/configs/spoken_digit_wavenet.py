@@ -6,9 +6,9 @@ Evaluation: the exact -log P of the mu-law codes (`eval/bits_per_dim`: bits per 
 nats per sample). Samples are generated with the fast-WaveNet queues (Paine et al. 2016) as one
 compiled scan over time.
 
-The data is `audio:spoken_digit`, looked up under data.data_dir (the shared data folder):
+The data is `audio:spoken_digit`: the folder `spoken_digit` (the FSDD recordings) under data.data_dir:
 
-    genjax train --config spoken_digit_wavenet --workdir runs/spoken_digit_wavenet
+    genjax train --config spoken_digit_wavenet --workdir runs/spoken_digit_wavenet --config.data.data_dir=../shared/data
     genjax eval --workdir runs/spoken_digit_wavenet --metrics nll --num 300
     genjax sample --workdir runs/spoken_digit_wavenet --label 7 --out sevens.npz
     genjax train --config spoken_digit_wavenet:runlocal --workdir /tmp/wavenet   # a few tiny steps
