@@ -1,6 +1,6 @@
 """Denoiser backbones by name: every one maps (x [B, ...], c_noise [B], labels [B] | None, train)
-to an output shaped like x. Images use the UNet or the DiT; vectors (2D toy data, autoencoder
-latents) use the residual MLP below."""
+to an output shaped like x. Images use the UNet or the DiT, waveforms [T, C] DiffWave; vectors (2D
+toy data, autoencoder latents) use the residual MLP below."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.diffwave import DiffWave
 from genjax.nn.dit import DiT
 from genjax.nn.embeddings import LabelEmbedding, TimeEmbedding
 from genjax.nn.unet import UNet
@@ -44,7 +45,7 @@ class MLPDenoiser(nn.Module):
         return out.reshape(x.shape)
 
 
-BACKBONES = {"unet": UNet, "dit": DiT, "mlp": MLPDenoiser}
+BACKBONES = {"unet": UNet, "dit": DiT, "mlp": MLPDenoiser, "diffwave": DiffWave}
 
 
 def make_backbone(name: str, num_classes: int | None, kwargs: dict[str, Any]) -> nn.Module:

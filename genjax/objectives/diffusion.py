@@ -9,7 +9,8 @@ config.objective fields:
                   beta_end, beta_min, beta_max, sigma_min, sigma_max, rho, p_mean, p_std, eps_train,
                   eps_sample); `DiffusionHParams` declares every field with its type and range
   parameterization eps | x0 | v | edm;  weighting none | min_snr | edm;  min_snr_gamma; sigma_data
-  backbone        unet | dit | mlp;  net: the backbone's fields (ch, ch_mult, ...)
+  backbone        unet | dit | mlp | diffwave;  net: the backbone's fields (ch, ch_mult, ...);
+                  default: unet for images, diffwave for audio [T, 1], mlp for vectors
   p_uncond        label dropout for classifier-free guidance (class-conditional when the dataset
                   has labels and p_uncond > 0 or conditional=True)
   sampler, sample_steps, eta, guidance_scale: sampling defaults (Objective.sample kwargs override)
@@ -78,7 +79,7 @@ class DiffusionHParams:
     weighting: str = hparam("none", choices=losses.WEIGHTINGS)
     min_snr_gamma: float = hparam(5.0, gt=0)
     sigma_data: float = hparam(0.5, gt=0)
-    backbone: str | None = None  # default: "unet" for images, "mlp" for points
+    backbone: str | None = None  # default: "unet" for images, "diffwave" for audio, "mlp" for points
     net: dict[str, Any] = hparam({})  # keyword arguments of the backbone
     p_uncond: float = hparam(0.1, ge=0, lt=1)  # label dropout of classifier-free guidance
     conditional: bool | None = None  # default: whether the data has labels
@@ -314,6 +315,14 @@ def _latent(autoencoder: Objective, scale: float, metadata: Any) -> Latent:
     return Latent(autoencoder, scale, tuple(z.shape[1:]))
 
 
+def default_backbone(kind: str, shape: tuple[int, ...]) -> str:
+    """The denoiser of data of `kind` with per-example `shape`: the UNet for [H, W, C] images and
+    latents, DiffWave for audio [T, C], the MLP for vectors."""
+    if kind == "audio":
+        return "diffwave"
+    return "unet" if len(shape) == 3 else "mlp"
+
+
 @register("diffusion", components=(AUTOENCODER,))
 def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffusion:
     """Builds the diffusion objective from `config.objective` (fields: `DiffusionHParams`), the
@@ -330,7 +339,7 @@ def make(cfg: Any, metadata: Any, autoencoder: Objective | None = None) -> Diffu
     if autoencoder is not None:
         latent = _latent(autoencoder, hp.latent_scale, metadata)
         shape = latent.shape
-    backbone = hp.backbone or ("unet" if len(shape) == 3 else "mlp")
+    backbone = hp.backbone or default_backbone(metadata.kind if latent is None else "latent", shape)
     net = make_backbone(backbone, num_classes, hp.net)
     options = dict(hp.sampler_options)
     if hp.eta is not None:

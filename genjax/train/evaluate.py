@@ -14,6 +14,8 @@ from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
 - text (windows of T + 1 tokens, the first one given): nll in nats per character (per predicted
   token), -log p(x_1..x_T | x_0) / T, the unit of the training loss, and bits_per_dim in bits per
   character, nll / ln 2;
+- audio scored by a discrete model (WaveNet's mu-law levels): bits_per_dim in bits per sample of
+  the waveform, -log2 P(q) / T, and nll in nats per sample;
 - points and other continuous data: the negative log-likelihood in nats per example.
 An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
 its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
@@ -208,11 +210,12 @@ def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float
 def evaluate_likelihood(
     run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
 ) -> dict[str, float]:
-    """{"bits_per_dim", "nll"} and their standard errors ("*_stderr") for b-bit images and text (per
-    character), {"nll", "nll_stderr"} otherwise (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`,
-    over `num` eval examples of `run` in batches of config.data.batch_size; `options` go to the
-    objective's log_likelihood (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See
-    the module docstring for the conventions."""
+    """{"bits_per_dim", "nll"} and their standard errors ("*_stderr") for b-bit images, text (per
+    character) and audio under a discrete model (per sample), {"nll", "nll_stderr"} otherwise
+    (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`, over `num` eval
+    examples of `run` in batches of config.data.batch_size; `options` go to the objective's
+    log_likelihood (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See the module
+    docstring for the conventions."""
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
         raise ValueError(
@@ -250,6 +253,9 @@ def evaluate_likelihood(
     if meta.kind == "text":
         per_char = nll / (meta.shape[0] - 1)
         values = {"bits_per_dim": per_char / math.log(2.0), "nll": per_char}
+    elif meta.kind == "audio" and objective.discrete:  # -log P of the mu-law levels, per sample
+        per_sample = bits_per_dim(nll, meta.shape, discrete=True)
+        values = {"bits_per_dim": per_sample, "nll": per_sample * math.log(2.0)}
     elif levels is not None:
         bpd = bits_per_dim(nll, meta.shape, discrete=objective.discrete, value_range=meta.value_range, num_bins=levels)
         values = {"bits_per_dim": bpd, "nll": bpd * math.prod(meta.shape) * math.log(2.0)}

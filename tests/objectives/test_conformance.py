@@ -23,7 +23,8 @@ from genjax.objectives.base import (
     PairedDomains,
     Planned,
 )
-from genjax.testing import tiny, write_text_corpus
+from genjax.data.sources import SCHEMES
+from genjax.testing import tiny, write_spoken_digits, write_text_corpus
 from genjax.train import run
 from genjax.train.build import build_run
 from genjax.train.evaluate import evaluate_likelihood, sample
@@ -48,6 +49,8 @@ CASES = {
     "cyclegan": ("mnist_cyclegan:runlocal", DIGITS, {PairedDomains}, {}),
     # {corpus}: a small text folder written by the text_corpus fixture
     "autoregressive": ("shakespeare_char:runlocal", ["data.source=text:{corpus}"], {LikelihoodModel}, {}),
+    # {audio}: a data dir with FSDD-like recordings written by the spoken_digits fixture
+    "wavenet": ("spoken_digit_wavenet:runlocal", ["data.data_dir={audio}"], {LikelihoodModel, Conditional}, {}),
 }
 
 
@@ -60,16 +63,23 @@ def text_corpus(tmp_path_factory):
     return write_text_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def _config(family, corpus=None):
+@pytest.fixture(scope="module")
+def spoken_digits(tmp_path_factory):
+    return write_spoken_digits(tmp_path_factory.mktemp("audio"))
+
+
+def _config(family, corpus=None, audio=None):
     spec, overrides, _, _ = CASES[family]
-    overrides = [o.format(corpus=corpus) for o in overrides]
+    overrides = [o.format(corpus=corpus, audio=audio) for o in overrides]
     return tiny(load_config(spec, [*overrides, "optim.warmup_steps=0"]))  # the first step moves the params
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
-def test_objective_conformance(family, tmp_path, text_corpus):
+def test_objective_conformance(family, tmp_path, text_corpus, spoken_digits):
     _, _, expected, ll_options = CASES[family]
-    r = build_run(_config(family, text_corpus), tmp_path)
+    if family == "wavenet" and "audio" not in SCHEMES:  # tests/objectives/test_audio_configs.py meanwhile
+        pytest.skip("the audio:spoken_digit source is not in this tree yet")
+    r = build_run(_config(family, text_corpus, spoken_digits), tmp_path)
     obj = r.objective
     assert isinstance(obj, Objective)
     assert {c for c in CAPABILITIES if isinstance(obj, c)} == expected
