@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from genjax import config as config_lib
-from genjax.data.sources import SCHEMES
 from genjax.testing import tiny, write_spoken_digits, write_text_corpus
 from genjax.train import run
 
@@ -105,8 +104,6 @@ def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_cifar10):
         config.data.data_dir = str(tmp_path / "text")
         write_text_corpus(tmp_path / "text" / config.data.source.removeprefix("text:"))
     elif config.data.source.startswith("audio:"):  # a few FSDD-like recordings in place of the set
-        if "audio" not in SCHEMES:  # tests/objectives/test_audio_configs.py trains them meanwhile
-            pytest.skip("the audio:spoken_digit source is not in this tree yet")
         config.data.data_dir = str(write_spoken_digits(tmp_path / "audio"))
     state = run(tiny(config), tmp_path / "run")
     assert int(np.asarray(state.step)) == 1

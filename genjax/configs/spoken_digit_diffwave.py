@@ -5,7 +5,7 @@ one second, denoised by 30 non-causal residual layers of 64 channels with dilati
 can use classifier-free guidance (Ho & Salimans 2022). It is the `diffusion` objective with the
 `diffwave` backbone: every sampler and likelihood of `genjax.diffusion` applies.
 
-The data is `audio:spoken_digit`: the folder `spoken_digit` (the FSDD recordings) under data.data_dir:
+The data is `audio:spoken_digit/recordings`: the folder `spoken_digit/recordings` (the FSDD WAV files) under data.data_dir:
 
     genjax train --config spoken_digit_diffwave --workdir runs/spoken_digit_diffwave --config.data.data_dir=../shared/data
     genjax sample --workdir runs/spoken_digit_diffwave --label 3 --guidance-scale 2 --out threes.npz
@@ -19,7 +19,7 @@ from genjax.config import base_config, short_run, variants
 
 def get_config(arg=None):
     c = base_config()
-    c.data.update(source="audio:spoken_digit", num_samples=8000, value_range=(-1.0, 1.0), batch_size=16)
+    c.data.update(source="audio:spoken_digit/recordings", num_samples=8000, value_range=(-1.0, 1.0), batch_size=16)
     c.objective.update(
         name="diffusion", process="ddpm", schedule="linear", num_steps=200, beta_start=1e-4, beta_end=0.02,
         parameterization="eps", weighting="none", conditional=True, p_uncond=0.1, backbone="diffwave",

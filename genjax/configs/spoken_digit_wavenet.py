@@ -6,7 +6,7 @@ Evaluation: the exact -log P of the mu-law codes (`eval/bits_per_dim`: bits per 
 nats per sample). Samples are generated with the fast-WaveNet queues (Paine et al. 2016) as one
 compiled scan over time.
 
-The data is `audio:spoken_digit`: the folder `spoken_digit` (the FSDD recordings) under data.data_dir:
+The data is `audio:spoken_digit/recordings`: the folder `spoken_digit/recordings` (the FSDD WAV files) under data.data_dir:
 
     genjax train --config spoken_digit_wavenet --workdir runs/spoken_digit_wavenet --config.data.data_dir=../shared/data
     genjax eval --workdir runs/spoken_digit_wavenet --metrics nll --num 300
@@ -21,7 +21,7 @@ from genjax.config import base_config, short_run, variants
 
 def get_config(arg=None):
     c = base_config()
-    c.data.update(source="audio:spoken_digit", num_samples=8000, value_range=(-1.0, 1.0), batch_size=16)
+    c.data.update(source="audio:spoken_digit/recordings", num_samples=8000, value_range=(-1.0, 1.0), batch_size=16)
     c.objective.update(
         name="wavenet", residual_channels=64, dilation_channels=64, skip_channels=128, num_layers=20,
         dilation_cycle=10, conditional=True,

@@ -168,7 +168,7 @@ def make(cfg: Any, metadata: Any) -> WaveNet:
     if metadata.kind != "audio" or len(shape) != 2 or shape[1] != 1:
         raise ValueError(
             f"the wavenet objective models mono waveforms [T, 1]; {metadata.name!r} holds {metadata.kind} data "
-            f"of shape {shape} (use an audio source, e.g. audio:spoken_digit)"
+            f"of shape {shape} (use an audio source, e.g. audio:spoken_digit/recordings)"
         )
     conditional = bool(metadata.num_classes) if hp.conditional is None else hp.conditional
     if conditional and not metadata.num_classes:

@@ -31,10 +31,10 @@ def _tones(batch, length, seed=0):
 @pytest.mark.parametrize("name", ["spoken_digit_wavenet", "spoken_digit_diffwave"])
 def test_runlocal_trains_one_step_and_samples_digits(name):
     config = load_config(f"{name}:runlocal", ["optim.warmup_steps=0"])
-    assert config.data.source == "audio:spoken_digit"
+    assert config.data.source == "audio:spoken_digit/recordings"
     length = config.data.num_samples
     meta = types.SimpleNamespace(
-        name="audio:spoken_digit", kind="audio", shape=(length, 1), num_classes=10, value_range=(-1.0, 1.0)
+        name="audio:spoken_digit/recordings", kind="audio", shape=(length, 1), num_classes=10, value_range=(-1.0, 1.0)
     )
     obj = make_objective(config, meta)
     assert isinstance(obj, Conditional) and isinstance(obj, LikelihoodModel)

@@ -23,7 +23,6 @@ from genjax.objectives.base import (
     PairedDomains,
     Planned,
 )
-from genjax.data.sources import SCHEMES
 from genjax.testing import tiny, write_spoken_digits, write_text_corpus
 from genjax.train import run
 from genjax.train.build import build_run
@@ -77,8 +76,6 @@ def _config(family, corpus=None, audio=None):
 @pytest.mark.parametrize("family", sorted(CASES))
 def test_objective_conformance(family, tmp_path, text_corpus, spoken_digits):
     _, _, expected, ll_options = CASES[family]
-    if family == "wavenet" and "audio" not in SCHEMES:  # tests/objectives/test_audio_configs.py meanwhile
-        pytest.skip("the audio:spoken_digit source is not in this tree yet")
     r = build_run(_config(family, text_corpus, spoken_digits), tmp_path)
     obj = r.objective
     assert isinstance(obj, Objective)
