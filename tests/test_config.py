@@ -145,8 +145,10 @@ def test_missing_file_name_and_variant():
         config_lib.load_config("nope")
     with pytest.raises(UsageError, match=r"config 'digits_vae:huge': unknown variant 'huge'; known: iwae, runlocal$"):
         config_lib.load_config(VAE + ":huge")
+    with pytest.raises(UsageError, match=r"config 'cifar10_ddpm:huge': unknown variant 'huge'; known: runlocal$"):
+        config_lib.load_config("cifar10_ddpm:huge")
     with pytest.raises(UsageError, match=r"unknown variant 'runlocal'; known: none$"):
-        config_lib.load_config("cifar10_ddpm:runlocal")
+        config_lib.variants(config_lib.base_config(), "runlocal")
 
 
 def test_packaged_configs_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
-"""Every packaged config (genjax/configs) loads, validates and trains one step at tiny size."""
+"""Every packaged config (genjax/configs) loads, validates and trains one step of its tiny
+`runlocal` variant, on stand-ins for the datasets a test machine lacks."""
 
-import importlib
 import re
 
 import numpy as np
@@ -12,42 +12,18 @@ from genjax.train import run
 
 CONFIGS = [name for name in config_lib.config_names() if name != "default"]
 FAKE_TFDS = {"mnist": (28, 28), "fashion_mnist": (28, 28)}
+# TFDS datasets stood in for by an npz source of random 8-bit images of their shape and classes
+# (TFDS's cifar10 has fields that the fake TFDS writer does not write).
+FAKE_NPZ = {"cifar10": ((32, 32, 3), 10)}
 
 
-def _tiny_unet(c):
-    c.objective.update(
-        net=dict(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16,), dropout=0.1, num_heads=1),
-        sample_steps=2,
-    )
+def _runlocal(name: str):
+    return config_lib.load_config(f"{name}:runlocal")
 
 
-def _tiny_stylegan2(c):
-    c.objective.update(
-        z_dim=8,
-        generator=dict(w_dim=8, mapping_layers=1, channel_base=128, channel_max=4),
-        discriminator=dict(channel_base=128, channel_max=4, mbstd_group=4),
-    )
-
-
-# The GPU/TPU configs, stood in for: their data by random 32x32x3 8-bit images with 10 classes
-# (an npz source: TFDS's cifar10 has fields that the fake TFDS writer does not write), their
-# networks by tiny ones of the same architecture; every other setting is the config's own.
-STAND_INS = {
-    "cifar10_ddpm": _tiny_unet,
-    "cifar10_stylegan2": _tiny_stylegan2,
-    "cifar10_pixelcnnpp": lambda c: None,  # its runlocal variant is tiny already
-}
-
-
-def _spec(name: str) -> str:
-    """`name:runlocal` when the config has that tiny variant, else `name`."""
-    try:
-        importlib.import_module(f"genjax.configs.{name}").get_config("runlocal")
-        return f"{name}:runlocal"
-    except ValueError as e:
-        if "unknown variant 'runlocal'" not in str(e):
-            raise
-        return name
+def _tfds_names(source: str) -> list[str]:
+    """The TFDS datasets of a source, one or two (unpaired:SRC_A|SRC_B)."""
+    return re.findall(r"tfds:([^|:/]+)", source)
 
 
 @pytest.fixture(scope="module")
@@ -67,38 +43,40 @@ def fake_tfds(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fake_cifar10(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cifar10") / "cifar10.npz"
-    rng = np.random.default_rng(0)
-    np.savez(path, x=rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), y=np.arange(16) % 10, num_classes=10)
-    return f"npz:{path}"
+def fake_npz(tmp_path_factory):
+    """{dataset: npz source} of 16 random images of the dataset's shape, labels of its classes."""
+    folder, rng, sources = tmp_path_factory.mktemp("npz"), np.random.default_rng(0), {}
+    for name, (shape, classes) in FAKE_NPZ.items():
+        x = rng.integers(0, 256, (16, *shape), dtype=np.uint8)
+        np.savez(folder / f"{name}.npz", x=x, y=np.arange(16) % classes, num_classes=classes)
+        sources[name] = f"npz:{folder / name}.npz"
+    return sources
 
 
-def test_every_gpu_config_has_a_stand_in():
-    big = {n for n in CONFIGS if any(d not in FAKE_TFDS for d in re.findall(r"tfds:([^|:/]+)", _source(n)))}
-    assert big == set(STAND_INS), "give each config on data without a fake TFDS dataset a stand-in in STAND_INS"
-
-
-def _source(name):
-    return config_lib.load_config(_spec(name)).data.source
+def test_every_config_has_a_runlocal_variant_and_stand_ins_for_its_data():
+    """No config can skip the smoke test below: each has a runlocal variant, and each TFDS dataset
+    it reads has a fake one here."""
+    for name in CONFIGS:
+        config = _runlocal(name)
+        missing = set(_tfds_names(config.data.source)) - set(FAKE_TFDS) - set(FAKE_NPZ)
+        assert not missing, f"{name}: give TFDS dataset(s) {sorted(missing)} a stand-in in FAKE_TFDS or FAKE_NPZ"
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_cifar10):
-    config = config_lib.load_config(_spec(name))
+def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_npz):
+    config = _runlocal(name)
     if "autoencoder" in config.components:  # latent diffusion: needs a trained autoencoder run
         config.components.autoencoder.workdir = str(tmp_path / "autoencoder")
-        run(tiny(config_lib.load_config(_spec("digits_vae"))), tmp_path / "autoencoder")
+        run(tiny(_runlocal("digits_vae")), tmp_path / "autoencoder")
     if "vqvae" in config.components:  # a prior over VQ-VAE codes: needs a trained VQ-VAE run
         config.components.vqvae.workdir = str(tmp_path / "vqvae")
-        vqvae = tiny(config_lib.load_config(_spec("mnist_vqvae")))
+        vqvae = tiny(_runlocal("mnist_vqvae"))
         vqvae.data.data_dir = fake_tfds
         run(vqvae, tmp_path / "vqvae")
-    if name in STAND_INS:
-        assert config.data.source == "tfds:cifar10"
-        config.data.source = fake_cifar10
-        STAND_INS[name](config)
-    elif re.search(r"tfds:", config.data.source):  # one, or two for unpaired:SRC_A|SRC_B
+    names = _tfds_names(config.data.source)
+    if names and names[0] in FAKE_NPZ:
+        config.data.source = fake_npz[names[0]]
+    elif names:  # one, or two for unpaired:SRC_A|SRC_B
         config.data.data_dir = fake_tfds
     elif config.data.source.startswith("text:"):  # a small corpus in place of the named text
         config.data.data_dir = str(tmp_path / "text")

@@ -7,7 +7,7 @@ random horizontal flips, EMA 0.9999, 800k steps. For GPU/TPU users.
     genjax sample --workdir runs/cifar10_ddpm --sampler ddpm --steps 1000 --out samples.png
 """
 
-from genjax.config import base_config, variants
+from genjax.config import base_config, short_run, variants
 
 
 def get_config(arg=None):
@@ -21,4 +21,12 @@ def get_config(arg=None):
     c.optim.update(lr=2e-4, warmup_steps=5000, clip_norm=1.0)
     c.train.update(steps=800_000, log_every=1000, sample_every=50_000, checkpoint_every=10_000, ema_decays=(0.9999,))
     c.eval.update(metrics=("fid",), num=50_000)
-    return variants(c, arg)
+    return variants(c, arg, runlocal=runlocal)
+
+
+def runlocal(c):
+    """10 steps of a tiny UNet of the same architecture (8 channels, attention at 16x16, dropout
+    0.1) on batches of 8; 2-step samples."""
+    c.objective.net = dict(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16,), dropout=0.1, num_heads=1)
+    c.objective.sample_steps = 2
+    short_run(c)

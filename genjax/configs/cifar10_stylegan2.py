@@ -11,7 +11,7 @@ For GPU/TPU; far too large for a CPU.
     genjax train --config cifar10_stylegan2:cond,diffaugment --workdir runs/cifar10_sg2_cond
 """
 
-from genjax.config import base_config, variants
+from genjax.config import base_config, short_run, variants
 
 
 def get_config(arg=None):
@@ -27,7 +27,15 @@ def get_config(arg=None):
                    ema_decays=(0.5 ** (64 / 500_000),), compute_dtype="bfloat16")
     c.sample.num = 64
     c.eval.update(metrics=("fid",), num=50_000)
-    return variants(c, arg, cond=conditional, diffaugment=diffaugment)
+    return variants(c, arg, cond=conditional, diffaugment=diffaugment, runlocal=runlocal)
+
+
+def runlocal(c):
+    """10 steps of 4-channel networks with a one-layer mapping (minibatch-std groups of 4) on
+    batches of 8, R1 at every step."""
+    c.objective.update(z_dim=8, generator=dict(w_dim=8, mapping_layers=1, channel_base=128, channel_max=4),
+                       discriminator=dict(channel_base=128, channel_max=4, mbstd_group=4), r1_every=1)
+    short_run(c)
 
 
 def conditional(c):

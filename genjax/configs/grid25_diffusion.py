@@ -8,7 +8,7 @@ samples (docs/benchmarks.md).
     python benchmarks/diffusion_mode_coverage.py --seeds 3
 """
 
-from genjax.config import base_config, variants
+from genjax.config import base_config, short_run, variants
 
 
 def get_config(arg=None):
@@ -22,4 +22,12 @@ def get_config(arg=None):
     c.train.update(steps=3000, log_every=250, sample_every=3000, checkpoint_every=3000, ema_decays=(0.99,))
     c.eval.update(metrics=("mode_coverage",), num=2500)
     c.sample.num = 2500
-    return variants(c, arg)
+    return variants(c, arg, runlocal=runlocal)
+
+
+def runlocal(c):
+    """10 steps of a 16-unit, one-block denoiser on batches of 8; 3-step samples, 100 evaluated."""
+    c.objective.net = dict(hidden=16, depth=1)
+    c.objective.sample_steps = 3
+    c.eval.num = 100
+    short_run(c)

@@ -1,7 +1,32 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from genjax.config import data_config
+
+# The raw datasets shared by the project's checkouts: ../shared/data beside the repository.
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+REQUIRE_SHARED_DATA = "GENJAX_REQUIRE_SHARED_DATA"
+
+
+def _need_shared_data(name: str, what: str, root: Path = SHARED_DATA) -> Path:
+    """root / name when it is a folder; else the test is skipped, or fails when the environment
+    sets GENJAX_REQUIRE_SHARED_DATA=1 (CI: a missing folder must not pass as a skip)."""
+    path = root / name
+    if path.is_dir():
+        return path
+    message = f"{what} not found: expected the folder {path} (../shared/data/{name} beside the repository)"
+    if os.environ.get(REQUIRE_SHARED_DATA) == "1":
+        pytest.fail(f"{message}; {REQUIRE_SHARED_DATA}=1 requires it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def shared_data():
+    """need(name, what) -> the folder of shared raw data `name` (see `_need_shared_data`)."""
+    return _need_shared_data
 
 
 @pytest.fixture

@@ -123,6 +123,40 @@ def test_resume_into_worker_processes_continues_the_stream(cfg, ids_npz):
         resumed.close()
 
 
+@pytest.mark.slow
+def test_multi_worker_state_resumes_in_workers_and_in_one_process(cfg, tiny_mnist):
+    """A 2-worker iterator stopped after 4 batches (its workers already computing batches ahead),
+    its state saved as JSON, continues in a NEW 2-worker iterator and in a single-process one with
+    exactly the batches of one uninterrupted single-process stream: pixels (random flips,
+    dequantization noise) and labels, across epoch ends (30 examples, 3 batches an epoch)."""
+    cfg.source, cfg.data_dir, cfg.batch_size = "tfds:mnist", tiny_mnist[0], 8
+    cfg.dequantize, cfg.random_flip = True, True
+    expected = _take(make_iterator(cfg, seed=5), 10)
+    assert not np.array_equal(expected[0]["x"], expected[3]["x"])  # the batches differ from each other
+    cfg.num_workers = 2
+    it = make_iterator(cfg, seed=5)
+    try:
+        got = _take(it, 4)
+        state = json.loads(json.dumps(it.get_state()))
+    finally:
+        it.close()
+    assert state["next_batch"] == 4
+    resumed_workers = make_iterator(cfg, seed=5)
+    resumed_workers.set_state(state)
+    try:
+        got_workers = _take(resumed_workers, 6)
+    finally:
+        resumed_workers.close()
+    cfg.num_workers = 0
+    resumed_single = make_iterator(cfg, seed=5)
+    resumed_single.set_state(state)
+    got_single = _take(resumed_single, 6)
+    for name, stream in (("workers", got + got_workers), ("single", got + got_single)):
+        for i, (u, v) in enumerate(zip(expected, stream, strict=True)):
+            np.testing.assert_array_equal(v["x"], u["x"], err_msg=f"{name}: batch {i}")
+            np.testing.assert_array_equal(v["y"], u["y"], err_msg=f"{name}: batch {i}")
+
+
 def test_cache_gives_the_same_stream(cfg, tiny_mnist):
     cfg.source, cfg.data_dir, cfg.batch_size = "tfds:mnist", tiny_mnist[0], 8
     expected = _take(make_iterator(cfg, seed=0, process_index=1, process_count=2), 5)

@@ -2,8 +2,6 @@
 
 import gzip
 import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,8 +9,6 @@ from genjax.config import data_config
 from genjax.cli import main
 from genjax.data import load_metadata, make_iterator
 from genjax.data.prepare import CHECKSUMS, check_files, read_idx
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def test_read_idx(tmp_path):
@@ -74,23 +70,36 @@ def test_prepare_writes_the_idx_content_as_tfds(tmp_path, monkeypatch):
         assert got == sorted((int(y), x.tobytes()) for x, y in zip(images, labels)), split
 
 
-@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"raw MNIST idx files not found at {SHARED}/mnist")
-def test_fashion_mnist_checksums():
-    if not (SHARED / "fashion_mnist").is_dir():
-        pytest.skip(f"raw Fashion-MNIST idx files not found at {SHARED}/fashion_mnist")
-    assert set(check_files("fashion_mnist", SHARED / "fashion_mnist")) == set(CHECKSUMS["fashion_mnist"])
+@pytest.mark.parametrize("required", ["1", None])
+def test_missing_shared_data_skips_for_users_and_fails_in_ci(tmp_path, monkeypatch, shared_data, required):
+    """A missing raw-data folder skips its tests, unless GENJAX_REQUIRE_SHARED_DATA=1 (set by CI):
+    then they fail, naming the folder where the data is expected."""
+    if required is None:
+        monkeypatch.delenv("GENJAX_REQUIRE_SHARED_DATA", raising=False)
+    else:
+        monkeypatch.setenv("GENJAX_REQUIRE_SHARED_DATA", required)
+    outcome = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(outcome, match=f"raw MNIST idx files not found: expected the folder {tmp_path / 'mnist'}"):
+        shared_data("mnist", "raw MNIST idx files", root=tmp_path)
+    (tmp_path / "mnist").mkdir()
+    assert shared_data("mnist", "raw MNIST idx files", root=tmp_path) == tmp_path / "mnist"
+
+
+def test_fashion_mnist_checksums(shared_data):
+    raw = shared_data("fashion_mnist", "raw Fashion-MNIST idx files")
+    assert set(check_files("fashion_mnist", raw)) == set(CHECKSUMS["fashion_mnist"])
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"raw MNIST idx files not found at {SHARED}/mnist")
-def test_prepare_mnist_matches_idx(tmp_path):
+def test_prepare_mnist_matches_idx(tmp_path, shared_data):
+    raw = shared_data("mnist", "raw MNIST idx files")
     import tensorflow_datasets as tfds
 
     data_dir = tmp_path / "tfds"
-    assert main(["data", "prepare", "mnist", "--from", str(SHARED / "mnist"), "--data-dir", str(data_dir)]) == 0
+    assert main(["data", "prepare", "mnist", "--from", str(raw), "--data-dir", str(data_dir)]) == 0
     for split, prefix, n in (("train", "train", 60000), ("test", "t10k", 10000)):
-        images = read_idx(SHARED / "mnist" / f"{prefix}-images-idx3-ubyte.gz")
-        labels = read_idx(SHARED / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
+        images = read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")
+        labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")
         ds = tfds.data_source("mnist", split=split, data_dir=str(data_dir))
         assert len(ds) == n
         cfg = data_config()

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.data.metadata import DatasetMetadata
+from genjax.diffusion import samplers
 from genjax.objectives import make_objective
 
 POINTS = DatasetMetadata("builtin:grid25", "points", (2,), None, (-4.5, 4.5), 1000)
@@ -85,11 +86,25 @@ def test_guidance_scale_one_equals_conditional_and_all_samplers_run():
     cond = (alpha * y - sigma * eps) / alpha
     np.testing.assert_allclose(d(y, 1.0), cond, rtol=1e-4, atol=1e-5)
     assert not np.allclose(d(y, 3.0), cond, atol=1e-4)
+
+    def by_hand(y, t):  # Ho & Salimans 2022: D(y | null) + w (D(y | 1) - D(y | null)), w = 2, null class 3
+        alpha, sigma = obj.process.alpha_sigma(jnp.float32(t))
+        t_b = jnp.full((y.shape[0],), t, jnp.float32)
+        x0 = [
+            (alpha * y - sigma * obj.net.apply({"params": params["model"]}, alpha * y, t_b, jnp.full((2,), c))) / alpha
+            for c in (1, 3)
+        ]
+        return x0[1] + 2.0 * (x0[0] - x0[1])
+
     for sampler in ("ddpm", "ddim", "dpmpp_2m", "euler", "heun"):
         x = jax.jit(lambda p, k: obj.sample(p, {}, k, 2, sampler=sampler, steps=3, guidance_scale=2.0, label=1))(
             params, jax.random.key(0)
         )
-        assert x.shape == (2, 2) and np.isfinite(np.asarray(x)).all()
+        # the sampler's own run on the guided denoiser written above, with the key's second half
+        # (the first draws labels)
+        rng = jax.random.split(jax.random.key(0))[1]
+        want = jax.jit(lambda k: samplers.sample(sampler, by_hand, obj.process, k, (2, 2), 3))(rng)
+        np.testing.assert_allclose(x, want, rtol=1e-4, atol=1e-4, err_msg=sampler)
     with pytest.raises(ValueError, match="label"):
         obj.sample(params, {}, jax.random.key(0), 2, label=3)
 

@@ -125,6 +125,32 @@ def test_the_loss_draws_one_time_per_example_uniformly():
     assert counts.min() > 0 and stats.chisquare(counts).pvalue > 1e-4, counts
 
 
+@pytest.mark.parametrize(
+    "name, fields, reference",
+    [
+        ("ve", dict(sigma_min=0.02, sigma_max=20.0), stats.uniform(np.log(0.02), np.log(20.0) - np.log(0.02))),
+        ("edm", dict(p_mean=-0.4, p_std=1.1), stats.norm(-0.4, 1.1)),
+    ],
+    ids=["ve_log_uniform", "edm_log_normal"],
+)
+def test_the_loss_trains_on_the_noise_levels_of_the_paper(name, fields, reference):
+    """The noise levels sigma the denoising loss trains on, recovered from its log-SNR metric
+    (alpha = 1: log SNR = -2 ln sigma), against the distributions written out: VE (Song et al.
+    2021) ln sigma ~ U(ln sigma_min, ln sigma_max); EDM (Karras et al. 2022, Table 1)
+    ln sigma ~ N(P_mean, P_std^2), by Kolmogorov-Smirnov tests. The noise eps, recovered from the
+    x0-MSE of the identity network at x0 = 0 (mse = sigma^2 eps^2), is chi-square and independent
+    of sigma (a key shared by the times and the noise would tie them)."""
+    process = schedules.make_process(name, **fields)
+    x0 = jnp.zeros((N_DRAWS, 1))
+    _, metrics = losses.denoising_loss(lambda inp, c: inp, process, "x0", x0, jax.random.key(3))
+    log_sigma = -0.5 * np.asarray(metrics["log_snr"], np.float64)
+    assert stats.kstest(log_sigma, reference.cdf).pvalue > 1e-4
+    eps_sq = np.asarray(metrics["mse"], np.float64) / np.exp(2 * log_sigma)
+    assert stats.kstest(eps_sq, stats.chi2(1).cdf).pvalue > 1e-4
+    distance = np.abs(log_sigma - reference.median())  # eps^2 and any function of sigma are uncorrelated
+    assert abs(stats.spearmanr(eps_sq, distance).statistic) < 0.04  # 5 standard errors at 20000 draws
+
+
 def test_bad_names_raise():
     with pytest.raises(ValueError, match="schedule"):
         schedules.make_process("ddpm", schedule="quadratic")

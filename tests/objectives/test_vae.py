@@ -145,6 +145,35 @@ def test_observation_model_shapes_means_and_draws(model, x):
         np.testing.assert_allclose(levels, np.round(levels), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "model", [Bernoulli((-1.0, 1.0)), Gaussian(0.3), Gaussian(None)], ids=["bern", "fixed", "learned"]
+)
+def test_observation_means_and_draws_follow_their_distributions(model):
+    """p(x|z)'s mean and draws (the VAE's samples, draw=True) from fixed decoder outputs, 20000
+    draws of 3 values: Bernoulli: -1 + 2 sigmoid(l) and P(x = 1) = sigmoid(l) (binomial z-scores);
+    Gaussian: the mean output and (x - mean) / sigma ~ N(0, 1), sigma = 0.3 or exp(the learned log
+    sigma), by KS tests."""
+    n, head = 20000, np.array([-1.5, 0.3, 2.0], np.float32)
+    if isinstance(model, Gaussian) and model.obs_std is None:
+        params = np.concatenate([head, np.array([-1.0, 0.0, 0.7], np.float32)])  # (mean, log sigma) per value
+    else:
+        params = head
+    out = jnp.asarray(np.broadcast_to(params, (n, params.size)))
+    mean, draw = (np.asarray(a, np.float64) for a in (model.mean(out), model.sample(jax.random.key(5), out)))
+    assert mean.shape == draw.shape == (n, 3)
+    if isinstance(model, Bernoulli):
+        p = 1 / (1 + np.exp(-head.astype(np.float64)))
+        np.testing.assert_allclose(mean[0], 2 * p - 1, rtol=1e-5)
+        assert set(np.unique(draw)) == {-1.0, 1.0}
+        z = (np.mean(draw == 1.0, axis=0) - p) / np.sqrt(p * (1 - p) / n)
+        assert np.all(np.abs(z) < 5), z
+    else:
+        sigma = 0.3 * np.ones(3) if model.obs_std is not None else np.exp(params[3:].astype(np.float64))
+        np.testing.assert_allclose(mean[0], head, rtol=1e-6)
+        for j in range(3):
+            assert stats.kstest((draw[:, j] - head[j]) / sigma[j], "norm").pvalue > 1e-4, j
+
+
 def test_observation_models_are_the_likelihood_terms_of_their_outputs():
     """Bernoulli against scipy; the logistic models split the decoder outputs as documented
     (PixelCNN++'s layout for the mixture), clamp log scales at -7 and squash coefficients by tanh."""

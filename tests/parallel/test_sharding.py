@@ -221,3 +221,70 @@ def test_hybrid_mesh_errors_name_the_granules():
     cfg.update(dcn_data=2, data=3)
     with pytest.raises(ValueError, match="3 devices|= 3 but there are 4"):
         hybrid_mesh(cfg, _fake_devices(8, 4, "process_index"))
+
+
+_PLACE_ON_8_DEVICES = """
+import json, sys
+import flax.linen as nn
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+from genjax.parallel import make_mesh
+from genjax.parallel.sharding import tree_shardings
+
+rules = json.loads(sys.argv[1])
+mesh = make_mesh(ConfigDict(dict(data=2, fsdp=2, tensor=2)))
+shapes = {"w": ((8, 6), ("batch", "mlp")), "v": ((12, 4), ("embed", "heads")), "u": ((6,), ("batch",))}
+boxed = {k: nn.LogicallyPartitioned(np.arange(np.prod(s), dtype=np.float32).reshape(s), n) for k, (s, n) in shapes.items()}
+shardings = tree_shardings(boxed, mesh, rules, min_fsdp_size=1 << 30)
+out = {"axes": list(mesh.axis_names)}
+for k, (shape, _) in shapes.items():
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    placed = jax.device_put(x, shardings[k])
+    shards = []
+    for shard in placed.addressable_shards:
+        coords = [int(c) for c in np.argwhere(mesh.devices == shard.device)[0]]
+        starts = [s.start or 0 for s in shard.index]
+        assert np.array_equal(np.asarray(shard.data), x[shard.index])
+        shards.append({"coords": coords, "shape": list(shard.data.shape), "starts": starts})
+    out[k] = {"spec": repr(shardings[k].spec), "shards": shards}
+print(json.dumps(out))
+"""
+
+
+def test_tuple_rules_place_each_block_on_its_device_of_8_fake_cpus():
+    """Real arrays on a data=2, fsdp=2, tensor=2 mesh of 8 fake CPU devices (a fresh process):
+    a dimension mapped to (data, fsdp) is cut into 4 blocks, block d * 2 + f on the devices at
+    data=d, fsdp=f (the first axis of the tuple is the major one, as in a PartitionSpec), and each
+    shard's shape and offset are the ones computed by hand here."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    rules = json.dumps([[name, list(axes) if isinstance(axes, tuple) else axes] for name, axes in TUPLE_RULES])
+    proc = subprocess.run(
+        [sys.executable, "-c", _PLACE_ON_8_DEVICES, rules], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["axes"] == ["data", "fsdp", "tensor"]
+    # w [8, 6] (batch, mlp): rows over data x fsdp (8 / 4 = 2 each), columns over tensor (6 / 2 = 3)
+    # v [12, 4] (embed, heads): rows over fsdp x tensor (12 / 4 = 3); heads wants data and tensor,
+    #   tensor is taken, so the columns stay whole
+    # u [6] (batch): 4 does not divide 6, replicated
+    assert out["w"]["spec"] == repr(P(("data", "fsdp"), "tensor"))
+    assert out["v"]["spec"] == repr(P(("fsdp", "tensor"), None))
+    assert out["u"]["spec"] == repr(P(None))
+    expected = {
+        "w": lambda d, f, t: ([2, 3], [2 * (2 * d + f), 3 * t]),
+        "v": lambda d, f, t: ([3, 4], [3 * (2 * f + t), 0]),
+        "u": lambda d, f, t: ([6], [0]),
+    }
+    for name, block in expected.items():
+        shards = out[name]["shards"]
+        assert sorted(tuple(s["coords"]) for s in shards) == [(d, f, t) for d in (0, 1) for f in (0, 1) for t in (0, 1)]
+        for s in shards:
+            shape, starts = block(*s["coords"])
+            assert (s["shape"], s["starts"]) == (shape, starts), (name, s)

@@ -244,3 +244,75 @@ def test_step_under_activation_rules_equals_plain_step():
     chex.assert_trees_all_close(ruled[1], plain[1], rtol=1e-6)
     with pytest.raises(ValueError, match="both mesh and rules"):
         make_train_step(objective, mesh=_mesh())
+
+
+def _vae_big_batch(objective, batch, keys):
+    """The VAE's mean negative ELBO (beta = 1, Gaussian p(x|z) of std 0.5) over the whole batch,
+    written out: micro-batch i's examples take their eps from key i, as a train step draws them."""
+    m = batch["x"].shape[0] // len(keys)
+    eps = jnp.concatenate([jax.random.normal(key, (m, objective.net.latent_dim)) for key in keys])
+    x = batch["x"]
+
+    def f(p):
+        mu, log_var = objective.net.apply({"params": p}, x, method="encode")
+        z = mu + jnp.exp(0.5 * log_var) * eps
+        mean = objective.net.apply({"params": p}, z, method="decode")
+        recon = jnp.sum(0.5 * ((x - mean) / 0.5) ** 2 + jnp.log(0.5) + 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+        kl = 0.5 * jnp.sum(mu**2 + jnp.exp(log_var) - 1.0 - log_var, axis=-1)
+        return jnp.mean(recon + kl), {"recon": jnp.mean(recon), "kl": jnp.mean(kl), "neg_elbo": jnp.mean(recon + kl)}
+
+    return f
+
+
+def _diffusion_big_batch(objective, batch, keys):
+    """The DDPM eps-prediction loss (linear betas 1e-4 .. 0.02 over 1000 steps, alpha_bar their
+    cumulative product in numpy) over the whole batch: micro-batch i's examples take their times
+    t ~ U{0, ..., 999} and noise from key i, split as the diffusion loss splits its key."""
+    m = batch["x"].shape[0] // len(keys)
+    alpha_bar = jnp.asarray(np.cumprod(1.0 - np.linspace(1e-4, 0.02, 1000)), jnp.float32)
+    t, eps, drop = [], [], []
+    for key in keys:
+        rng_loss, rng_drop, _ = jax.random.split(key, 3)
+        rng_t, rng_eps = jax.random.split(rng_loss)
+        t.append(jax.random.randint(rng_t, (m,), 0, 1000))
+        eps.append(jax.random.normal(rng_eps, (m, 2)))
+        drop.append(rng_drop)
+    t, eps = jnp.concatenate(t), jnp.concatenate(eps)
+    ab = alpha_bar[t][:, None]
+    x_t = jnp.sqrt(ab) * batch["x"] + jnp.sqrt(1.0 - ab) * eps
+
+    def f(p):
+        out = objective.net.apply({"params": p}, x_t, t.astype(jnp.float32), None, True, rngs={"dropout": drop[0]})
+        mse = jnp.mean((out - eps) ** 2, axis=-1)
+        return jnp.mean(mse), {"mse": jnp.mean(mse), "log_snr": jnp.mean(jnp.log(ab / (1.0 - ab)))}
+
+    return f
+
+
+@pytest.mark.parametrize(
+    "make, big_batch", [(_vae, _vae_big_batch), (_diffusion, _diffusion_big_batch)], ids=["vae", "diffusion"]
+)
+def test_accumulated_step_equals_the_big_batch_with_the_same_per_example_noise(make, big_batch):
+    """A train step with grad_accum=4 (SGD) of a stochastic objective equals one gradient step on
+    the loss of the whole batch computed in the test, each example with the noise of its
+    micro-batch's key fold_in(fold_in(fold_in(rng, step), update), micro-batch); the logged
+    metrics are the big batch's means (not a sum, not the last micro-batch's)."""
+    objective, batch = make()
+    lr, k = 0.1, 4
+    state = _init(objective, {"model": optax.sgd(lr)}, batch)
+    params = jax.tree.map(jnp.copy, state.params["model"])
+    new, metrics = jax.jit(make_train_step(objective, grad_accum=k))(state, batch)
+
+    step_key = jax.random.fold_in(jax.random.fold_in(state.rng, 0), 0)
+    keys = [jax.random.fold_in(step_key, i) for i in range(k)]
+    (loss, want), grads = jax.jit(jax.value_and_grad(big_batch(objective, batch, keys), has_aux=True))(params)
+    np.testing.assert_allclose(metrics["loss/model"], loss, rtol=1e-5)
+    for name, value in want.items():
+        np.testing.assert_allclose(metrics[f"model/{name}"], value, rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(metrics["grad_norm/model"], optax.global_norm(grads), rtol=1e-5)
+    np.testing.assert_allclose(metrics["update_norm/model"], lr * optax.global_norm(grads), rtol=1e-5)
+    expected = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    chex.assert_trees_all_close(new.params["model"], expected, rtol=1e-5, atol=1e-6)
+    # all micro-batches on the first key: other numbers, which the checks above reject
+    (shared, _), _ = jax.value_and_grad(big_batch(objective, batch, keys[:1] * k), has_aux=True)(params)
+    assert not np.allclose(shared, loss, rtol=1e-3)
