@@ -57,6 +57,17 @@ def test_gradient_penalty_matches_brute_force(x64, target):
     np.testing.assert_allclose(gp, (np.sqrt(fd_grad_norm_sq(x_hat)) - target) ** 2, rtol=1e-6)
 
 
+@pytest.mark.parametrize("target", [1.0, 0.0])
+def test_gradient_penalty_of_a_flat_critic_is_finite(target):
+    """Where grad D = 0 the norm is 0 (not NaN from a square root of a negative), and so is its gradient."""
+    flat = lambda v: 0.0 * jnp.sum(v.reshape(v.shape[0], -1), -1)
+    real, fake = jnp.ones((3, 2, 2)), jnp.zeros((3, 2, 2))
+    gp = reg.gradient_penalty(flat, real, fake, jax.random.key(0), target=target)
+    np.testing.assert_allclose(gp, target**2, atol=1e-5)
+    g = jax.grad(lambda r: reg.gradient_penalty(flat, r, fake, jax.random.key(0), target=target).sum())(real)
+    assert np.all(np.isfinite(g))
+
+
 def test_penalty_is_differentiable_wrt_critic_params(x64):
     # Double back-propagation: d/dW of ||grad_x D_W(x)||^2 against finite differences in W.
     x = jnp.asarray(RNG.normal(size=(2, 3)))
@@ -69,15 +80,15 @@ def test_penalty_is_differentiable_wrt_critic_params(x64):
 
 
 def test_path_length_matches_explicit_jacobian(x64):
-    a = jnp.asarray(RNG.normal(size=(3, 2 * 2 * 1)))
+    a = jnp.asarray(RNG.normal(size=(3, 2 * 3 * 1)))
 
-    def g_fn(w):  # [B, L=2, D=3] -> [B, 2, 2, 1]
-        return jnp.tanh(w.reshape(w.shape[0], -1) @ jnp.tile(a, (2, 1)) * 0.5).reshape(-1, 2, 2, 1)
+    def g_fn(w):  # [B, L=2, D=3] -> [B, H=2, W=3, 1]: y's scale 1 / sqrt(H W) tells H W from H + W
+        return jnp.tanh(w.reshape(w.shape[0], -1) @ jnp.tile(a, (2, 1)) * 0.5).reshape(-1, 2, 3, 1)
 
     w = jnp.asarray(RNG.normal(size=(4, 2, 3)))
     key = jax.random.key(1)
     pen, new_mean, lengths = reg.path_length_penalty(g_fn, w, key, jnp.float64(0.5), decay=0.1)
-    y = np.asarray(jax.random.normal(key, (4, 2, 2, 1), jnp.float64)) / 2.0
+    y = np.asarray(jax.random.normal(key, (4, 2, 3, 1), jnp.float64)) / np.sqrt(6.0)
     expect = []
     for i in range(4):
         jac = np.asarray(jax.jacrev(lambda wi: g_fn(wi[None])[0])(w[i]))  # [2,2,1,L,D]
