@@ -148,7 +148,7 @@ def dpmpp_2m(denoise: Denoiser, y: Array, grid: Grid, rng: Array, **_) -> Array:
         i, t, _, s, s_next, _ = xs
         d = denoise(y, t)
         last = s_next == 0
-        s_safe = jnp.where(last, 1.0, s_next)
+        s_safe = jnp.where(last, 1.0, s_next)  # pragma: no mutate (any value > 0: h discards it below)
         h = jnp.where(last, 1.0, jnp.log(s / s_safe))
         r = h_prev / h
         d2 = (1 + 1 / (2 * r)) * d - (1 / (2 * r)) * d_prev

@@ -186,3 +186,21 @@ def test_t_min_must_have_noise_and_be_below_t_max():
     with pytest.raises(ValueError, match="below t_max"):
         likelihood.check_t_min(schedules.VP(), 1.0)
     assert likelihood.check_t_min(schedules.VP(), None) == 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(ode.TABLEAUS))
+def test_tableaus_satisfy_the_order_conditions_they_declare(name):
+    """Butcher's conditions: c_i = sum_j a_ij; the quadrature conditions sum_i b_i c_i^(k-1) = 1/k
+    hold for k <= order and fail at order + 1 (for b_low: up to order - 1), so the declared order
+    (it sets the step-size control's exponent) is the coefficients' own."""
+    tab = ode.TABLEAUS[name]
+    np.testing.assert_allclose(tab.a.sum(1), tab.c, atol=1e-12)
+
+    def exact_up_to(b):
+        k = 1
+        while abs(np.sum(b * tab.c ** (k - 1)) - 1 / k) < 1e-12:
+            k += 1
+        return k - 1
+
+    assert exact_up_to(tab.b) == tab.order
+    assert exact_up_to(tab.b_low) == tab.order - 1
