@@ -1,5 +1,6 @@
 """Configs: packaged and file configs, variants, config_flags overrides, validation, JSON."""
 
+import numpy as np
 import pytest
 
 import genjax
@@ -238,3 +239,42 @@ def test_lr_schedules_against_closed_forms():
     assert float(lr_schedule(c, 110)(60)) == pytest.approx(0.5)
     c.schedule = "constant"
     assert float(lr_schedule(c, 110)(100)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "lion", "sgd"])
+@pytest.mark.parametrize("clip_norm", [0.0, 0.5])
+def test_optimizers_are_optax_references(name, clip_norm):
+    """Each optim.name builds optax's optimizer with the config's hyper-parameters, behind
+    clip_by_global_norm only when clip_norm > 0 (0: no clipping)."""
+    import jax.numpy as jnp
+    import optax
+
+    from genjax.train.optim import make_optimizer
+
+    c = config_lib.optim_config()
+    c.update(name=name, lr=0.1, b1=0.8, b2=0.9, eps=1e-6, weight_decay=0.3, clip_norm=clip_norm)
+    reference = {
+        "adam": optax.adam(0.1, b1=0.8, b2=0.9, eps=1e-6),
+        "adamw": optax.adamw(0.1, b1=0.8, b2=0.9, eps=1e-6, weight_decay=0.3),
+        "lion": optax.lion(0.1, b1=0.8, b2=0.9, weight_decay=0.3),
+        "sgd": optax.sgd(0.1, momentum=0.8),
+    }[name]
+    if clip_norm:
+        reference = optax.chain(optax.clip_by_global_norm(clip_norm), reference)
+    params, grads = {"w": jnp.array([1.0, -2.0, 3.0])}, {"w": jnp.array([0.3, 2.0, -1.5])}
+    for tx in (make_optimizer(c, 100), reference):
+        state = tx.init(params)
+        for _ in range(3):
+            update, state = tx.update(grads, state, params)
+        if tx is reference:
+            np.testing.assert_allclose(update["w"], mine, rtol=1e-6)
+        mine = update["w"]
+
+
+def test_a_schedule_without_warmup_starts_at_the_peak():
+    from genjax.train.optim import lr_schedule
+
+    c = config_lib.optim_config()
+    c.lr, c.warmup_steps, c.schedule = 1.0, 0, "linear"
+    assert float(lr_schedule(c, 100)(0)) == pytest.approx(1.0)
+    assert float(lr_schedule(c, 100)(50)) == pytest.approx(0.5)

@@ -34,7 +34,7 @@ def lr_schedule(cfg: ConfigDict, total_steps: int) -> optax.Schedule:
         if cfg.schedule == "constant"
         else optax.linear_schedule(cfg.lr, 0.0, max(total_steps - warmup, 1))
     )
-    if warmup == 0:
+    if not warmup:
         return decay
     return optax.join_schedules([optax.linear_schedule(0.0, cfg.lr, warmup), decay], [warmup])
 

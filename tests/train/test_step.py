@@ -316,3 +316,37 @@ def test_accumulated_step_equals_the_big_batch_with_the_same_per_example_noise(m
     # all micro-batches on the first key: other numbers, which the checks above reject
     (shared, _), _ = jax.value_and_grad(big_batch(objective, batch, keys[:1] * k), has_aux=True)(params)
     assert not np.allclose(shared, loss, rtol=1e-3)
+
+
+def _regression_batch(n=8, seed=0):
+    r = np.random.RandomState(seed)
+    return {"x": jnp.asarray(r.normal(size=(n, 3)), jnp.float32), "y": jnp.asarray(r.normal(size=(n,)), jnp.float32)}
+
+
+def test_lr_scale_multiplies_a_players_update():
+    """A stage's learning-rate factor scales the optimizer's update: with SGD, half the step."""
+    obj, batch = Regression(), _regression_batch()
+    txs = {"model": optax.sgd(0.1)}
+    state = _init(obj, txs, batch)
+    full, _ = jax.jit(make_train_step(obj))(state, batch)
+    half, _ = jax.jit(make_train_step(obj, lr_scale={"model": 0.5}))(state, batch)
+    w0 = np.asarray(state.params["model"]["w"])
+    delta_full = np.asarray(full.params["model"]["w"]) - w0
+    np.testing.assert_allclose(np.asarray(half.params["model"]["w"]) - w0, 0.5 * delta_full, rtol=1e-5)
+
+
+def test_max_traces_allows_exactly_that_many_traces():
+    obj, batch = Regression(), _regression_batch()
+    state = _init(obj, {"model": optax.sgd(0.1)}, batch)
+    step = jax.jit(make_train_step(obj, max_traces=1))
+    state, _ = step(state, batch)  # the one allowed trace
+    state, _ = step(state, batch)  # cached: no trace
+    with pytest.raises(AssertionError, match="traced 2 times"):
+        step(state, _regression_batch(n=4))
+
+
+def test_grad_accum_names_the_batch_that_does_not_split():
+    obj, batch = Regression(), _regression_batch(n=6)
+    state = _init(obj, {"model": optax.sgd(0.1)}, batch)
+    with pytest.raises(ValueError, match=r"batch of 6 does not split into config.train.grad_accum=4"):
+        make_train_step(obj, grad_accum=4)(state, batch)
