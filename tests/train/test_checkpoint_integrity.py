@@ -285,6 +285,20 @@ def test_first_mismatch_names_the_first_differing_entry():
     )
     reshaped = integrity.digest({"a": tree["a"], "b": tree["b"].reshape(4)}, {"data": {"0": {"i": 1}}})
     assert "array ['b'] was saved as int32[2, 2], restored as int32[4]" == integrity.first_mismatch(saved, reshaped)
+    saved_flat = integrity.digest({"a": tree["a"], "b": tree["b"].reshape(4)}, {"data": {"0": {"i": 1}}})
+    assert integrity.first_mismatch(saved_flat, saved) == "array ['b'] was saved as int32[4], restored as int32[2, 2]"
     assert "JSON item 'data'" in integrity.first_mismatch(saved, integrity.digest(tree, {"data": {"0": {"i": 2}}}))
     assert "no saved digest" in integrity.first_mismatch(saved, integrity.digest({**tree, "c": 1.0}, {"data": {}}))
     assert "not a genjax-checkpoint-digest/1" in integrity.first_mismatch({"arrays": {}}, saved)
+
+
+def test_digests_are_sha256_of_the_documented_bytes():
+    """A leaf: sha256 of "<dtype>[<shape>]" then its C-order bytes; a JSON item: of its canonical
+    JSON (keys sorted, no spaces), so key order does not matter."""
+    import hashlib
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3).T  # not C-contiguous
+    want = hashlib.sha256(b"float32[3, 2]" + np.ascontiguousarray(a).tobytes()).hexdigest()
+    assert integrity.array_digests({"a": a})["['a']"] == {"dtype": "float32", "shape": [3, 2], "sha256": want}
+    assert integrity.json_digest({"b": [1, 2], "a": 1}) == hashlib.sha256(b'{"a":1,"b":[1,2]}').hexdigest()
+    assert integrity.json_digest({"a": 1, "b": [1, 2]}) == integrity.json_digest({"b": [1, 2], "a": 1})
