@@ -252,7 +252,8 @@ def test_optimizers_are_optax_references(name, clip_norm):
     from genjax.train.optim import make_optimizer
 
     c = config_lib.optim_config()
-    c.update(name=name, lr=0.1, b1=0.8, b2=0.9, eps=1e-6, weight_decay=0.3, clip_norm=clip_norm)
+    # The name as parsed from a command line: a new string object, not the interned literal.
+    c.update(name="".join(list(name)), lr=0.1, b1=0.8, b2=0.9, eps=1e-6, weight_decay=0.3, clip_norm=clip_norm)
     reference = {
         "adam": optax.adam(0.1, b1=0.8, b2=0.9, eps=1e-6),
         "adamw": optax.adamw(0.1, b1=0.8, b2=0.9, eps=1e-6, weight_decay=0.3),
@@ -275,6 +276,8 @@ def test_a_schedule_without_warmup_starts_at_the_peak():
     from genjax.train.optim import lr_schedule
 
     c = config_lib.optim_config()
-    c.lr, c.warmup_steps, c.schedule = 1.0, 0, "linear"
+    c.lr, c.warmup_steps, c.schedule = 1.0, 0, "".join(list("linear"))  # as parsed: not an interned literal
     assert float(lr_schedule(c, 100)(0)) == pytest.approx(1.0)
     assert float(lr_schedule(c, 100)(50)) == pytest.approx(0.5)
+    c.schedule = "".join(list("cosine"))
+    assert float(lr_schedule(c, 100)(25)) == pytest.approx(0.5 * (1 + np.cos(np.pi / 4)))
