@@ -64,7 +64,11 @@ CORE: dict[str, dict[str, list[str]]] = {
         "genjax/train/integrity.py": ["tests/train/test_checkpoint_integrity.py"],
     },
     "checkpoint": {
-        "genjax/train/checkpoint.py": ["tests/train/test_checkpoint_integrity.py", "tests/train/test_resume.py"],
+        "genjax/train/checkpoint.py": [
+            "tests/train/test_checkpoint_integrity.py",
+            "tests/train/test_resume.py",
+            "tests/test_faults.py",
+        ],
     },
     "parallel": {
         "genjax/parallel/sharding.py": ["tests/parallel/test_sharding.py"],
