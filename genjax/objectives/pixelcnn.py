@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from genjax.nn.pixelcnn import PixelCNN as PixelCNNNet
 from genjax.objectives import register
+from genjax.objectives.labels import sample_labels
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
 from genjax.objectives.observation import Bernoulli, Observation, make_observation
@@ -59,6 +60,7 @@ class PixelCNN:
     # `LikelihoodModel`: the factorised likelihood itself, of the data's discrete levels
     likelihood_kind = "exact"
     discrete = True
+    num_classes = None  # unconditional (the Conditional subclass makes it a field)
 
     def init(self, rng: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, PlayerVariables]:
         x = jnp.zeros((1, *self.shape), jnp.float32)
@@ -102,16 +104,8 @@ class PixelCNN:
         """[num, H, W, C] images drawn pixel by pixel in raster order (class-conditional models
         take label=k, else draw labels uniformly)."""
         rng_labels, rng = jax.random.split(rng)
-        labels = self._sample_labels_option(rng_labels, num, kwargs)
+        labels = sample_labels(rng_labels, num, self.num_classes, kwargs, "PixelCNN")
         return ancestral_sample(lambda x: self.outputs(params, x, labels), self.observation, self.shape, rng, num)
-
-    def _sample_labels_option(self, rng: jax.Array, num: int, kwargs: Mapping[str, Any]) -> jax.Array | None:
-        if kwargs:
-            raise ValueError(
-                f"the sampler of an unconditional PixelCNN takes no options, got {sorted(kwargs)} "
-                "(objective.conditional=true on labelled data makes a class-conditional one)"
-            )
-        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,17 +123,6 @@ class ConditionalPixelCNN(PixelCNN):
     def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
         """[num] labels drawn uniformly from the classes (`Conditional`)."""
         return jax.random.randint(rng, (num,), 0, self.num_classes)
-
-    def _sample_labels_option(self, rng: jax.Array, num: int, kwargs: Mapping[str, Any]) -> jax.Array:
-        unknown = sorted(set(kwargs) - {"label"})
-        if unknown:
-            raise ValueError(f"the PixelCNN sampler takes only the option label, got {unknown}")
-        label = kwargs.get("label")
-        if label is None:
-            return self.sample_labels(rng, num)
-        if not 0 <= int(label) < self.num_classes:
-            raise ValueError(f"label={label} is outside [0, {self.num_classes})")
-        return jnp.full((num,), int(label), jnp.int32)
 
 
 def ancestral_sample(

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from genjax.data import mu_law
 from genjax.nn.wavenet import WaveNet as WaveNetNet
 from genjax.objectives import register
+from genjax.objectives.labels import sample_labels
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
 from genjax.parallel.sharding import shard_batch
@@ -66,6 +67,7 @@ class WaveNet:
     # `LikelihoodModel`: the factorised likelihood itself, of the data's mu-law levels
     likelihood_kind = "exact"
     discrete = True
+    num_classes = None  # unconditional (the Conditional subclass makes it a field)
 
     def init(self, rng: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, PlayerVariables]:
         codes = jnp.zeros((1, self.length), jnp.int32)
@@ -106,17 +108,9 @@ class WaveNet:
         """[num, T, 1] waveforms in [-1, 1], drawn code by code with the fast-WaveNet queues
         (class-conditional models take label=k, else draw labels uniformly)."""
         rng_labels, rng = jax.random.split(rng)
-        labels = self._sample_labels_option(rng_labels, num, kwargs)
+        labels = sample_labels(rng_labels, num, self.num_classes, kwargs, "WaveNet")
         codes, _ = generate(self.net, params["model"], labels, rng, num, self.length)
         return mu_law.decode(codes, self.net.levels - 1)[..., None]
-
-    def _sample_labels_option(self, rng: jax.Array, num: int, kwargs: Mapping[str, Any]) -> jax.Array | None:
-        if kwargs:
-            raise ValueError(
-                f"the sampler of an unconditional WaveNet takes no options, got {sorted(kwargs)} "
-                "(objective.conditional=true on labelled data makes a class-conditional one)"
-            )
-        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,17 +128,6 @@ class ConditionalWaveNet(WaveNet):
     def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
         """[num] labels drawn uniformly from the classes (`Conditional`)."""
         return jax.random.randint(rng, (num,), 0, self.num_classes)
-
-    def _sample_labels_option(self, rng: jax.Array, num: int, kwargs: Mapping[str, Any]) -> jax.Array:
-        unknown = sorted(set(kwargs) - {"label"})
-        if unknown:
-            raise ValueError(f"the WaveNet sampler takes only the option label, got {unknown}")
-        label = kwargs.get("label")
-        if label is None:
-            return self.sample_labels(rng, num)
-        if not 0 <= int(label) < self.num_classes:
-            raise ValueError(f"label={label} is outside [0, {self.num_classes})")
-        return jnp.full((num,), int(label), jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
