@@ -27,7 +27,7 @@ import optax
 from genjax.data.audio import locate, open_audio
 from genjax.data.spectrogram import magnitude_db
 from genjax.metrics.features import Extractor
-from genjax.metrics.weights import cache_dir, unflatten
+from genjax.metrics.weights import cache_dir, save_classifier, unflatten
 
 DATASETS = ("spoken_digit",)
 SAMPLE_RATE = 8000
@@ -123,13 +123,7 @@ def build(name: str, data_dir: str | os.PathLike, steps: int = 1500, seed: int =
     x_test, y_test = load_split(data_dir, "test")
     params = train_classifier(x_train, y_train, steps=steps, seed=seed)
     acc = float((predict(params, x_test) == y_test).mean())
-    flat = {"/".join(k.key for k in path): np.asarray(v) for path, v in jax.tree_util.tree_flatten_with_path(params)[0]}
-    target = classifier_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.npz")
-    np.savez(tmp, test_accuracy=np.float64(acc), **flat)
-    os.replace(tmp, target)
-    return target, acc
+    return save_classifier(classifier_path(name), params, acc), acc
 
 
 def _apply(variables, pixels: jax.Array) -> dict[str, jax.Array]:

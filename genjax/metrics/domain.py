@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from genjax.metrics.features import Extractor
-from genjax.metrics.weights import cache_dir, unflatten
+from genjax.metrics.weights import cache_dir, save_classifier, unflatten
 
 DATASETS = ("mnist", "fashion_mnist")
 IMAGE_SHAPE = (28, 28, 1)
@@ -113,13 +113,7 @@ def build(name: str, data_dir: str | os.PathLike, steps: int = 2000, seed: int =
     x_test, y_test = load_idx_split(data_dir, "test")
     params = train_classifier(x_train, y_train, steps=steps, seed=seed)
     acc = accuracy(params, x_test, y_test)
-    flat = {"/".join(k.key for k in path): np.asarray(v) for path, v in jax.tree_util.tree_flatten_with_path(params)[0]}
-    target = classifier_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.npz")
-    np.savez(tmp, test_accuracy=np.float64(acc), **flat)
-    os.replace(tmp, target)
-    return target, acc
+    return save_classifier(classifier_path(name), params, acc), acc
 
 
 def _domain_apply(variables, pixels: jax.Array) -> dict[str, jax.Array]:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,26 @@ def convert_pytorch_fid(path: str | os.PathLike) -> dict[str, np.ndarray]:
         out["fc/kernel"] = np.asarray(sd["fc.weight"], np.float32).T  # [2048, 1008]
         out["fc/bias"] = np.asarray(sd["fc.bias"], np.float32)
     return out
+
+
+def save_classifier(target: Path, params: Mapping, test_accuracy: float) -> Path:
+    """Writes a trained classifier's params ("a/b/c" keys, the inverse of `unflatten`) and its test
+    accuracy to `target` (.npz) atomically: a crash leaves the previous file or none."""
+    flat: dict[str, np.ndarray] = {}
+
+    def walk(node: Mapping, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, Mapping):
+                walk(value, f"{prefix}{key}/")
+            else:
+                flat[f"{prefix}{key}"] = np.asarray(value)
+
+    walk(params, "")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.npz")
+    np.savez(tmp, test_accuracy=np.float64(test_accuracy), **flat)
+    os.replace(tmp, target)
+    return target
 
 
 def unflatten(flat: dict[str, np.ndarray]) -> dict:
