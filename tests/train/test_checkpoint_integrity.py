@@ -302,3 +302,15 @@ def test_digests_are_sha256_of_the_documented_bytes():
     assert integrity.array_digests({"a": a})["['a']"] == {"dtype": "float32", "shape": [3, 2], "sha256": want}
     assert integrity.json_digest({"b": [1, 2], "a": 1}) == hashlib.sha256(b'{"a":1,"b":[1,2]}').hexdigest()
     assert integrity.json_digest({"a": 1, "b": [1, 2]}) == integrity.json_digest({"b": [1, 2], "a": 1})
+
+
+@pytest.mark.parametrize("mode,best", [("min", 3), ("max", 2)])
+def test_the_best_checkpoint_keeps_exactly_the_best_step(tmp_path, mode, best):
+    state, _ = _base()
+    ckpt = Checkpointer(tmp_path / "run", async_save=False, best_metric="eval/fid", best_mode=mode)
+    for step, fid in ((1, 5.0), (2, 9.0), (3, 1.0), (4, 4.0)):
+        ckpt.save_best(_at(state, step), _data(step), CONFIG, {"eval/fid": fid})
+    ckpt.close()
+    assert [p.name for p in (tmp_path / "run" / "best_checkpoint").iterdir() if p.name.isdigit()] == [str(best)]
+    with pytest.raises(ValueError, match="best_mode must be min or max"):
+        Checkpointer(tmp_path / "other", best_metric="eval/fid", best_mode="lowest")
