@@ -30,7 +30,9 @@ def pca_directions(latents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]
     variances [k]), each v_k's largest-magnitude entry made positive (a deterministic sign)."""
     z = _check_latents(latents)
     if not 1 <= k <= min(z.shape):
-        raise ValueError(f"k={k} principal directions of {z.shape[0]} latents of dimension {z.shape[1]}: need 1 <= k <= {min(z.shape)}")
+        raise ValueError(
+            f"k={k} principal directions of {z.shape[0]} latents of dimension {z.shape[1]}: need 1 <= k <= {min(z.shape)}"
+        )
     centred = z - z.mean(0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     v = vt[:k]
