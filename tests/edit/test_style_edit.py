@@ -89,3 +89,23 @@ def test_direction_grid_moves_along_a_unit_direction_in_w(sg2, method):
 def test_diffusion_edits_refuse_a_gan_run(sg2):
     with pytest.raises(ValueError, match="needs a diffusion run"):
         edit.invert(sg2, 2)
+
+
+def test_autoencoder_and_z_space_edits(tmp_path):
+    """A VAE's interpolation (its encoded eval examples) and prior-space directions; an MLP GAN's
+    z slerp, whose ends are G(z_a) and G(z_b)."""
+    vae = build_run(load_config("digits_vae:runlocal"), tmp_path / "vae", data=False)
+    grid = edit.interpolate(vae, 2, 3, seed=0)
+    assert grid.images.shape[0] == 6 and grid.info["space"].startswith("encoder")
+    grid = style_edit.direction(vae, "pca", 1, "contrast", 2, 3, seed=0, num_fit=32)
+    assert grid.images.shape == (6, *vae.metadata.shape) and grid.info["space"] == "Z"
+
+    gan = build_run(load_config("grid25_gan"), tmp_path / "gan", data=False)
+    obj = gan.objective
+    grid = edit.interpolate(gan, 2, 5, seed=3)
+    z = jax.random.normal(jax.random.split(jax.random.PRNGKey(3))[0], (4, obj.z_dim))
+    cols = {k: v for k, v in obj.generator_variables(gan.state.sampling_params(0), gan.state.model_state).items()}
+    cols.pop("params")
+    ends = obj.nets.sample(gan.state.sampling_params(0), cols, z, None, jax.random.PRNGKey(0)) * obj.scale + obj.shift
+    np.testing.assert_allclose(grid.images.reshape(2, 5, -1)[:, [0, 4]], ends.reshape(2, 2, -1), atol=1e-5)
+    assert grid.info["space"] == "Z, slerp"
