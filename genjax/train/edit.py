@@ -94,6 +94,8 @@ def interpolate(
             interpolation_rows(run, pairs, steps, ema_index=ema_index), steps, {"space": "encoder latents, slerp"}
         )
     if isinstance(objective, GAN):
+        if from_data:
+            raise ValueError("--from-data needs an inversion to latents: a diffusion run (a GAN has no encoder)")
         return _gan_interpolation(objective, params, state, key, pairs, t, label, run.mesh)
     objective = _diffusion(run, "interpolate")
     grid = _grid(objective, sample_steps)

@@ -82,6 +82,8 @@ def test_direction_grid_moves_along_a_unit_direction_in_w(sg2, method):
     d = np.asarray(grid.info["direction"])
     np.testing.assert_allclose(np.linalg.norm(d), 1.0, rtol=1e-6)
     assert grid.info["space"] == "W" and len(grid.info["attribute_along_path"]) == 5
+    if method == "supervised":  # fitted to brightness: the rows brighten along it
+        assert np.all(np.diff(grid.info["attribute_along_path"]) > 0), grid.info["attribute_along_path"]
     with pytest.raises(ValueError, match="attribute"):
         style_edit.direction(sg2, method, 0, "smile", 2, 5, seed=0)
 
