@@ -47,16 +47,48 @@ def test_invert_reports_its_errors_and_fixed_point_iterations_reduce_them(workdi
     assert errors[4] < 0.1 * errors[0]
 
 
-def test_sdedit_guidance_sweep_and_interpolation_grids(workdir, tmp_path):
+def test_sdedit_grid(workdir, tmp_path):
     rows, cols, info = _edit(workdir, tmp_path / "s.png", "sdedit", "--num", "3", "--strengths", "0.3,0.9",
                              "--sample-steps", "4")  # fmt: skip
     assert (rows, cols) == (3, 3) and info["t0"] == [300.0, 899.0]  # DDPM times 0..999
+
+
+def test_guidance_sweep_grid(workdir, tmp_path):
     rows, cols, info = _edit(workdir, tmp_path / "g.png", "guidance-sweep", "--scales", "0,1,3", "--labels", "1,2",
                              "--sample-steps", "3")  # fmt: skip
     assert (rows, cols) == (3, 2) and info["labels"] == [1, 2]
+
+
+def test_interpolation_of_inverted_examples(workdir, tmp_path):
     rows, cols, info = _edit(workdir, tmp_path / "i.png", "interpolate", "--num", "2", "--steps", "4", "--from-data",
                              "--sample-steps", "3", "--label", "5")  # fmt: skip
     assert (rows, cols) == (2, 4) and info["space"].startswith("DDIM-inverted")
+
+
+@pytest.fixture(scope="module")
+def stylegan_dir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("edit_sg2")
+    args = [
+        "train", "--config", "fashion_mnist_stylegan2:runlocal", "--workdir", str(workdir),
+        "--config.train.progress=false", "--config.train.steps=1", "--config.train.sample_every=0",
+        "--config.train.checkpoint_every=1", "--config.data.source=builtin:digits", "--config.data.image_size=16",
+        "--config.objective.diffaugment=",
+    ]  # fmt: skip
+    assert main(args) == 0
+    return workdir
+
+
+@pytest.mark.parametrize(
+    "args,shape,key",
+    [
+        (["style-mix", "--num", "2", "--num-b", "3", "--crossover", "middle"], (3, 4), "crossover"),
+        (["truncation", "--num", "2", "--psis=-0.5,0,1"], (2, 3), "psis"),
+        (["direction", "--method", "supervised", "--num", "2", "--steps", "5", "--num-fit", "32"], (2, 5), "direction"),
+    ],
+)
+def test_stylegan_grids(stylegan_dir, tmp_path, args, shape, key):
+    rows, cols, info = _edit(stylegan_dir, tmp_path / "x.png", *args)
+    assert (rows, cols) == shape and key in info
 
 
 @pytest.mark.parametrize(
