@@ -1,4 +1,4 @@
-"""The `genjax` command line: train | sample | eval | report | info | data | fid | weights.
+"""The `genjax` command line: train | sample | eval | edit | report | info | data | fid | weights.
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
@@ -296,8 +296,9 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def _register_optional(sub) -> None:
-    """Sub-commands contributed by genjax.data and genjax.metrics (each sets `func(args)`)."""
-    for module in ("genjax.data.cli", "genjax.metrics.cli"):
+    """Sub-commands contributed by genjax.data, genjax.metrics and genjax.train.edit_cli (each sets
+    `func(args)`)."""
+    for module in ("genjax.data.cli", "genjax.metrics.cli", "genjax.train.edit_cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -110,6 +110,12 @@ class GAN:
         cols = state.get(player, {})
         return ({k: v for k, v in cols.items() if k not in names}, {k: v for k, v in cols.items() if k in names})
 
+    def generator_variables(self, params, state) -> dict:
+        """G's variables, {"params": ..., collection: ...}, to apply G's methods in eval mode (a
+        style-based G's `map` and `synthesize`); G's outputs are in the networks' range (`shift`,
+        `scale` map them to the data's)."""
+        return {"params": params["generator"], **self._player_state("generator", state)[0]}
+
     # ---- protocol -------------------------------------------------------------------------
     def init(self, rng: Array, batch: Mapping[str, Array]) -> dict[str, PlayerVariables]:
         x = batch["x"]
