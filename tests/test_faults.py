@@ -165,3 +165,24 @@ def test_malicious_files_exit_2_and_change_nothing(tmp_path, capsys, monkeypatch
     assert main(["weights", "fetch", "inception", "--from", str(tmp_path / "short.pth")]) == 2
     assert "holds 8 bytes, but 16 elements of FloatStorage need 64" in capsys.readouterr().err
     assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_an_evaluation_error_keeps_the_steps_trained_since_the_last_checkpoint(tmp_path):
+    """Evaluation fails at step 3 (mig needs data with known factors): the run stops with that
+    error, and step 3 is checkpointed although checkpoint_every is 2."""
+    overrides = [*OVERRIDES, "--config.train.steps=4", "--config.train.eval_every=3", "--config.eval.metrics=mig"]
+    with pytest.raises(ValueError, match="known generative factors"):
+        run(config_lib.load_config(CONFIG, overrides), tmp_path)
+    assert _committed(tmp_path) == [2, 3]
+
+
+def test_an_eval_num_larger_than_the_eval_split_fails_before_training(tmp_path):
+    overrides = [
+        *OVERRIDES,
+        "--config.train.eval_every=2",
+        "--config.eval.metrics=latent_kl",
+        "--config.eval.num=100000",
+    ]
+    with pytest.raises(ValueError, match=r"config.eval.num=100000 exceeds the \d+ examples of the eval split"):
+        run(config_lib.load_config(CONFIG, overrides), tmp_path)
+    assert _committed(tmp_path) == []

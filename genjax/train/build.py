@@ -119,6 +119,20 @@ def _check_batch_sizes(config: ConfigDict, plan: TrainingPlan, mesh: jax.shardin
         )
 
 
+def _check_eval_num(config: ConfigDict) -> None:
+    """Periodic evaluation compares config.eval.num examples of the eval split: fail before training
+    when the split has fewer (rather than at the first evaluation, steps later)."""
+    if not (config.train.eval_every and config.eval.metrics):
+        return
+    split = config.eval.split or data_lib.eval_split(config.data)
+    size = data_lib.load_metadata(config.data, split).num_examples
+    if config.eval.num > size:
+        raise ValueError(
+            f"config.eval.num={config.eval.num} exceeds the {size} examples of the eval split {split!r} of "
+            f"{config.data.source}; set --config.eval.num={size} or less (or another config.eval.split)"
+        )
+
+
 def _make_data(config: ConfigDict, plan: TrainingPlan) -> data_lib.DataIterator | StagedIterator:
     kw = dict(seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count())
     sizes = [s.batch_size for s in plan.stages]
@@ -167,6 +181,8 @@ def build_run(config: ConfigDict, workdir: str | Path, *, restore: bool = True, 
     plan = training_plan(objective, config.data.batch_size)
     mesh = make_mesh(config.mesh)
     _check_batch_sizes(config, plan, mesh)
+    if data:
+        _check_eval_num(config)
     checkpointer = Checkpointer(
         workdir,
         keep=config.train.keep_checkpoints,

@@ -180,13 +180,30 @@ def _train(run: Run, actions: list, preemption: _Preemption, profiler: telemetry
             in_flight.append(metrics)
             if len(in_flight) > run.config.train.max_in_flight:
                 jax.block_until_ready(in_flight.popleft())
-            for action in actions:
-                action(run, step, metrics)
+            try:
+                for action in actions:
+                    action(run, step, metrics)
+            except Exception:
+                _save_before_raising(run, step)
+                raise
             if preemption.at(step):
                 if not preemption.interrupted:  # an interrupt says it in the KeyboardInterrupt
                     log.warning("preempted at step %d: saving a checkpoint and stopping", step)
                 run.save(force=True)
                 return
+
+
+def _save_before_raising(run: Run, step: int) -> None:
+    """An action failed at `step` (evaluation, sampling, a stop on a non-finite loss): keep the
+    steps trained since the last checkpoint, unless writing the checkpoint is what failed."""
+    try:
+        run.checkpointer.wait()
+        run.save(force=True)
+        run.checkpointer.wait()
+    except Exception as e:  # noqa: BLE001 - the original error is the one to report
+        log.error("could not save a checkpoint at step %d before stopping: %s", step, e)
+    else:
+        log.error("stopping on an error at step %d; saved a checkpoint there, so nothing trained is lost", step)
 
 
 def run(config: ConfigDict, workdir: str | Path, *, force: bool = False) -> TrainState:
