@@ -1,4 +1,4 @@
-"""The `genjax` command line: train | sample | eval | report | info | data | fid | weights.
+"""The `genjax` command line: train | sample | eval | report | info | data | fid | weights | detect.
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
@@ -233,7 +233,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
+    from genjax.metrics.detect_cli import register as register_detect
+
+    register_detect(sub, load=_image_set)
     return parser
+
+
+def _image_set(path: str, num: int = 0, seed: int = 0):
+    """An image set for `genjax detect`: a trained workdir (a folder with config.json) gives `num`
+    samples (0: 1000) drawn with `seed` from its EMA params as `genjax sample` would; anything else
+    is read as `genjax fid` reads it."""
+    from genjax.metrics.detect_cli import load_image_set
+
+    if not (Path(path) / "config.json").is_file():
+        return load_image_set(path, num, seed)
+    from genjax.logging import to_uint8
+    from genjax.train.loop import load_run
+
+    r = load_run(path)
+    if r.metadata.kind != "image":
+        raise UsageError(f"{path}: a detector reads images, this workdir models {r.metadata.kind}")
+    x = r.sample(num or 1000, seed, ema_index=_ema_index_of(r.config.sample.use_ema), **dict(r.config.sample.kwargs))
+    return to_uint8(x, r.metadata.value_range)
+
+
+def _ema_index_of(use_ema: bool) -> int | None:
+    return 0 if use_ema else None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -342,7 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if debug:
             traceback.print_exception(e)
-        sub = getattr(args, "data_command", None) or getattr(args, "weights_command", None)
+        sub = next(
+            (getattr(args, a) for a in ("data_command", "weights_command", "detect_command") if getattr(args, a, None)),
+            None,
+        )
         print(_summary(f"genjax {args.command}" + (f" {sub}" if sub else ""), e, status, debug), file=sys.stderr)
         return status
     return result if isinstance(result, int) else 0
