@@ -72,15 +72,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".png", ".npz", ".txt"):
         raise UsageError(f"--out must end in .png, .npz or .txt (text data), got {out}")
-    r = load_run(args.workdir)
-    r.show_progress = True
+    workdirs = args.workdir or [DEFAULT_WORKDIR]
+    if args.weights is not None and len(args.weights) != len(workdirs):
+        raise UsageError(f"--weights has {len(args.weights)} numbers for {len(workdirs)} --workdir(s): give one each")
+    runs = [load_run(w) for w in workdirs]
+    r = runs[0]
+    for run in runs:
+        run.show_progress = len(runs) == 1
     if (out.suffix == ".txt") != (r.metadata.kind == "text") and out.suffix != ".npz":
         raise UsageError(
             f"--out {out}: write {r.metadata.kind} samples to "
             + (".txt or .npz" if r.metadata.kind == "text" else ".png or .npz")
         )
     kwargs = {**dict(r.config.sample.kwargs), **_sample_kwargs(args)}
-    x = r.sample(args.num, args.seed, ema_index=_ema_index(args, r.config.sample.use_ema), **kwargs)
+    if args.average_ema:
+        kwargs["average_ema"] = True
+    else:
+        kwargs["ema_index"] = _ema_index(args, r.config.sample.use_ema)
+    if len(runs) == 1:
+        x = r.sample(args.num, args.seed, **kwargs)
+    else:
+        from genjax.train.ensemble import sample_mixture
+
+        x = sample_mixture(runs, args.weights, args.num, args.seed, **kwargs)
     if out.suffix == ".txt":
         from genjax.data.text import text_samples
 
@@ -200,8 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train, takes_overrides=True)
 
-    p = sub.add_parser("sample", help="draw samples from a trained workdir")
-    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p = sub.add_parser("sample", help="draw samples from a trained workdir, or a mixture of several")
+    p.add_argument(
+        "--workdir",
+        action="append",
+        help=f"a trained run (default {DEFAULT_WORKDIR}); repeat it to sample a mixture of the runs' generators",
+    )
+    p.add_argument(
+        "--weights",
+        type=_floats,
+        help="mixture weights, one per --workdir (default equal): each sample comes from run k with probability w_k",
+    )
+    p.add_argument(
+        "--average-ema",
+        action="store_true",
+        help="diffusion: average the x0-predictions of every EMA decay's params inside the sampler",
+    )
     p.add_argument("--num", type=_count, default=64, help="samples, drawn config.sample.batch_size at a time")
     p.add_argument(
         "--out",
