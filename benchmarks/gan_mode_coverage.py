@@ -11,6 +11,7 @@ seeds one after another, batches drawn uniformly from the training split on devi
     python benchmarks/gan_mode_coverage.py --runs ring8 --seeds 3 --override objective.pack=4
     python benchmarks/gan_mode_coverage.py --runs ring12,grid49 --which recipe   # other mixtures
     python benchmarks/gan_mode_coverage.py --runs ring8 --which baseline --mixture   # + 2-generator mixtures
+    python benchmarks/gan_mode_coverage.py --runs ring8 --which baseline --baseline_override objective.num_discriminators=2
 
 `--mixture` also evaluates the equal-weight mixture of the generators of seeds 2i and 2i+1
 (`genjax.train.ensemble`, as `genjax sample --workdir A --workdir B` draws it): each of the
@@ -164,6 +165,7 @@ def main(argv=None):
         "truncation are always evaluated",
     )
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
+    p.add_argument("--baseline_override", action="append", default=[], help="config override a.b=v of the baseline")
     p.add_argument("--mixture", action="store_true", help="also the mixtures of two generators (seeds 2i, 2i+1)")
     p.add_argument("--steps", type=int, default=0, help="train steps of every run (0: the config's)")
     args = p.parse_args(argv)
@@ -179,7 +181,9 @@ def main(argv=None):
             if which.split()[0] not in args.which:
                 continue
             steps = [f"train.steps={args.steps}"] if args.steps else []
-            config = load_config(spec, [*data_overrides, *steps, *(args.override if which == "recipe" else [])])
+            config = load_config(
+                spec, [*data_overrides, *steps, *(args.override if which == "recipe" else args.baseline_override)]
+            )
             own = float(config.sample.kwargs.get("jacobian_keep", 1.0))
             extra = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
             samples, meta, secs = train_seeds(

@@ -156,6 +156,10 @@ def train_detector(
     """Train on real (label 0) vs fake (label 1) uint8 [N, H, W, C] sets, calibrate on the
     validation split; returns the detector and its validation metrics (auc, accuracy, ece before
     and after temperature scaling, the temperature)."""
+    if steps < 1 or batch_size < 2 or not 0 < val_fraction < 1:
+        raise ValueError(
+            f"steps={steps} and batch_size={batch_size} must be >= 1 and >= 2, val_fraction={val_fraction} in (0, 1)"
+        )
     if real.shape[1:] != fake.shape[1:]:
         raise ValueError(f"real and fake images differ in shape: {real.shape[1:]} vs {fake.shape[1:]}")
     rng = np.random.default_rng(seed)

@@ -134,6 +134,7 @@ def test_detect_bad_input_exits_2(tmp_path, capsys):
         (["train", "--real", str(tmp_path / "missing.npz"), "--fake", a], "missing.npz: no such file"),
         (["train", "--real", a, "--fake", b], "image shapes differ"),
         (["score", "--model", str(tmp_path / "none"), "--images", a], "no trained detector"),
+        (["train", "--real", a, "--fake", a, "--val-fraction", "1.5"], "val_fraction=1.5"),
     ]
     for args, message in cases:
         assert main(["detect", *args, "--out", str(tmp_path / "out")]) == 2
