@@ -144,3 +144,14 @@ def test_detect_bad_input_exits_2(tmp_path, capsys):
     np.savetxt(tmp_path / "labels.txt", [0, 1, 2], fmt="%d")
     assert main(["detect", "score", "--model", str(tmp_path / "d"), "--images", a, "--labels", str(tmp_path / "labels.txt")]) == 2  # fmt: skip
     assert "expected 8 labels" in capsys.readouterr().err
+
+
+def test_a_workdir_gives_its_samples(tmp_path):
+    """A trained workdir as an image set: `--num` samples drawn from it (digits_vae, 16x16x1)."""
+    w = tmp_path / "vae"
+    train = ["train", "--config", "digits_vae:runlocal", "--workdir", str(w), "--config.train.progress=false"]
+    assert main(train) == 0
+    np.savez(tmp_path / "real.npz", x=_smooth_images(np.random.default_rng(7), 32, size=16))
+    args = ["detect", "train", "--real", str(tmp_path / "real.npz"), "--fake", str(w), "--num", "32"]
+    assert main([*args, "--steps", "5", "--out", str(tmp_path / "det")]) == 0
+    assert (tmp_path / "det" / "detector.npz").is_file()
