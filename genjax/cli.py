@@ -281,12 +281,9 @@ def _image_set(path: str, num: int = 0, seed: int = 0):
     r = load_run(path)
     if r.metadata.kind != "image":
         raise UsageError(f"{path}: a detector reads images, this workdir models {r.metadata.kind}")
-    x = r.sample(num or 1000, seed, ema_index=_ema_index_of(r.config.sample.use_ema), **dict(r.config.sample.kwargs))
+    ema_index = 0 if r.config.sample.use_ema else None
+    x = r.sample(num or 1000, seed, ema_index=ema_index, **dict(r.config.sample.kwargs))
     return to_uint8(x, r.metadata.value_range)
-
-
-def _ema_index_of(use_ema: bool) -> int | None:
-    return 0 if use_ema else None
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@
     genjax detect table --real real.npz --fake gan=gan.npz --fake ddpm=ddpm.npz --out table.md
 
 Image sets are what `genjax fid` reads: an .npz with `x` (uint8 [N, H, W, C]) or a folder of
-images; `genjax.cli` adds trained workdirs, whose samples it draws.
+images; `genjax.cli` adds trained workdirs, whose samples it draws. The detector (JAX, Flax)
+is imported when a command runs, not when the parser is built.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Callable
 import numpy as np
 
 from genjax.metrics.cli import load_images
-from genjax.metrics.detect import Detector, roc_auc, split, train_detector
 
 Loader = Callable[[str, int, int], np.ndarray]  # (path, num (0: all), seed) -> uint8 [N, H, W, C]
 
@@ -55,6 +55,8 @@ def _train_kwargs(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace, load: Loader) -> dict[str, float]:
+    from genjax.metrics.detect import train_detector
+
     real, fake = load(args.real, args.num, args.seed), load(args.fake, args.num, args.seed + 1)
     _check_shapes({args.real: real, args.fake: fake})
     detector, metrics = train_detector(real, fake, **_train_kwargs(args))
@@ -66,6 +68,8 @@ def run_train(args: argparse.Namespace, load: Loader) -> dict[str, float]:
 
 
 def run_score(args: argparse.Namespace, load: Loader) -> dict[str, float]:
+    from genjax.metrics.detect import Detector, roc_auc
+
     detector = Detector.load(args.model)
     x = load(args.images, args.num, args.seed)
     labels = read_labels(args.labels, len(x)) if args.labels else None
@@ -90,6 +94,8 @@ def run_score(args: argparse.Namespace, load: Loader) -> dict[str, float]:
 def cross_family_table(real: np.ndarray, fakes: dict[str, np.ndarray], **train_kwargs) -> dict[str, dict[str, float]]:
     """AUC[trained on][tested on]: a detector per fake set, tested on the held-out real images
     against the held-out images of every fake set."""
+    from genjax.metrics.detect import roc_auc, split, train_detector
+
     rng = np.random.default_rng(train_kwargs.get("seed", 0) + 12345)
     val_fraction = train_kwargs.get("val_fraction", 0.25)
     real_tr, real_te = split(len(real), val_fraction, rng)
