@@ -94,3 +94,13 @@ def test_core_step_trains_every_member():
 def test_path_length_with_an_ensemble_is_a_clear_error():
     with pytest.raises(ValueError, match="num_discriminators"):
         G.make(cfg(num_discriminators=2, arch="stylegan2", pl_weight=1.0), POINTS)
+
+
+def test_runlocal_training_with_two_discriminators(tmp_path):
+    from genjax.cli import main
+    from genjax.train.loop import load_run
+
+    args = ["train", "--config", "ring8_gan:runlocal", "--workdir", str(tmp_path), "--config.train.progress=false"]
+    assert main([*args, "--config.objective.num_discriminators=2"]) == 0
+    params = load_run(tmp_path).state.params["discriminator"]
+    assert all(np.asarray(a).shape[0] == 2 for a in jax.tree.leaves(params))
