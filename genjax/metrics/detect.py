@@ -14,6 +14,7 @@ sigmoid(logit / T); the ranking, hence the AUC and the accuracy, does not change
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 
@@ -112,9 +113,9 @@ class Detector:
         }
         target = Path(folder) / "detector.npz"
         target.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            target, meta_temperature=self.temperature, meta_width=self.width, meta_shape=np.array(self.shape), **flat
-        )
+        tmp = target.with_suffix(".tmp.npz")  # a detector already there stays whole until the new one is
+        np.savez(tmp, meta_temperature=self.temperature, meta_width=self.width, meta_shape=np.array(self.shape), **flat)
+        os.replace(tmp, target)
         return target
 
     @classmethod
@@ -129,6 +130,7 @@ class Detector:
         return cls(jax.tree.map(jnp.asarray, params), float(meta["meta_temperature"]), int(meta["meta_width"]), shape)
 
 
+@functools.lru_cache(maxsize=None)
 def _apply(width: int):
     return jax.jit(lambda p, x: SyntheticDetector(width).apply({"params": p}, x.astype(jnp.float32)))
 
