@@ -10,6 +10,12 @@ seeds one after another, batches drawn uniformly from the training split on devi
     python benchmarks/gan_mode_coverage.py                      # recipe + baseline, both sets
     python benchmarks/gan_mode_coverage.py --runs ring8 --seeds 3 --override objective.pack=4
     python benchmarks/gan_mode_coverage.py --runs ring12,grid49 --which recipe   # other mixtures
+    python benchmarks/gan_mode_coverage.py --runs ring8 --which baseline --mixture   # + 2-generator mixtures
+    python benchmarks/gan_mode_coverage.py --runs ring8 --which baseline --baseline_override objective.num_discriminators=2
+
+`--mixture` also evaluates the equal-weight mixture of the generators of seeds 2i and 2i+1
+(`genjax.train.ensemble`, as `genjax sample --workdir A --workdir B` draws it): each of the
+2500 samples comes from one of the two, picked with probability 1/2.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from genjax.objectives import make_objective
 from genjax.parallel import make_mesh
 from genjax.train.init import init_train_state
 from genjax.train.optim import make_optimizers
+from genjax.train.ensemble import mixture_components
 from genjax.train.step import make_train_step
 
 # name -> (config, overrides). The last two check that the recipe is not tuned to the benchmark's
@@ -132,6 +139,17 @@ def evaluate(samples, meta) -> dict[str, tuple[float, float, list[float]]]:
     return out
 
 
+def mixtures(samples: np.ndarray, seed: int = 0) -> np.ndarray:
+    """[S, num, d] samples of S generators -> [S // 2, num, d]: the equal-weight mixture of
+    generators 2i and 2i+1, sample j taken from the generator its draw picks (the generators'
+    samples are i.i.d., so position j of the picked one is a draw from it)."""
+    pairs = []
+    for i in range(len(samples) // 2):
+        k = mixture_components(seed + i, (0.5, 0.5), samples.shape[1])
+        pairs.append(np.where(k[:, None] == 0, samples[2 * i], samples[2 * i + 1]))
+    return np.stack(pairs)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="ring8,grid25")
@@ -147,6 +165,9 @@ def main(argv=None):
         "truncation are always evaluated",
     )
     p.add_argument("--override", action="append", default=[], help="config override a.b=v (recipe only)")
+    p.add_argument("--baseline_override", action="append", default=[], help="config override a.b=v of the baseline")
+    p.add_argument("--mixture", action="store_true", help="also the mixtures of two generators (seeds 2i, 2i+1)")
+    p.add_argument("--steps", type=int, default=0, help="train steps of every run (0: the config's)")
     args = p.parse_args(argv)
     lines = [
         "| data | run | modes | high quality (%) | reverse KL | min modes / min HQ over seeds | train s |",
@@ -159,7 +180,10 @@ def main(argv=None):
         for which, spec in (("recipe", config_name), ("baseline (plain NS-GAN)", f"{config_name}:baseline")):
             if which.split()[0] not in args.which:
                 continue
-            config = load_config(spec, [*data_overrides, *(args.override if which == "recipe" else [])])
+            steps = [f"train.steps={args.steps}"] if args.steps else []
+            config = load_config(
+                spec, [*data_overrides, *steps, *(args.override if which == "recipe" else args.baseline_override)]
+            )
             own = float(config.sample.kwargs.get("jacobian_keep", 1.0))
             extra = tuple(float(k) for k in args.jacobian_keep.split(",") if k) if which == "recipe" else ()
             samples, meta, secs = train_seeds(
@@ -168,13 +192,19 @@ def main(argv=None):
                 report_every=args.report_every,
                 keeps=tuple(dict.fromkeys((own, 1.0, *extra))),
             )
+            if args.mixture:
+                samples = {**samples, "mixture": mixtures(samples[own])}
             for keep, s in samples.items():
                 name = (
-                    which
-                    if keep == own
-                    else f"{which}, Jacobian truncation keep {keep}"
-                    if keep < 1
-                    else f"{which}, without truncation"
+                    f"{which}, mixture of 2 generators"
+                    if keep == "mixture"
+                    else (
+                        which
+                        if keep == own
+                        else f"{which}, Jacobian truncation keep {keep}"
+                        if keep < 1
+                        else f"{which}, without truncation"
+                    )
                 )
                 r = evaluate(s, meta)
                 m, hq, kl = r["modes"], r["high_quality"], r["reverse_kl"]

@@ -1,4 +1,4 @@
-"""The `genjax` command line: train | sample | eval | edit | report | info | data | fid | weights.
+"""The `genjax` command line: train | sample | eval | edit | report | info | data | fid | weights | detect.
 
 Exit status: 0 on success; 2 on bad input (an unknown config key, a value of the wrong type, a
 missing file or dataset, a damaged checkpoint), with one line naming the problem; 1 on a runtime
@@ -72,15 +72,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".png", ".npz", ".txt"):
         raise UsageError(f"--out must end in .png, .npz or .txt (text data), got {out}")
-    r = load_run(args.workdir)
-    r.show_progress = True
+    workdirs = args.workdir or [DEFAULT_WORKDIR]
+    if args.weights is not None and len(args.weights) != len(workdirs):
+        raise UsageError(f"--weights has {len(args.weights)} numbers for {len(workdirs)} --workdir(s): give one each")
+    runs = [load_run(w) for w in workdirs]
+    r = runs[0]
+    for run in runs:
+        run.show_progress = len(runs) == 1
     if (out.suffix == ".txt") != (r.metadata.kind == "text") and out.suffix != ".npz":
         raise UsageError(
             f"--out {out}: write {r.metadata.kind} samples to "
             + (".txt or .npz" if r.metadata.kind == "text" else ".png or .npz")
         )
     kwargs = {**dict(r.config.sample.kwargs), **_sample_kwargs(args)}
-    x = r.sample(args.num, args.seed, ema_index=_ema_index(args, r.config.sample.use_ema), **kwargs)
+    if args.average_ema:
+        kwargs["average_ema"] = True
+    else:
+        kwargs["ema_index"] = _ema_index(args, r.config.sample.use_ema)
+    if len(runs) == 1:
+        x = r.sample(args.num, args.seed, **kwargs)
+    else:
+        from genjax.train.ensemble import sample_mixture
+
+        x = sample_mixture(runs, args.weights, args.num, args.seed, **kwargs)
     if out.suffix == ".txt":
         from genjax.data.text import text_samples
 
@@ -200,8 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train, takes_overrides=True)
 
-    p = sub.add_parser("sample", help="draw samples from a trained workdir")
-    p.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    p = sub.add_parser("sample", help="draw samples from a trained workdir, or a mixture of several")
+    p.add_argument(
+        "--workdir",
+        action="append",
+        help=f"a trained run (default {DEFAULT_WORKDIR}); repeat it to sample a mixture of the runs' generators",
+    )
+    p.add_argument(
+        "--weights",
+        type=_floats,
+        help="mixture weights, one per --workdir (default equal): each sample comes from run k with probability w_k",
+    )
+    p.add_argument(
+        "--average-ema",
+        action="store_true",
+        help="diffusion: average the x0-predictions of every EMA decay's params inside the sampler",
+    )
     p.add_argument("--num", type=_count, default=64, help="samples, drawn config.sample.batch_size at a time")
     p.add_argument(
         "--out",
@@ -233,7 +261,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info, takes_overrides=True)
 
     _register_optional(sub)
+    from genjax.metrics.detect_cli import register as register_detect
+
+    register_detect(sub, load=_image_set)
     return parser
+
+
+def _image_set(path: str, num: int = 0, seed: int = 0):
+    """An image set for `genjax detect`: a trained workdir (a folder with config.json) gives `num`
+    samples (0: 1000) drawn with `seed` from its EMA params as `genjax sample` would; anything else
+    is read as `genjax fid` reads it."""
+    from genjax.metrics.detect_cli import load_image_set
+
+    if not (Path(path) / "config.json").is_file():
+        return load_image_set(path, num, seed)
+    from genjax.logging import to_uint8
+    from genjax.train.loop import load_run
+
+    r = load_run(path)
+    if r.metadata.kind != "image":
+        raise UsageError(f"{path}: a detector reads images, this workdir models {r.metadata.kind}")
+    ema_index = 0 if r.config.sample.use_ema else None
+    x = r.sample(num or 1000, seed, ema_index=ema_index, **dict(r.config.sample.kwargs))
+    return to_uint8(x, r.metadata.value_range)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -343,7 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if debug:
             traceback.print_exception(e)
-        sub = getattr(args, "data_command", None) or getattr(args, "weights_command", None)
+        sub = next(
+            (getattr(args, a) for a in ("data_command", "weights_command", "detect_command") if getattr(args, a, None)),
+            None,
+        )
         print(_summary(f"genjax {args.command}" + (f" {sub}" if sub else ""), e, status, debug), file=sys.stderr)
         return status
     return result if isinstance(result, int) else 0

@@ -32,6 +32,22 @@ Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]  # (y [B, ...], t scalar) -> x0 prediction [B, ...]
 
 
+def averaged_denoiser(denoisers: Sequence[Denoiser], weights: Sequence[float] | None = None) -> Denoiser:
+    """D(y, t) = sum_i w_i D_i(y, t), w_i = 1/n by default: the average of the x0-predictions of
+    several param sets (checkpoints, EMA decays) used as one denoiser inside any sampler. The
+    x0-prediction is linear in the model, so the average of Bayes-optimal denoisers of data
+    p_i is the Bayes-optimal denoiser of the mixture only when their posteriors agree; it is an
+    ensemble of estimates of one E[x0 | x_t], as in averaging checkpoints of one run."""
+    if not denoisers:
+        raise ValueError("averaged_denoiser needs at least one denoiser")
+    w = [1.0 / len(denoisers)] * len(denoisers) if weights is None else [float(v) for v in weights]
+    if len(w) != len(denoisers) or min(w) < 0 or not math.isclose(sum(w), 1.0, rel_tol=1e-6):
+        raise ValueError(f"weights {w} must be {len(denoisers)} non-negative numbers that sum to 1")
+    if len(denoisers) == 1:
+        return denoisers[0]
+    return lambda y, t: sum(w_i * d(y, t) for w_i, d in zip(w, denoisers))
+
+
 class Grid(NamedTuple):
     t: Array  # [N] process times, noisiest first
     sigma: Array  # [N + 1] sigma_e(t), then 0

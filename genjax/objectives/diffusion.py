@@ -258,11 +258,14 @@ class Diffusion:
         timesteps: Sequence[float] | None = None,
         guidance_scale: float | None = None,
         label: int | None = None,
+        ensemble: Sequence[Any] = (),
         **options,
     ) -> jax.Array:
         """`num` samples; label=None draws labels uniformly (class-conditional models) and
         guidance_scale=1 is the plain conditional model. `timesteps` (noisiest first) replaces the
-        `steps` default times. The batch is sharded over the mesh's batch axes when a mesh is set
+        `steps` default times. `ensemble`: further param sets (other checkpoints or EMA decays) whose
+        x0-predictions are averaged with those of `params` at every step
+        (`samplers.averaged_denoiser`). The batch is sharded over the mesh's batch axes when a mesh is set
         (`jax.set_mesh`)."""
         sampler = sampler or self.sampler
         if timesteps is not None:
@@ -287,7 +290,7 @@ class Diffusion:
             labels = (
                 jnp.full((num,), int(label), jnp.int32) if label is not None else self.sample_labels(rng_labels, num)
             )
-        denoise = self.denoiser(params, labels, scale)
+        denoise = samplers.averaged_denoiser([self.denoiser(p, labels, scale) for p in (params, *ensemble)])
         denoise_sharded = lambda y, t: shard_batch(denoise(shard_batch(y), t))
         x = samplers.sample(
             sampler, denoise_sharded, self.process, rng, (num, *self.shape), steps, timesteps=timesteps, **options

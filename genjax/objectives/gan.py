@@ -7,6 +7,11 @@ player's loss is a list of weighted terms (`genjax.losses.terms`), added in orde
     L_D = sum_t w_t v_t(D(T(x)), D(T(G(z))), ...)   e.g. the adversarial loss, WGAN-GP, R1, R2, drift
     L_G = sum_t w_t v_t(D(T(G(z))), ...)            e.g. the adversarial loss (top-k), path length
 
+With K = `num_discriminators` > 1 (Durugkar et al. 2017, "Generative Multi-Adversarial
+Networks"), D is an ensemble of K discriminators D_k and each player's loss weighs the losses
+against each: L = sum_k w_k L(D_k), w_k = 1/K ("mean") or w = one-hot of a k drawn uniformly in
+each loss evaluation ("random"; the D update then trains only D_k).
+
 where T is D's tuple of input transforms (`genjax.losses.transforms`: DiffAugment, Zhao et al.
 2020; PacGAN packing, Lin et al. 2018) with fresh draws for the real and the generated batch.
 The networks (`Networks`, in `genjax.objectives.gan_networks`) decide how G and D are called:
@@ -42,7 +47,7 @@ from genjax.losses.terms import (
 from genjax.losses.transforms import DiffAugment, Pack
 from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
-from genjax.objectives.gan_networks import ARCHITECTURES, GANNetworks, Networks
+from genjax.objectives.gan_networks import ARCHITECTURES, DiscriminatorEnsemble, GANNetworks, Networks
 from genjax.objectives.hparams import from_config, hparam, module_kwargs
 
 Array = jax.Array
@@ -87,6 +92,9 @@ class GAN:
     scale: float = 1.0
     streams: Streams = Streams()
     players: tuple[str, ...] = ("generator", "discriminator")
+    # K discriminators (`DiscriminatorEnsemble`, outputs [K, N]) and how their losses combine.
+    num_discriminators: int = 1
+    discriminator_choice: str = "mean"
 
     @property
     def schedule(self) -> tuple[str, ...]:
@@ -103,6 +111,34 @@ class GAN:
         for transform in self.d_inputs:
             x = transform(x, rng)
         return x
+
+    def _apply_terms(self, terms, io: TermInputs, rng, terms_state, size: int) -> tuple[Array, dict, dict]:
+        """`apply_terms`, or with K discriminators sum_k w_k apply_terms(terms of D_k) (the terms
+        must be stateless then; their metrics are weighted alike)."""
+        if self.num_discriminators == 1:
+            return apply_terms(terms, io, rng, terms_state, size)
+        w = self.discriminator_weights(rng)
+        losses, metrics = [], []
+        for k in range(self.num_discriminators):
+            io_k = dataclasses.replace(
+                io,
+                d_fake=io.d_fake[k],
+                d_real=None if io.d_real is None else io.d_real[k],
+                critic=None if io.critic is None else (lambda v, k=k: io.critic(v)[k]),
+            )
+            loss_k, metrics_k, _ = apply_terms(terms, io_k, rng, terms_state, size)
+            losses.append(loss_k)
+            metrics.append(metrics_k)
+        weigh = lambda *v: sum(w[k] * v_k for k, v_k in enumerate(v))  # noqa: E731
+        return weigh(*losses), jax.tree.map(weigh, *metrics), {}
+
+    def discriminator_weights(self, rng: Array) -> Array:
+        """w [K]: 1/K each ("mean"), or the one-hot of a k drawn uniformly ("random") from a key
+        folded out of the loss's `rng` (the loss's own streams stay as they are)."""
+        k = self.num_discriminators
+        if self.discriminator_choice == "mean":
+            return jnp.full((k,), 1.0 / k)
+        return jax.nn.one_hot(jax.random.randint(jax.random.fold_in(rng, k), (), 0, k), k)
 
     def _player_state(self, player: str, state) -> tuple[dict, dict]:
         """(the networks' collections, the terms' states) of `player`."""
@@ -152,7 +188,9 @@ class GAN:
         d_fake, d_cols = self.nets.discriminate(params, d_cols, fake_in, y, step, True)
         critic = lambda v: self.nets.discriminate(params, d_cols, v, y, step, False)[0]  # noqa: E731
         io = TermInputs(step, d_fake=d_fake, d_real=d_real, real=real_in, fake=fake_in, critic=critic)
-        loss, metrics, d_terms_state = apply_terms(self.d_terms, io, k.get("terms"), d_terms_state, real.shape[0])
+        loss, metrics, d_terms_state = self._apply_terms(self.d_terms, io, k.get("terms"), d_terms_state, real.shape[0])
+        if self.num_discriminators > 1:
+            d_real, d_fake = d_real.mean(0), d_fake.mean(0)
         return LossOutput(
             loss, {"d_real": d_real, "d_fake": d_fake, **metrics}, {"discriminator": {**d_cols, **d_terms_state}}
         )
@@ -170,7 +208,9 @@ class GAN:
             d_real, _ = self.nets.discriminate(params, d_cols, self._d_input(real, k.get("real")), y, step, True)
         mapping, synthesis = self.nets.style(params, g_cols)
         io = TermInputs(step, d_fake=d_fake, d_real=d_real, latents=(z, y), mapping=mapping, synthesis=synthesis)
-        loss, metrics, g_terms_state = apply_terms(self.g_terms, io, k.get("terms"), g_terms_state, real.shape[0])
+        loss, metrics, g_terms_state = self._apply_terms(self.g_terms, io, k.get("terms"), g_terms_state, real.shape[0])
+        if self.num_discriminators > 1:
+            d_fake = d_fake.mean(0)
         return LossOutput(
             loss, {"d_fake": d_fake, **metrics, **self.nets.metrics(step)}, {"generator": {**new_cols, **g_terms_state}}
         )
@@ -263,6 +303,8 @@ class GANHParams:
     topk_gamma: float = hparam(1.0, gt=0, le=1)  # 1: no top-k training
     topk_min: float = hparam(0.5, gt=0, le=1)
     topk_every: int = hparam(1000, ge=1)
+    num_discriminators: int = hparam(1, ge=1)  # K: an ensemble of discriminators (GMAN)
+    discriminator_choice: str = hparam("mean", choices=("mean", "random"))  # how their losses combine
 
     def __post_init__(self):
         if set(self.policy) - set(POLICIES):
@@ -273,6 +315,11 @@ class GANHParams:
             raise ValueError("config.objective.pl_weight and mixing_prob need a style-based arch ('stylegan2')")
         if self.conditional and self.pack > 1:
             raise ValueError("config.objective.pack > 1 (PacGAN) cannot be combined with conditional=True")
+        if self.num_discriminators > 1 and self.pl_weight > 0:
+            raise ValueError(
+                "config.objective.num_discriminators > 1 repeats the generator's terms per discriminator; "
+                "path length (pl_weight > 0) keeps a running state: set one of them back"
+            )
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -338,9 +385,12 @@ def make(cfg: Any, metadata: Any) -> GAN:
     reserved = frozenset({"out_shape", "num_classes"})
     g_kw = module_kwargs(arch.generator, hp.generator, "generator", reserved)
     d_kw = module_kwargs(arch.discriminator, hp.discriminator, "discriminator", reserved)
+    discriminator = arch.discriminator(num_classes=num_classes, **d_kw)
+    if hp.num_discriminators > 1:
+        discriminator = DiscriminatorEnsemble(discriminator, hp.num_discriminators)
     nets = GANNetworks(
         arch.generator(out_shape=tuple(metadata.shape), num_classes=num_classes, **g_kw),
-        arch.discriminator(num_classes=num_classes, **d_kw),
+        discriminator,
         arch.style_based,
         hp.mixing_prob,
     )
@@ -357,4 +407,6 @@ def make(cfg: Any, metadata: Any) -> GAN:
         num_classes=num_classes,
         shift=shift,
         scale=scale,
+        num_discriminators=hp.num_discriminators,
+        discriminator_choice=hp.discriminator_choice,
     )

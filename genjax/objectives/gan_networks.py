@@ -1,6 +1,7 @@
 """The networks of the GAN objective (`genjax.objectives.gan`): the `Networks` interface through
 which it calls G and D, `GANNetworks` for a fixed generator/discriminator pair, and the
-`ARCHITECTURES` the "gan" family offers (MLP, DCGAN, SN-GAN, StyleGAN2).
+`ARCHITECTURES` the "gan" family offers (MLP, DCGAN, SN-GAN, StyleGAN2), and
+`DiscriminatorEnsemble`, K discriminators of one architecture.
 """
 
 from __future__ import annotations
@@ -119,6 +120,28 @@ class GANNetworks:
             return self.generator.apply(variables, w, method="synthesize", rngs={"noise": rng})
 
         return mapping, synthesis
+
+
+class DiscriminatorEnsemble(nn.Module):
+    """K discriminators of one architecture with their own params and collections (Durugkar et
+    al. 2017, "Generative Multi-Adversarial Networks"): D_k(x, y) for k < K -> [K, N]. The
+    members' variables stack on a new leading axis (not sharded)."""
+
+    member: nn.Module
+    num: int = 2
+
+    @nn.compact
+    def __call__(self, x: Array, y: Array | None = None, train: bool = False) -> Array:
+        call = nn.vmap(
+            lambda d, x, y: d(x, y, train=train),
+            variable_axes={True: 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num,
+            metadata_params={nn.PARTITION_NAME: None},
+        )
+        return call(self.member, x, y)
 
 
 @dataclasses.dataclass(frozen=True)

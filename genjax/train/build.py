@@ -93,9 +93,11 @@ class Run:
             self.state, self.data.get_state() if self.data else {}, config_lib.to_json(self.config), force=force
         )
 
-    def sample(self, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
+    def sample(
+        self, num: int, seed: int, *, ema_index: int | None = 0, average_ema: bool = False, **kwargs: Any
+    ) -> np.ndarray:
         """`num` samples of the current stage (see `genjax.train.evaluate.sample`)."""
-        return evaluate_lib.sample(self, num, seed, ema_index=ema_index, **kwargs)
+        return evaluate_lib.sample(self, num, seed, ema_index=ema_index, average_ema=average_ema, **kwargs)
 
     def evaluate(self, names: list[str], num: int, seed: int, **kwargs: Any) -> dict[str, float]:
         """Metrics of the current params (see `genjax.train.evaluate.evaluate`)."""

@@ -26,6 +26,7 @@ Held-out binarized data are binarized once, the same way for every run (`genjax.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Callable
 
@@ -67,7 +68,9 @@ def compiled(run: Any, key: tuple, make: Callable[[], Callable]) -> Callable:
     return cache[full_key]
 
 
-def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs: Any) -> np.ndarray:
+def sample(
+    run: Any, num: int, seed: int, *, ema_index: int | None = 0, average_ema: bool = False, **kwargs: Any
+) -> np.ndarray:
     """`num` samples of `run` (a `genjax.train.build.Run`) from its (EMA) params as a host array
     in the data range; `kwargs` go to the objective's sampler.
 
@@ -75,16 +78,27 @@ def sample(run: Any, num: int, seed: int, *, ema_index: int | None = 0, **kwargs
     i uses the key fold_in(PRNGKey(seed), i) (the whole draw uses PRNGKey(seed) when it fits one
     chunk), and the last chunk is drawn full and cut. The host array is allocated after the
     first chunk, so a `num` too large for host memory fails then (MemoryError). The compiled
-    sampler is kept for the run (`compiled`)."""
+    sampler is kept for the run (`compiled`). `average_ema` averages the x0-predictions of every
+    EMA's params inside the sampler (diffusion's `ensemble`) instead of using one."""
     if not isinstance(num, int) or num < 1:
         raise ValueError(f"the number of samples must be an int >= 1, got {num!r}")
     chunk = min(num, run.config.sample.batch_size)
     objective = run.objective
-    params = run.state.sampling_params(ema_index)
+    if average_ema:
+        if "ensemble" not in inspect.signature(objective.sample).parameters or len(run.state.ema) < 1:
+            raise ValueError(
+                "averaging the EMAs' denoisers needs a diffusion run with config.train.ema_decays set, "
+                f"got {type(objective).__name__} with {len(run.state.ema)} EMA(s)"
+            )
+        params = tuple(run.state.ema)
+        draw = lambda p, s, k: objective.sample(p[0], s, k, chunk, ensemble=p[1:], **kwargs)  # noqa: E731
+    else:
+        params = run.state.sampling_params(ema_index)
+        draw = lambda p, s, k: objective.sample(p, s, k, chunk, **kwargs)  # noqa: E731
     fn = compiled(
         run,
-        ("sample", chunk, kwargs),
-        lambda: jax.jit(lambda p, s, k: objective.sample(p, s, k, chunk, **kwargs), out_shardings=replicated(run.mesh)),
+        ("sample", chunk, average_ema, kwargs),
+        lambda: jax.jit(draw, out_shardings=replicated(run.mesh)),
     )
     key = jax.random.PRNGKey(seed)
     with jax.set_mesh(run.mesh):  # samplers may shard their batch over (data, fsdp)

@@ -135,6 +135,8 @@ OLD_DEFAULTS = {
         topk_gamma=1.0,
         topk_min=0.5,
         topk_every=1000,
+        num_discriminators=1,
+        discriminator_choice="mean",
     ),
     ProGANHParams: dict(
         loss="wasserstein",
