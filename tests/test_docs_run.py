@@ -31,7 +31,16 @@ MARKER = re.compile(r"#\s*test:\s*(.*)$")
 SKIP = re.compile(r"skip \((.+)\)$")
 ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
-SLOW = {"docs/vae.md", "docs/autoregressive.md", "docs/diffusion.md", "docs/scaling.md"}
+SLOW = {
+    "README.md",
+    "docs/autoregressive.md",
+    "docs/benchmarks.md",
+    "docs/diffusion.md",
+    "docs/scaling.md",
+    "docs/vae.md",
+}
+# Pages being written by others; they get their markers with their next change.
+PENDING = {"docs/audio.md", "docs/audio_models.md", "docs/results.md", "docs/mutation.md"}
 
 
 def page_commands(path: Path) -> list[tuple[str, str]]:
@@ -130,6 +139,8 @@ def test_markers_parse(tmp_path):
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in PAGES])
 def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, capsys):
     """The page's commands, in order, in a fresh working directory: each exits 0."""
+    if page in PENDING:
+        pytest.skip(f"{page}: its commands have no test markers yet")
     commands = page_commands(ROOT / page)
     monkeypatch.chdir(tmp_path)
     skipped = []
