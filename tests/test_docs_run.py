@@ -9,9 +9,11 @@ A command line may end with a marker comment, after any explanatory comment:
     genjax train --config digits_vae --workdir runs/vae   # train   # test: --config.train.steps=2
     genjax data prepare mnist --from DIR                            # test: skip (DIR: your idx files)
 
-`# test: ARGS` appends ARGS to the command when the test runs it (tiny step counts; the CLI takes
-the last value of a repeated option or override); `{tfds}` in ARGS is a prepared TFDS data dir
-of tiny random `mnist` and `fashion_mnist` datasets. `# test: skip (REASON)` does not run the
+`# test: [NAME=VALUE ...] ARGS` appends ARGS to the command when the test runs it (tiny step
+counts; the CLI takes the last value of a repeated option or override) and runs it with the
+environment variables NAME=VALUE (e.g. XLA_FLAGS faking several CPU devices); `{tfds}` in ARGS is a prepared TFDS data dir
+of tiny random `mnist` and `fashion_mnist` datasets, `{text}` a data dir whose `shakespeare`
+folder holds a small stand-in corpus (train.txt, val.txt). `# test: skip (REASON)` does not run the
 command (a placeholder path, another machine, hours of training); every skip names its reason
 and is printed.
 """
@@ -21,6 +23,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +121,17 @@ genjax train --config b --workdir runs/b \\
 """
 
 
+@pytest.fixture(scope="module")
+def text_dir(tmp_path_factory):
+    """A data dir with `shakespeare/train.txt` and `val.txt`: a few play-like lines, repeated."""
+    data_dir = tmp_path_factory.mktemp("text")
+    lines = ["ROMEO:\nBut soft, what light through yonder window breaks?\n", "JULIET:\nO Romeo, Romeo!\n"]
+    (data_dir / "shakespeare").mkdir()
+    (data_dir / "shakespeare" / "train.txt").write_text("".join(lines) * 80)
+    (data_dir / "shakespeare" / "val.txt").write_text("".join(lines[::-1]) * 20)
+    return str(data_dir)
+
+
 def test_markers_parse(tmp_path):
     """Every marker is ARGS or `skip (REASON)` with a reason; the parser finds continuation lines
     and env-prefixed lines."""
@@ -137,21 +151,27 @@ def test_markers_parse(tmp_path):
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in PAGES])
-def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, capsys):
+def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, text_dir, capsys):
     """The page's commands, in order, in a fresh working directory: each exits 0."""
     if page in PENDING:
         pytest.skip(f"{page}: its commands have no test markers yet")
     commands = page_commands(ROOT / page)
     monkeypatch.chdir(tmp_path)
-    skipped = []
+    skipped, timings = [], []
     for command, marker in commands:
         if marker.startswith("skip"):
             skipped.append(f"{command}  ({SKIP.fullmatch(marker).group(1)})")
             continue
-        env, argv = _split_env(shlex.split(command) + shlex.split(marker.replace("{tfds}", tfds_dir)))
+        env, argv = _split_env(shlex.split(command))
+        extra_env, extra = _split_env(shlex.split(marker.replace("{tfds}", tfds_dir).replace("{text}", text_dir)))
+        env, argv = {**env, **extra_env}, argv + extra
+        start = time.perf_counter()
         status = _run(argv, env)
+        timings.append((time.perf_counter() - start, command))
         assert status == 0, f"{page}: `{command}` (run with `{marker}`) exited {status}"
     with capsys.disabled():
         print(f"\n{page}: {len(commands) - len(skipped)} commands run, {len(skipped)} skipped")
         for line in skipped:
             print(f"  skipped: {line}")
+        for seconds, command in sorted(timings, reverse=True)[:3]:
+            print(f"  {seconds:6.1f} s: {command}")
