@@ -168,7 +168,7 @@ def test_start_banner_and_quiet(tmp_path, capsys):
     args = ["train", "--config", "digits_vae:runlocal", "--config.train.steps=2", "--config.train.sample_every=0"]
     assert main([*args, "--workdir", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
-    assert "genjax: training vae on builtin:digits (1797 examples of shape (16, 16, 1), batch 16) | " in err
+    assert "genjax: training vae on builtin:digits (1438 examples of shape (16, 16, 1), batch 16) | " in err
     assert f"| params model 18,272 | 2 steps, from step 0 | {tmp_path / 'a'}" in err
     assert "train: 100%" in err  # the progress bar
     assert main(["-q", *args, "--workdir", str(tmp_path / "a")]) == 0  # resumes at its end: no steps

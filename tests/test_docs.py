@@ -23,6 +23,18 @@ def test_docs_build(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "architecture" / "index.html").exists()
+    # The landing page carries the README's overview, Quickstart and commands (pymdownx snippets).
+    import html
+    import re
+
+    landing = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "index.html").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    for section in ("overview", "quickstart", "commands"):
+        body = readme.split(f"--8<-- [start:{section}] -->")[1].split(f"<!-- --8<-- [end:{section}]")[0]
+        lines = [line for line in body.splitlines() if line.startswith(("make ", "genjax "))]
+        lines = lines or [" ".join(body.split()[:8])]
+        for line in lines:
+            assert line.split("#")[0].strip() in landing, (section, line)
 
 
 @pytest.mark.slow

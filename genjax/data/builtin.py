@@ -1,6 +1,7 @@
 """Built-in offline datasets: scikit-learn's digits and the 2D sets of the mode-collapse literature.
 
-    builtin:digits                8x8 handwritten digits (1797, 10 classes; Alpaydin & Kaynak 1998)
+    builtin:digits                8x8 handwritten digits (1797, 10 classes; Alpaydin & Kaynak 1998):
+                                  "train" 1438, "test" 359 (a fixed stratified split, seed 0)
     builtin:ring8                 8 Gaussians on the unit circle, std 0.01  (PacGAN, Lin et al. 2018)
     builtin:grid25                25 Gaussians at {-4,-2,0,2,4}^2, std 0.05  (PacGAN, Lin et al. 2018)
     builtin:ring?modes=K&std=S    any ring (also ringK, radius=R)
@@ -11,8 +12,9 @@
 
 The synthetic sets are fixed samples: "train" has n=50000 examples drawn with seed=0, "test" has
 n_test=10000 drawn from an independent stream; mixture labels are the component index.
-Digits has one split, "train" (use "train[:90%]" / "train[90%:]" for a held-out part); its 17
-grey levels 0..16 are stored as 8-bit images round(v * 255 / 16).
+Digits are split once, by `digits_split`: per class, a fifth of the images (rounded) drawn with
+seed 0 is "test", the rest "train", each in scikit-learn's order; its 17 grey levels 0..16 are
+stored as 8-bit images round(v * 255 / 16).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import re
 import numpy as np
 
 from genjax.data import shapes
-from genjax.data.base import ArraySource, SourceInfo, array_source, point_stats, select_split
+from genjax.data.base import ArraySource, SourceInfo, point_stats, select_split
 from genjax.data.checks import finite_float32
 
 _DEFAULTS = {
@@ -33,6 +35,7 @@ _DEFAULTS = {
     "swissroll": dict(noise=0.5, scale=0.2),
 }
 _COMMON = dict(n=50_000, n_test=10_000, seed=0)
+DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION = 0, 0.2
 NAMES = ("digits", "ring8", "grid25", "ring", "grid", "moons", "swissroll", "shapes")
 _FIXED = ("digits", "shapes")  # no parameters
 
@@ -50,6 +53,31 @@ def grid_modes(modes: int, spacing: float) -> np.ndarray:
         raise ValueError(f"data.source builtin:grid: modes={modes} must be a perfect square (e.g. 25, 49)")
     axis = spacing * (np.arange(side) - (side - 1) / 2)
     return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
+def digits_split(y: np.ndarray, seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TEST_FRACTION):
+    """A stratified train/test split of labels y [N]: for each class c in increasing order, a
+    permutation of its rows drawn from one generator seeded with `seed` puts its first
+    round(test_fraction * N_c) rows in "test". Returns the (train, test) row indices, each sorted."""
+    rng = np.random.default_rng(seed)
+    test = [rng.permutation(np.flatnonzero(y == c))[: round(test_fraction * np.sum(y == c))] for c in np.unique(y)]
+    is_test = np.zeros(len(y), bool)
+    is_test[np.concatenate(test)] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _digits(split: str) -> ArraySource:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]  # [1797, 8, 8, 1]
+    y = d.target.astype(np.int32)
+    train, test = digits_split(y)
+    rows = np.concatenate([train, test])
+    x, y = select_split(
+        x[rows], y[rows], split, {"train": len(train), "test": len(test)}, {"train": 0, "test": len(train)}
+    )
+    return ArraySource(SourceInfo("image", x.shape[1:], 10, x.shape[0], splits=("train", "test")), x, y)
 
 
 def _params(name: str, params: dict[str, str], source: str) -> tuple[str, dict]:
@@ -101,11 +129,7 @@ def open_builtin(name: str, params: dict[str, str], split: str, *, source: str) 
     if base == "shapes":
         return shapes.open_shapes(split)
     if base == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)  # [1797, 8, 8]
-        return array_source(x, d.target, split, what=source, num_classes=10)
+        return _digits(split)
     # Independent streams per split: seed and split index both enter the generator's seed.
     parts = [_generate(base, p, n, np.random.default_rng([p["seed"], i])) for i, n in enumerate((p["n"], p["n_test"]))]
     x = np.concatenate([part[0] for part in parts])

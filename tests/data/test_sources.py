@@ -9,15 +9,34 @@ from genjax.data.builtin import grid_modes, ring_modes
 
 
 def test_digits_match_sklearn(cfg):
+    """train + test are scikit-learn's 1797 digits, each once, in scikit-learn's order within a
+    split; test holds round(N_c / 5) of each class c; the split is the same on every call."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
     cfg.value_range = (0.0, 1.0)
     meta = load_metadata(cfg)
-    assert (meta.kind, meta.shape, meta.num_classes, meta.num_examples) == ("image", (8, 8, 1), 10, 1797)
-    ex = load_examples(cfg, 1797)
-    np.testing.assert_allclose(ex["x"][..., 0], np.round(d.images * 255 / 16) / 255, atol=1e-6)
-    np.testing.assert_array_equal(ex["y"], d.target)
+    assert (meta.kind, meta.shape, meta.num_classes, meta.num_examples) == ("image", (8, 8, 1), 10, 1438)
+    parts = {}
+    for split, n in (("train", 1438), ("test", 359)):
+        cfg.split = split
+        parts[split] = ex = load_examples(cfg, n, split=split)
+        assert len(ex["y"]) == n and load_metadata(cfg).num_examples == n
+    # Find each example's row in scikit-learn's arrays (images + label; duplicates matched in order).
+    pixels = np.round(d.images * 255 / 16).reshape(len(d.target), -1)
+    key = {}
+    for i, row in enumerate(np.concatenate([pixels, d.target[:, None]], axis=1)):
+        key.setdefault(row.tobytes(), []).append(i)
+    rows = {}
+    for split, ex in parts.items():
+        got = np.concatenate([np.round(ex["x"].reshape(len(ex["y"]), -1) * 255), ex["y"][:, None]], axis=1)
+        rows[split] = [key[r.astype(pixels.dtype).tobytes()].pop(0) for r in got]
+    assert sorted(rows["train"] + rows["test"]) == list(range(len(d.target)))
+    assert rows["train"] == sorted(rows["train"]) and rows["test"] == sorted(rows["test"])
+    counts = np.bincount(d.target)
+    np.testing.assert_array_equal(np.bincount(parts["test"]["y"], minlength=10), np.round(counts / 5))
+    cfg.split = "train"
+    np.testing.assert_array_equal(load_examples(cfg, 359)["y"], parts["test"]["y"])  # eval_split: test
 
 
 @pytest.mark.parametrize("size", [16, 32])
@@ -198,10 +217,10 @@ def test_bad_splits(cfg, split, match):
 
 
 def test_split_slices_match_tfds_rounding(cfg):
-    """'train[:90%]' of the 1797 digits: TFDS rounds 1617.3 to 1617."""
+    """'train[:90%]' of the 1438 training digits: TFDS rounds 1294.2 to 1294."""
     cfg.split = "train[:90%]"
-    assert load_metadata(cfg).num_examples == 1617
+    assert load_metadata(cfg).num_examples == 1294
     cfg.split = "train[90%:]"
-    assert load_metadata(cfg).num_examples == 180
+    assert load_metadata(cfg).num_examples == 144
     cfg.split = "train[-10:]"
     assert load_metadata(cfg).num_examples == 10
