@@ -42,8 +42,8 @@ SLOW = {
     "docs/scaling.md",
     "docs/vae.md",
 }
-# Pages being written by others; they get their markers with their next change.
-PENDING = {"docs/audio.md", "docs/audio_models.md", "docs/results.md", "docs/mutation.md"}
+# Pages whose commands use trained runs the page does not make yet: parsed (test_docs.py), not run.
+PENDING = {"docs/audio.md", "docs/audio_models.md", "docs/editing.md", "docs/detection.md"}
 
 
 def page_commands(path: Path) -> list[tuple[str, str]]:
