@@ -61,6 +61,6 @@ def path_length_penalty(
     h, wd = img.shape[1], img.shape[2]
     y = jax.random.normal(rng, img.shape, img.dtype) / jnp.sqrt(h * wd).astype(img.dtype)
     (grad_w,) = vjp(y)
-    lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grad_w), axis=-1), axis=-1))  # [B]
+    lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grad_w), axis=2), axis=1))  # [B, L, D] -> [B]
     new_mean = jax.lax.stop_gradient(pl_mean + decay * (jnp.mean(lengths) - pl_mean))
     return jnp.square(lengths - new_mean), new_mean, lengths

@@ -190,8 +190,7 @@ class PathLength(Term):
         return TermOutput(pen.astype(jnp.float32), state={"pl_mean": pl_mean.astype(jnp.float32)})
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Reconstruction(Term):
+class Reconstruction(Term):  # Term's fields, `name` naming the pair
     """L1 reconstruction |output - target|_1, averaged over an example's elements, of the pair
     `io.pairs[name]`: CycleGAN's cycle consistency |F(G(a)) - a| (Zhu et al. 2017, eq. 2) and
     identity |F(a) - a| (sec. 5.2, after Taigman et al. 2017)."""

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import entr
 
 Array = jax.Array
 
@@ -74,7 +75,7 @@ def code_counts(codes: Array, num_codes: int) -> Array:
 def perplexity(codes: Array, num_codes: int) -> Array:
     """exp(-sum_k p_k log p_k) of the code frequencies p_k of codes [N] (0 log 0 = 0)."""
     p = code_counts(codes, num_codes) / codes.size
-    return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
+    return jnp.exp(jnp.sum(entr(p)))  # entr(p) = -p log p, entr(0) = 0
 
 
 def ema_update(book: Codebook, z: Array, codes: Array, decay: float, epsilon: float) -> Codebook:

@@ -67,15 +67,19 @@ def test_network_sees_the_noised_data(proc, kind):
     x_t = alpha * np.asarray(x0) + sigma * eps
     expected = x_t / alpha / np.sqrt((sigma / alpha) ** 2 + 0.25) if kind == "edm" else x_t
     seen = []
-    losses.denoising_loss(lambda inp, c: seen.append(inp) or jnp.zeros_like(inp), process, kind, x0, rng, "none")
+    _, metrics = losses.denoising_loss(
+        lambda inp, c: seen.append(inp) or jnp.zeros_like(inp), process, kind, x0, rng, "none"
+    )
     np.testing.assert_allclose(seen[0], expected, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(metrics["log_snr"], 2 * np.log(alpha / sigma).ravel(), rtol=1e-4, atol=1e-4)
 
 
 def test_loss_weight_defaults_are_the_papers():
     """sigma_data = 0.5 (Karras et al. 2022, sec. 5) and gamma = 5 (Hang et al. 2023) by default."""
     alpha, sigma = jnp.array([1.0, 1.0]), jnp.array([0.1, 3.0])
+    edm = "".join(list("edm"))  # as parsed from a config: not the interned literal
     np.testing.assert_allclose(
-        losses.loss_weight("edm", "x0", alpha, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2, rtol=1e-5
+        losses.loss_weight(edm, "x0", alpha, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2, rtol=1e-5
     )
     snr = (alpha / sigma) ** 2
     np.testing.assert_allclose(losses.loss_weight("min_snr", "x0", alpha, sigma), jnp.minimum(snr, 5.0), rtol=1e-5)

@@ -81,3 +81,17 @@ def test_edm_precond_unit_variance():
 def test_unknown_kind_raises():
     with pytest.raises(ValueError, match="parameterization"):
         P.to_x0("score", jnp.zeros(2), jnp.zeros(2), 1.0, 1.0)
+
+
+def test_sigma_data_defaults_to_the_papers_half():
+    """sigma_data = 0.5 (Karras et al. 2022, sec. 5) wherever it is left out."""
+    rng = np.random.default_rng(5)
+    x0, eps, out = (jnp.asarray(rng.normal(size=(3, 2))) for _ in range(3))
+    alpha, sigma = jnp.full((3, 1), 0.9), jnp.asarray([[0.2], [1.0], [5.0]])
+    x_t = alpha * x0 + sigma * eps
+    np.testing.assert_allclose(P.target("edm", x0, eps, alpha, sigma), P.target("edm", x0, eps, alpha, sigma, 0.5))
+    np.testing.assert_allclose(P.to_x0("edm", out, x_t, alpha, sigma), P.to_x0("edm", out, x_t, alpha, sigma, 0.5))
+    np.testing.assert_allclose(
+        P.convert(out, "edm", "eps", x_t, alpha, sigma), P.convert(out, "edm", "eps", x_t, alpha, sigma, 0.5)
+    )
+    np.testing.assert_allclose(P.error_scale("edm", alpha, sigma), P.error_scale("edm", alpha, sigma, 0.5))
