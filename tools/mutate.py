@@ -75,7 +75,13 @@ CORE: dict[str, dict[str, list[str]]] = {
         "genjax/parallel/mesh.py": ["tests/parallel/test_sharding.py"],
     },
     "data": {
-        "genjax/data/pipeline.py": ["tests/data/test_pipeline.py", "tests/data/test_binarization.py"],
+        "genjax/data/pipeline.py": [
+            "tests/data/test_pipeline.py",
+            "tests/data/test_binarization.py",
+            "tests/data/test_sources.py",
+            "tests/data/test_audio.py",
+            "tests/data/test_text.py",
+        ],
     },
     "objectives": {
         "genjax/objectives/vae.py": ["tests/objectives/test_vae.py", "tests/objectives/test_vae_torch_parity.py"],

@@ -239,7 +239,8 @@ def cache_part(source: Source, start: int, stop: int, chunk: int = 4096) -> Arra
         )
     parts = [source.read(np.arange(i, min(i + chunk, stop))) for i in range(start, stop, chunk)]
     x = np.concatenate([p["x"] for p in parts])
-    y = np.concatenate([p["y"] for p in parts]) if "y" in parts[0] else None
+    labelled = "y" in parts[0]  # pragma: no mutate (every part has the same keys)
+    y = np.concatenate([p["y"] for p in parts]) if labelled else None
     return ArraySource(dataclasses.replace(source.info, num_examples=stop - start), x, y)
 
 
