@@ -13,7 +13,8 @@ A command line may end with a marker comment, after any explanatory comment:
 counts; the CLI takes the last value of a repeated option or override) and runs it with the
 environment variables NAME=VALUE (e.g. XLA_FLAGS faking several CPU devices); `{tfds}` in ARGS is a prepared TFDS data dir
 of tiny random `mnist` and `fashion_mnist` datasets, `{text}` a data dir whose `shakespeare`
-folder holds a small stand-in corpus (train.txt, val.txt). `# test: skip (REASON)` does not run the
+folder holds a small stand-in corpus (train.txt, val.txt), `{audio}` one whose
+`spoken_digit/recordings` holds a few FSDD-like WAV files. `# test: skip (REASON)` does not run the
 command (a placeholder path, another machine, hours of training); every skip names its reason
 and is printed.
 """
@@ -43,7 +44,7 @@ SLOW = {
     "docs/vae.md",
 }
 # Pages whose commands use trained runs the page does not make yet: parsed (test_docs.py), not run.
-PENDING = {"docs/audio.md", "docs/audio_models.md", "docs/editing.md", "docs/detection.md"}
+PENDING = {"docs/audio.md", "docs/editing.md", "docs/detection.md"}
 
 
 def page_commands(path: Path) -> list[tuple[str, str]]:
@@ -132,6 +133,13 @@ def text_dir(tmp_path_factory):
     return str(data_dir)
 
 
+@pytest.fixture(scope="module")
+def audio_dir(tmp_path_factory):
+    from genjax.testing import write_spoken_digits
+
+    return str(write_spoken_digits(tmp_path_factory.mktemp("audio")))
+
+
 def test_markers_parse(tmp_path):
     """Every marker is ARGS or `skip (REASON)` with a reason; the parser finds continuation lines
     and env-prefixed lines."""
@@ -151,7 +159,7 @@ def test_markers_parse(tmp_path):
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in PAGES])
-def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, text_dir, capsys):
+def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, text_dir, audio_dir, capsys):
     """The page's commands, in order, in a fresh working directory: each exits 0."""
     if page in PENDING:
         pytest.skip(f"{page}: its commands have no test markers yet")
@@ -163,7 +171,10 @@ def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, text_dir, caps
             skipped.append(f"{command}  ({SKIP.fullmatch(marker).group(1)})")
             continue
         env, argv = _split_env(shlex.split(command))
-        extra_env, extra = _split_env(shlex.split(marker.replace("{tfds}", tfds_dir).replace("{text}", text_dir)))
+        stand_ins = {"{tfds}": tfds_dir, "{text}": text_dir, "{audio}": audio_dir}
+        for name, folder in stand_ins.items():
+            marker = marker.replace(name, folder)
+        extra_env, extra = _split_env(shlex.split(marker))
         env, argv = {**env, **extra_env}, argv + extra
         start = time.perf_counter()
         status = _run(argv, env)
