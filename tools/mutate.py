@@ -84,9 +84,14 @@ CORE: dict[str, dict[str, list[str]]] = {
         ],
     },
     "objectives": {
-        "genjax/objectives/vae.py": ["tests/objectives/test_vae.py", "tests/objectives/test_vae_torch_parity.py"],
+        "genjax/objectives/vae.py": [
+            "tests/objectives/test_vae.py",
+            "tests/objectives/test_vae_torch_parity.py",
+            "tests/objectives/test_iwae.py",
+        ],
         "genjax/objectives/iwae.py": ["tests/objectives/test_iwae.py"],
         "genjax/objectives/observation.py": [
+            "tests/objectives/test_vae.py",
             "tests/objectives/test_vae_torch_parity.py",
             "tests/objectives/test_iwae.py",
         ],

@@ -62,7 +62,7 @@ class Bernoulli:
 
     def log_prob(self, out: Array, x: Array) -> Array:
         lo, hi = self.value_range
-        return lk.bernoulli_log_prob(out, (x - lo) / (hi - lo))
+        return lk.bernoulli_log_prob(out, (x - lo) / (hi - lo))  # pragma: no mutate (x is lo or hi: 0 or 1)
 
     def _from_unit(self, u: Array) -> Array:
         lo, hi = self.value_range
@@ -101,7 +101,9 @@ class Gaussian:
 
     def sample(self, rng: Array, out: Array) -> Array:
         mean, log_scale = self._split(out)
-        return mean + jnp.exp(log_scale) * jax.random.normal(rng, mean.shape, mean.dtype)
+        return mean + jnp.exp(log_scale) * jax.random.normal(
+            rng, mean.shape, mean.dtype
+        )  # pragma: no mutate (-N(0, 1) ~ N(0, 1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -207,6 +207,9 @@ def test_observation_models_are_the_likelihood_terms_of_their_outputs():
 
     got, ref = both(mean, log_scale, mix)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+    # PixelCNN++'s layout: per component 1 logit and, per channel, a mean and a log scale, plus
+    # C (C - 1) / 2 coefficients: 10 outputs per component for RGB, 3 for grey.
+    assert LogisticMixture(k, 3, 256).outputs(3) == 10 * k and LogisticMixture(k, 1, 256).outputs(1) == 3 * k
 
 
 @pytest.mark.parametrize(
@@ -299,3 +302,21 @@ def test_vae_with_a_discretized_likelihood_learns_8bit_data(likelihood):
         params, opt_state = step(params, opt_state, jax.random.PRNGKey(i))
     bpd = -vae.log_likelihood({"model": params}, {}, {"x": x}, jax.random.PRNGKey(1)) / (48 * math.log(2))
     assert float(bpd.mean()) < 6
+
+
+def test_free_bits_floor_each_dimensions_batch_mean_kl():
+    """Kingma et al. 2016, eq. 15: a dimension whose batch-mean KL is below lambda counts lambda
+    (no gradient), one above counts its KL; lambda = 0.5 (below 1) is applied."""
+    objective = VAE(VAENet(shape=(2, 3), latent_dim=4, hidden=(16,)), Gaussian(0.3), 1.0, free_bits=0.5)
+    x = jnp.asarray(np.random.RandomState(3).uniform(-1, 1, (5, 2, 3)), jnp.float32)
+    params = {"model": objective.init(jax.random.key(0), {"x": x})["model"].params}
+    params = jax.tree.map(lambda p: p + 0.5 * np.random.RandomState(4).normal(size=p.shape).astype(np.float32), params)
+    key = jax.random.key(1)
+    out = objective.loss("model", params, {}, {"x": x}, key, 0)
+    _, kl_per_dim = objective.elbo_terms(params, x, key)
+    kl_per_dim = np.asarray(kl_per_dim, np.float64)
+    above = kl_per_dim.mean(0) > 0.5
+    assert above.any() and not above.all()  # both cases occur
+    expected = np.where(above, kl_per_dim, 0.5).sum(-1)
+    np.testing.assert_allclose(out.metrics["kl_free_bits"], expected, rtol=1e-5)
+    np.testing.assert_allclose(out.loss, out.metrics["recon"] + expected, rtol=1e-5)
