@@ -145,3 +145,12 @@ def test_bits_per_dim_closed_forms():
     np.testing.assert_allclose(likelihood.bits_per_dim(np.full(3, d * math.log(256)), shape, discrete=True), 8.0)
     with pytest.raises(ValueError, match="shape"):
         likelihood.bits_per_dim(1.0, (0,))
+
+
+def test_squared_distances_are_never_negative_for_duplicates():
+    """x x + y y - 2 x y rounds to slightly below 0 for equal points far from the origin; the
+    clip keeps it 0 (a negative value would make sqrt NaN and a k-NN radius wrong)."""
+    x = np.random.default_rng(0).normal(size=(4, 7)) * 1e3 + 3e3
+    raw = (x * x).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2.0 * (x @ x.T)
+    assert raw.min() < 0  # the rounding the clip is for happens here
+    assert (prdc.squared_distances(x, x) >= 0).all()

@@ -120,3 +120,13 @@ def test_inception_score_matches_brute_force_and_closed_forms():
     onehot = np.eye(5)[np.arange(100) % 5]
     assert stats.inception_score(onehot, 10)[0] == pytest.approx(5.0)
     assert stats.inception_score(np.full((100, 5), 0.2), 10)[0] == pytest.approx(1.0)
+
+
+def test_inception_score_and_kid_reject_bad_shapes_with_their_sizes():
+    probs = np.full((20, 4), 0.25)
+    with pytest.raises(ValueError, match=r"got shape \(20,\)"):
+        stats.inception_score(probs[:, 0], num_splits=2)  # one-dimensional, though N >= splits
+    with pytest.raises(ValueError, match=r"N >= num_splits=10, K\], got shape \(5, 4\)"):
+        stats.inception_score(probs[:5], num_splits=10)
+    with pytest.raises(ValueError, match="got 1 and 7"):
+        stats.kernel_inception_distance(np.zeros((1, 3)), np.zeros((7, 3)))
