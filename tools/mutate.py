@@ -88,14 +88,18 @@ CORE: dict[str, dict[str, list[str]]] = {
             "tests/objectives/test_vae.py",
             "tests/objectives/test_vae_torch_parity.py",
             "tests/objectives/test_iwae.py",
+            "tests/objectives/test_hparams.py",
         ],
-        "genjax/objectives/iwae.py": ["tests/objectives/test_iwae.py"],
+        "genjax/objectives/iwae.py": ["tests/objectives/test_iwae.py", "tests/objectives/test_hparams.py"],
         "genjax/objectives/observation.py": [
             "tests/objectives/test_vae.py",
             "tests/objectives/test_vae_torch_parity.py",
             "tests/objectives/test_iwae.py",
         ],
-        "genjax/objectives/diffusion.py": ["tests/diffusion/test_diffusion_objective.py"],
+        "genjax/objectives/diffusion.py": [
+            "tests/diffusion/test_diffusion_objective.py",
+            "tests/objectives/test_hparams.py",
+        ],
     },
     "metrics": {
         "genjax/metrics/stats.py": ["tests/metrics/test_stats.py"],

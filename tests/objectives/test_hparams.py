@@ -237,3 +237,23 @@ def test_unset_process_fields_keep_the_process_defaults(process):
     changed = getattr(default, field) * 2
     hp = from_config(DiffusionHParams, {"process": process, field: changed}, "diffusion")
     assert getattr(hp.make_process(), field) == changed
+
+
+@pytest.mark.parametrize(
+    "family, field, value, bound",
+    [("vae", "iwae_k", 0, ">= 1"), ("diffusion", "sigma_max", 0.0, "> 0"), ("diffusion", "sigma_max", -1.0, "> 0")],
+)
+def test_family_fields_refuse_values_outside_their_documented_range(family, field, value, bound):
+    """iwae_k counts samples (at least one); sigma_max is a noise level (positive)."""
+    from genjax.objectives.vae import VAEHParams
+
+    cls = {"vae": VAEHParams, "diffusion": DiffusionHParams}[family]
+    with pytest.raises(ValueError, match=f"config.objective.{field} must be {bound}"):
+        from_config(cls, ml_collections.ConfigDict({"name": family, field: value}), family)
+
+
+def test_importance_sampling_needs_a_sample():
+    from genjax.objectives.iwae import importance_log_likelihood
+
+    with pytest.raises(ValueError, match="k and chunk must be >= 1, got k=0, chunk=4"):
+        importance_log_likelihood(lambda i: None, 0, 4, 2)
