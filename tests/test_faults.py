@@ -171,6 +171,7 @@ def test_an_evaluation_error_keeps_the_steps_trained_since_the_last_checkpoint(t
     """Evaluation fails at step 3 (mig needs data with known factors): the run stops with that
     error, and step 3 is checkpointed although checkpoint_every is 2."""
     overrides = [*OVERRIDES, "--config.train.steps=4", "--config.train.eval_every=3", "--config.eval.metrics=mig"]
+    overrides.append("--config.eval.num=8")
     with pytest.raises(ValueError, match="known generative factors"):
         run(config_lib.load_config(CONFIG, overrides), tmp_path)
     assert _committed(tmp_path) == [2, 3]

@@ -122,9 +122,9 @@ def _check_batch_sizes(config: ConfigDict, plan: TrainingPlan, mesh: jax.shardin
 
 
 def _check_eval_num(config: ConfigDict) -> None:
-    """Periodic evaluation compares config.eval.num examples of the eval split: fail before training
-    when the split has fewer (rather than at the first evaluation, steps later)."""
-    if not (config.train.eval_every and config.eval.metrics):
+    """Periodic evaluation compares config.eval.num examples of the eval split: when the run will
+    evaluate, fail before training if the split has fewer (rather than at the first evaluation)."""
+    if not (config.eval.metrics and 0 < config.train.eval_every <= config.train.steps):
         return
     split = config.eval.split or data_lib.eval_split(config.data)
     size = data_lib.load_metadata(config.data, split).num_examples

@@ -13,7 +13,7 @@ from genjax.metrics import compute
 @pytest.fixture(scope="module")
 def digits():
     cfg = load_config("digits_vae").data
-    return data_lib.load_metadata(cfg), data_lib.load_examples(cfg, 600)["x"]
+    return data_lib.load_metadata(cfg), data_lib.load_examples(cfg, 600, split="train")["x"]
 
 
 def _warnings(caplog):

@@ -318,11 +318,6 @@ def test_accumulated_step_equals_the_big_batch_with_the_same_per_example_noise(m
     assert not np.allclose(shared, loss, rtol=1e-3)
 
 
-def _regression_batch(n=8, seed=0):
-    r = np.random.RandomState(seed)
-    return {"x": jnp.asarray(r.normal(size=(n, 3)), jnp.float32), "y": jnp.asarray(r.normal(size=(n,)), jnp.float32)}
-
-
 def test_lr_scale_multiplies_a_players_update():
     """A stage's learning-rate factor scales the optimizer's update: with SGD, half the step."""
     obj, batch = Regression(), _regression_batch()
