@@ -30,3 +30,20 @@ def sample_labels(rng: jax.Array, num: int, num_classes: int | None, options: Ma
     if not 0 <= int(label) < num_classes:
         raise ValueError(f"label={label} is outside [0, {num_classes})")
     return jnp.full((num,), int(label), jnp.int32)
+
+
+class ClassLabels:
+    """The `Conditional` label methods of a class-conditional likelihood model (a dataclass with a
+    `num_classes` field); `family` names it in errors."""
+
+    family: str
+    num_classes: int
+
+    def _labels(self, y: jax.Array | None) -> jax.Array:
+        if y is None:
+            raise ValueError(f"a class-conditional {self.family} scores labelled batches: the batch has no 'y'")
+        return y.astype(jnp.int32)
+
+    def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
+        """[num] labels drawn uniformly from the classes (`Conditional`)."""
+        return jax.random.randint(rng, (num,), 0, self.num_classes)

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from genjax.nn.pixelcnn import PixelCNN as PixelCNNNet
 from genjax.objectives import register
-from genjax.objectives.labels import sample_labels
+from genjax.objectives.labels import ClassLabels, sample_labels
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
 from genjax.objectives.observation import Bernoulli, Observation, make_observation
@@ -109,20 +109,12 @@ class PixelCNN:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConditionalPixelCNN(PixelCNN):
+class ConditionalPixelCNN(ClassLabels, PixelCNN):
     """A class-conditional PixelCNN over `num_classes` labels (`Conditional`, no guidance)."""
 
     num_classes: int = 10
     guidance = False
-
-    def _labels(self, y: jax.Array | None) -> jax.Array:
-        if y is None:
-            raise ValueError("a class-conditional PixelCNN scores labelled batches: the batch has no 'y'")
-        return y.astype(jnp.int32)
-
-    def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
-        """[num] labels drawn uniformly from the classes (`Conditional`)."""
-        return jax.random.randint(rng, (num,), 0, self.num_classes)
+    family = "PixelCNN"
 
 
 def ancestral_sample(

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from genjax.data import mu_law
 from genjax.nn.wavenet import WaveNet as WaveNetNet
 from genjax.objectives import register
-from genjax.objectives.labels import sample_labels
+from genjax.objectives.labels import ClassLabels, sample_labels
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
 from genjax.parallel.sharding import shard_batch
@@ -114,20 +114,12 @@ class WaveNet:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConditionalWaveNet(WaveNet):
+class ConditionalWaveNet(ClassLabels, WaveNet):
     """A class-conditional WaveNet over `num_classes` labels (`Conditional`, no guidance)."""
 
     num_classes: int = 10
     guidance = False
-
-    def _labels(self, y: jax.Array | None) -> jax.Array:
-        if y is None:
-            raise ValueError("a class-conditional WaveNet scores labelled batches: the batch has no 'y'")
-        return y.astype(jnp.int32)
-
-    def sample_labels(self, rng: jax.Array, num: int) -> jax.Array:
-        """[num] labels drawn uniformly from the classes (`Conditional`)."""
-        return jax.random.randint(rng, (num,), 0, self.num_classes)
+    family = "WaveNet"
 
 
 @dataclasses.dataclass(frozen=True)
