@@ -79,7 +79,7 @@ def tiny(config: Any) -> Any:
     config.data.num_workers = 0
     config.train.steps = 1
     config.train.log_every = 1
-    config.train.sample_every = 0
+    config.train.sample_every = 1
     config.train.eval_every = 0
     config.train.checkpoint_every = 1
     config.train.progress = False

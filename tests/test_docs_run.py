@@ -1,7 +1,7 @@
 """Every `genjax ...` command of README.md and of each docs/*.md page runs, in order, as written.
 
 Each page runs in its own fresh working directory (README first), so its relative `runs/...`
-paths are its own; commands go through the real entry point, `genjax.cli.main(argv)`, in this
+paths are its own, with an empty weights cache (`$GENJAX_CACHE`); commands go through the real entry point, `genjax.cli.main(argv)`, in this
 process (an `ENV=VALUE genjax ...` line in a subprocess with that environment) and must exit 0.
 
 A command line may end with a marker comment, after any explanatory comment:
@@ -43,8 +43,6 @@ SLOW = {
     "docs/scaling.md",
     "docs/vae.md",
 }
-# Pages whose commands use trained runs the page does not make yet: parsed (test_docs.py), not run.
-PENDING = {"docs/audio.md", "docs/editing.md", "docs/detection.md"}
 
 
 def page_commands(path: Path) -> list[tuple[str, str]]:
@@ -161,10 +159,9 @@ def test_markers_parse(tmp_path):
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW else p for p in PAGES])
 def test_page_commands_run(page, tmp_path, monkeypatch, tfds_dir, text_dir, audio_dir, capsys):
     """The page's commands, in order, in a fresh working directory: each exits 0."""
-    if page in PENDING:
-        pytest.skip(f"{page}: its commands have no test markers yet")
     commands = page_commands(ROOT / page)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GENJAX_CACHE", str(tmp_path / "cache"))  # a fresh machine's: no cached weights
     skipped, timings = [], []
     for command, marker in commands:
         if marker.startswith("skip"):

@@ -141,7 +141,7 @@ def write_autoencoder_grids(run: Any, writer: MetricWriter, step: int, *, ema_in
 
 @dataclasses.dataclass
 class WriteSamples:
-    """Every `every` steps, and at the end when the last step wrote none."""
+    """Every `every` steps, and at the end when the last step wrote none; never when `every` is 0."""
 
     writer: MetricWriter
     every: int
@@ -151,7 +151,7 @@ class WriteSamples:
             write_samples(run, self.writer, step)
 
     def finish(self, run: Any) -> None:
-        if not self.every or run.step % self.every:
+        if self.every and run.step % self.every:
             write_samples(run, self.writer, run.step)
 
 

@@ -258,7 +258,7 @@ def _config(aot_compile):
     c.train.update(
         steps=5,
         log_every=1,
-        sample_every=0,
+        sample_every=5,
         checkpoint_every=1,
         keep_checkpoints=5,
         progress=False,
