@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 2048
+BLOCK = 2048  # pragma: no mutate (rows per block of distances: memory only, not the results)
 
 
 def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -216,3 +216,17 @@ def test_bad_config(cfg, field, value, match):
     cfg[field] = value
     with pytest.raises(ValueError, match=match):
         make_iterator(cfg, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["text", "audio"])
+def test_metadata_of_a_kind_read_at_run_time(kind):
+    """A source's kind may come from a file (not an interned literal): text's value range is its
+    token ids, audio's [-1, 1]."""
+    from genjax.config import data_config
+    from genjax.data.base import SourceInfo
+    from genjax.data.pipeline import _metadata
+
+    extra = dict(vocab_size=7) if kind == "text" else dict(sample_rate=8000)
+    info = SourceInfo("".join(list(kind)), (9, 1), None, 5, **extra)
+    meta = _metadata(data_config(), info)
+    assert meta.value_range == ((0.0, 6.0) if kind == "text" else (-1.0, 1.0)) and meta.bits is None

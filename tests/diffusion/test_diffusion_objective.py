@@ -1,6 +1,7 @@
 """The diffusion objective: config errors, a tiny model overfits one batch, guidance scale 1 is
 the conditional model, every sampler runs through `sample`, and the configs train one step."""
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -158,3 +159,27 @@ def test_options_that_cannot_apply_are_errors():
         with pytest.raises(ValueError, match=match):
             obj.sample(params, {}, key, 2, **kwargs)
     assert obj.sample(params, {}, key, 2, sampler="ddim", eta=0.5).shape == (2, 2)
+
+
+def test_every_label_samples_and_the_configured_eta_is_ddims_only():
+    eta = "".join(["e", "t", "a"])  # a key read from a config file, not an interned literal
+    obj = _objective(LABELED, backbone="mlp", net=dict(hidden=8, depth=1), sample_steps=2, sampler_options={eta: 1.0})
+    batch = {"x": jnp.zeros((2, 2)), "y": jnp.zeros((2,), jnp.int32)}
+    params = {"model": obj.init(jax.random.key(0), batch)["model"].params}
+    key = jax.random.key(0)
+    for label in range(LABELED.num_classes):
+        assert obj.sample(params, {}, key, 2, label=label).shape == (2, 2)
+    for label in (-1, LABELED.num_classes):
+        with pytest.raises(ValueError, match=f"label={label} is outside"):
+            obj.sample(params, {}, key, 2, label=label)
+    assert obj.sample(params, {}, key, 2, sampler="euler").shape == (2, 2)  # the config's eta is not euler's
+    configured = obj.sample(params, {}, key, 2, sampler="ddim")
+    np.testing.assert_allclose(configured, obj.sample(params, {}, key, 2, sampler="ddim", eta=1.0))
+    assert not np.allclose(configured, obj.sample(params, {}, key, 2, sampler="ddim", eta=0.0))
+
+
+def test_the_objective_is_immutable():
+    """Objectives are static arguments of compiled functions: their fields cannot change."""
+    obj = _objective(POINTS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.sample_steps = 3

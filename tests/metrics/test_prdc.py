@@ -60,6 +60,8 @@ def test_disjoint_sets_have_precision_recall_zero():
 def test_knn_radius_rejects_bad_k():
     with pytest.raises(ValueError, match="k=5"):
         prdc.knn_radii(np.zeros((5, 2)), 5)
+    with pytest.raises(ValueError, match="k=0"):  # the point itself is not its own neighbour
+        prdc.knn_radii(np.zeros((5, 2)), 0)
 
 
 def brute_c2st_knn(fake, real):

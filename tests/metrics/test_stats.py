@@ -58,6 +58,11 @@ def test_frechet_is_stable_for_singular_covariances():
 def test_frechet_shape_errors():
     with pytest.raises(ValueError, match="shape"):
         stats.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    # each mismatch alone: the means, the covariances, a covariance that does not fit its mean
+    for args in ((np.zeros(3), np.eye(3), np.zeros(4), np.eye(3)), (np.zeros(3), np.eye(3), np.zeros(3), np.eye(4)),
+                 (np.zeros(3), np.eye(4), np.zeros(3), np.eye(4))):  # fmt: skip
+        with pytest.raises(ValueError, match="shape mismatch"):
+            stats.frechet_distance(*args)
     with pytest.raises(ValueError, match="features"):
         stats.gaussian_stats(np.zeros((1, 3)))
 

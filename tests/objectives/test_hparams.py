@@ -257,3 +257,5 @@ def test_importance_sampling_needs_a_sample():
 
     with pytest.raises(ValueError, match="k and chunk must be >= 1, got k=0, chunk=4"):
         importance_log_likelihood(lambda i: None, 0, 4, 2)
+    with pytest.raises(ValueError, match="k and chunk must be >= 1, got k=4, chunk=0"):
+        importance_log_likelihood(lambda i: None, 4, 0, 2)

@@ -126,6 +126,11 @@ def test_iwae_hyper_parameters():
     cfg.objective.beta = 0.5
     with pytest.raises(ValueError, match="the IWAE bound"):
         make_objective(cfg, meta)
+    cfg.objective.iwae_k = 2  # the smallest k of the IWAE bound
+    with pytest.raises(ValueError, match="the IWAE bound"):
+        make_objective(cfg, meta)
+    cfg.objective.iwae_k = 1  # the ELBO: beta applies
+    assert make_objective(cfg, meta).beta == 0.5
 
 
 @pytest.mark.slow

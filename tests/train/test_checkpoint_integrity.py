@@ -124,6 +124,9 @@ def test_unmodified_checkpoint_verifies_and_the_digest_is_deterministic(saved, c
     )
     assert stored(ckpt, 1)["arrays"] != expected["arrays"]
     assert all(len(r["sha256"]) == 64 for r in expected["arrays"].values())
+    # a step already on disk is not written again, and save says so
+    assert again.save(_at(state, 2), _data(3), CONFIG) is False
+    assert stored(again, 2) == expected
     again.close()
 
 
