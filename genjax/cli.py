@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from genjax import argtypes
 from genjax.cpu import configure_cpu
 from genjax.config import default_workdir, load_config, split_overrides
 from genjax.errors import UsageError
@@ -222,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--weights",
-        type=_floats,
+        type=argtypes.floats,
         help="mixture weights, one per --workdir (default equal): each sample comes from run k with probability w_k",
     )
     p.add_argument(
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="diffusion: average the x0-predictions of every EMA decay's params inside the sampler",
     )
-    p.add_argument("--num", type=_count, default=64, help="samples, drawn config.sample.batch_size at a time")
+    p.add_argument("--num", type=argtypes.count, default=64, help="samples, drawn config.sample.batch_size at a time")
     p.add_argument(
         "--out",
         required=True,
@@ -243,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a trained workdir; appends to eval.jsonl")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.add_argument("--metrics", help="comma-separated metric names (default config.eval.metrics)")
-    p.add_argument("--num", type=_count, help="samples or examples (default config.eval.num)")
+    p.add_argument("--num", type=argtypes.count, help="samples or examples (default config.eval.num)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--no-record", action="store_true", help="only print: no row in eval.jsonl, no workdir lock (while it trains)"
@@ -305,7 +306,9 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sampler", help="sampler of the model family (e.g. ddpm, ddim, dpmpp_2m, euler, heun)")
     p.add_argument("--steps", type=int, help="sampling steps")
-    p.add_argument("--timesteps", type=_floats, help="explicit sampling times, noisiest first (e.g. 999,600,300,0)")
+    p.add_argument(
+        "--timesteps", type=argtypes.floats, help="explicit sampling times, noisiest first (e.g. 999,600,300,0)"
+    )
     p.add_argument("--guidance-scale", dest="guidance_scale", type=float)
     p.add_argument("--label", type=int, help="class label for conditional models")
     p.add_argument(
@@ -313,36 +316,9 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        type=_option,
+        type=argtypes.option,
         help="another keyword of the family's sampler, e.g. eta=0.5, s_churn=40, truncation_psi=0.7",
     )
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a keyword name, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def _register_optional(sub) -> None:

@@ -41,8 +41,16 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(source: str, out: str, *, split: str = "train", num: int = 0, seed: int = 0,
-           data_dir: str | None = None, image_size: int | None = None) -> dict[str, np.ndarray]:
+def export(
+    source: str,
+    out: str,
+    *,
+    split: str = "train",
+    num: int = 0,
+    seed: int = 0,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+) -> dict[str, np.ndarray]:
     """Writes examples of a data source to an .npz that `genjax fid` and `genjax detect` read.
 
     `num` examples chosen at random without replacement with `seed`, in random order (split-based
@@ -105,7 +113,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     e.add_argument("source", help="e.g. builtin:digits, tfds:mnist, audio:PATH")
     e.add_argument("--out", required=True, help="FILE.npz: x (uint8 images, float audio/points) and y (labels)")
     e.add_argument("--split", default="train")
-    e.add_argument("--num", type=int, default=0, help="examples chosen at random with --seed, in random order (0: the whole split, in order)")
+    e.add_argument(
+        "--num",
+        type=int,
+        default=0,
+        help="examples chosen at random with --seed, in random order (0: the whole split, in order)",
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--image-size", type=int, default=None, help="resize images to this size, as training does")
     e.add_argument("--data-dir", default=None)

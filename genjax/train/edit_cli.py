@@ -17,43 +17,10 @@ import json
 import logging
 from pathlib import Path
 
+from genjax import argtypes
 from genjax.errors import UsageError
 
 EDITS = ("interpolate", "invert", "sdedit", "guidance-sweep", "style-mix", "truncation", "direction")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return values
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    value = int(text) if text.strip().lstrip("-").isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a keyword name, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def register(sub) -> None:
@@ -61,16 +28,23 @@ def register(sub) -> None:
     p.add_argument("what", choices=EDITS, help="the edit: " + ", ".join(EDITS))
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True, help="FILE.png; what the edit measured goes to FILE.json")
-    p.add_argument("--num", type=_positive, default=4, help="rows: pairs, examples, latents or A sources (default 4)")
-    p.add_argument("--steps", type=_positive, default=8, help="columns of interpolate and direction (default 8)")
+    p.add_argument(
+        "--num", type=argtypes.count, default=4, help="rows: pairs, examples, latents or A sources (default 4)"
+    )
+    p.add_argument("--steps", type=argtypes.count, default=8, help="columns of interpolate and direction (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-ema", action="store_true", help="edit with the raw params, not the EMA")
     p.add_argument("--ema-index", type=int, help="which of config.train.ema_decays (default 0)")
     p.add_argument("--label", type=int, help="the class of a conditional model's images (default: unconditional)")
     p.add_argument("--sampler", help="diffusion: the sampler of sdedit and guidance-sweep (default the run's)")
-    p.add_argument("--sample-steps", type=_positive, help="diffusion: sampling steps (default the run's)")
+    p.add_argument("--sample-steps", type=argtypes.count, help="diffusion: sampling steps (default the run's)")
     p.add_argument(
-        "--option", action="append", default=[], type=_option, metavar="KEY=VALUE", help="another sampler keyword"
+        "--option",
+        action="append",
+        default=[],
+        type=argtypes.option,
+        metavar="KEY=VALUE",
+        help="another sampler keyword",
     )
     p.add_argument(
         "--from-data", action="store_true", help="interpolate (diffusion): between DDIM-inverted eval examples"
@@ -79,18 +53,25 @@ def register(sub) -> None:
         "--fixed-point-iters", type=int, default=0, help="invert: fixed-point iterations per step (exact inversion)"
     )
     p.add_argument(
-        "--strengths", type=_floats, default=[0.2, 0.4, 0.6, 0.8], help="sdedit: t0 as fractions of the time range"
+        "--strengths",
+        type=argtypes.floats,
+        default=[0.2, 0.4, 0.6, 0.8],
+        help="sdedit: t0 as fractions of the time range",
     )
-    p.add_argument("--scales", type=_floats, default=[0.0, 1.0, 2.0, 4.0], help="guidance-sweep: guidance scales")
-    p.add_argument("--labels", type=_ints, help="guidance-sweep: the columns' labels (default the first ten classes)")
-    p.add_argument("--psis", type=_floats, default=[-0.5, 0.0, 0.5, 0.7, 1.0], help="truncation: psi values")
-    p.add_argument("--num-b", type=_positive, default=4, help="style-mix: B sources (columns)")
+    p.add_argument(
+        "--scales", type=argtypes.floats, default=[0.0, 1.0, 2.0, 4.0], help="guidance-sweep: guidance scales"
+    )
+    p.add_argument(
+        "--labels", type=argtypes.ints, help="guidance-sweep: the columns' labels (default the first ten classes)"
+    )
+    p.add_argument("--psis", type=argtypes.floats, default=[-0.5, 0.0, 0.5, 0.7, 1.0], help="truncation: psi values")
+    p.add_argument("--num-b", type=argtypes.count, default=4, help="style-mix: B sources (columns)")
     p.add_argument("--crossover", default="coarse", help="style-mix: B's styles copied: coarse, middle or fine")
     p.add_argument("--method", default="pca", help="direction: pca (GANSpace) or supervised (InterFaceGAN)")
     p.add_argument("--index", type=int, default=0, help="direction: the principal direction (pca, from 0)")
     p.add_argument("--attribute", default="brightness", help="direction: brightness or contrast (supervised labels)")
     p.add_argument("--limit", type=float, default=3.0, help="direction: offsets in standard deviations")
-    p.add_argument("--num-fit", type=_positive, default=512, help="direction: latents sampled to find it")
+    p.add_argument("--num-fit", type=argtypes.count, default=512, help="direction: latents sampled to find it")
     p.set_defaults(func=cmd_edit)
 
 
