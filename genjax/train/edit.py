@@ -48,7 +48,7 @@ def _diffusion(run: Any, what: str) -> Diffusion:
     return run.objective
 
 
-def _label_array(objective: Any, label: int | None, num: int) -> jax.Array | None:
+def label_array(objective: Any, label: int | None, num: int) -> jax.Array | None:
     """[num] labels of a class-conditional model: `label` for all, else the null class (unconditional)."""
     if not objective.num_classes:
         if label is not None:
@@ -64,11 +64,11 @@ def _to_diffused(objective: Diffusion, state: Any, x: np.ndarray) -> jax.Array:
     return objective.latent.encode(state, x) if objective.latent is not None else x
 
 
-def _from_diffused(objective: Diffusion, state: Any, y: jax.Array) -> jax.Array:
+def from_diffused(objective: Diffusion, state: Any, y: jax.Array) -> jax.Array:
     return objective.latent.decode(state, y) if objective.latent is not None else y
 
 
-def _grid(objective: Diffusion, steps: int | None) -> samplers.Grid:
+def time_grid(objective: Diffusion, steps: int | None) -> samplers.Grid:
     return samplers.make_grid(objective.process, int(steps or objective.sample_steps))
 
 
@@ -98,19 +98,19 @@ def interpolate(
             raise ValueError("--from-data needs an inversion to latents: a diffusion run (a GAN has no encoder)")
         return _gan_interpolation(objective, params, state, key, pairs, t, label, run.mesh)
     objective = _diffusion(run, "interpolate")
-    grid = _grid(objective, sample_steps)
+    grid = time_grid(objective, sample_steps)
     x = eval_examples(run, 2 * pairs) if from_data else None
 
     def paths(p, s, key, x):
-        denoise = objective.denoiser(p, _label_array(objective, label, pairs * steps))
+        denoise = objective.denoiser(p, label_array(objective, label, pairs * steps))
         if x is None:
             y = jax.random.normal(key, (2 * pairs, *objective.shape)) * objective.process.prior_std(grid.t[0])
         else:
             y = samplers.ddim_invert(
-                objective.denoiser(p, _label_array(objective, label, 2 * pairs)), _to_diffused(objective, s, x), grid
+                objective.denoiser(p, label_array(objective, label, 2 * pairs)), _to_diffused(objective, s, x), grid
             )
         y = slerp(y[0::2], y[1::2], t).reshape(pairs * steps, *y.shape[1:])
-        return _from_diffused(objective, s, samplers.ddim(denoise, y, grid, key, eta=0.0))
+        return from_diffused(objective, s, samplers.ddim(denoise, y, grid, key, eta=0.0))
 
     with jax.set_mesh(run.mesh):
         out = jax.jit(paths)(params, state, key, None if x is None else jnp.asarray(x))
@@ -163,13 +163,13 @@ def invert(
     MSE and PSNR (dB) over the examples, and each example's."""
     objective = _diffusion(run, "invert")
     params, state = run.state.sampling_params(ema_index), run.state.model_state
-    grid = _grid(objective, sample_steps)
+    grid = time_grid(objective, sample_steps)
     x = eval_examples(run, num)
 
     def regenerate(p, s, x):
-        denoise = objective.denoiser(p, _label_array(objective, label, num))
+        denoise = objective.denoiser(p, label_array(objective, label, num))
         _, y_hat = editing.invert_and_regenerate(denoise, _to_diffused(objective, s, x), grid, fixed_point_iters)
-        return _from_diffused(objective, s, y_hat)
+        return from_diffused(objective, s, y_hat)
 
     with jax.set_mesh(run.mesh):
         x_hat = np.asarray(jax.jit(regenerate)(params, state, jnp.asarray(x)))
@@ -205,11 +205,11 @@ def sdedit(
     t0 = [editing.start_time(objective.process, s) for s in strengths]  # checks them before compiling
 
     def edit(p, s, x, key, strength):
-        denoise = objective.denoiser(p, _label_array(objective, label, num))
+        denoise = objective.denoiser(p, label_array(objective, label, num))
         y = editing.sdedit(
             name, denoise, objective.process, _to_diffused(objective, s, x), key, strength, steps, **options
         )
-        return _from_diffused(objective, s, y)
+        return from_diffused(objective, s, y)
 
     rows = [x]
     with jax.set_mesh(run.mesh):
@@ -258,7 +258,7 @@ def guidance_sweep(
                     steps,
                     **options,
                 )
-                return _from_diffused(objective, s, x)
+                return from_diffused(objective, s, x)
 
             rows.append(np.asarray(jax.jit(draw)(params, state, jax.random.PRNGKey(seed))))
     return Grid(np.concatenate(rows), len(labels), {"scales": list(scales), "labels": labels, "sampler": name})

@@ -111,7 +111,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         grid = style_edit.direction(
             run, args.method, args.index, args.attribute, args.num, args.steps, args.seed,
-            num_fit=args.num_fit, limit=args.limit, ema_index=ema,
+            num_fit=args.num_fit, limit=args.limit, ema_index=ema, sample_steps=args.sample_steps,
         )  # fmt: skip
     samples_to_png(grid.images, "image", run.metadata.value_range, out, ncol=grid.ncol)
     out.with_suffix(".json").write_text(json.dumps({"edit": what, **grid.info}, indent=1))

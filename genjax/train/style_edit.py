@@ -1,5 +1,5 @@
 """A style-based GAN's style mixing and truncation grids, and grids along interpretable latent
-directions (`genjax.metrics.directions`) of GANs and autoencoders (`genjax edit`).
+directions (`genjax.metrics.directions`) of GANs, autoencoders and diffusion models (`genjax edit`).
 
 - Style mixing (Karras et al. 2019, "A Style-Based Generator Architecture for GANs", sec. 3.1 and
   fig. 3): images of source A take the styles of source B at some synthesis layers: B's coarse
@@ -19,9 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.metrics import directions
+from genjax.diffusion import samplers
 from genjax.objectives.base import Autoencoder
+from genjax.objectives.diffusion import Diffusion
 from genjax.objectives.gan import GAN
-from genjax.train.edit import Grid, eval_examples
+from genjax.train.edit import Grid, eval_examples, from_diffused, label_array, time_grid
 
 CROSSOVERS = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, None)}  # w indices copied from source B
 ATTRIBUTES = {  # measured on images [N, ...] -> [N]
@@ -121,12 +123,26 @@ def truncation(
 
 
 def latent_space(
-    run: Any, ema_index: int | None
+    run: Any, ema_index: int | None, sample_steps: int | None = None
 ) -> tuple[str, Callable[[jax.Array], jax.Array], Callable[[jax.Array], jax.Array]]:
     """(the space's name, draw(key, n) -> latents [n, D], render(latents [n, D]) -> images) of a
-    GAN (a style-based G's W, else Z) or an autoencoder (its prior N(0, I) over the flattened
-    latent), both jitted."""
+    GAN (a style-based G's W, else Z), an autoencoder (its prior N(0, I) over the flattened
+    latent) or a diffusion model (x_T, the initial noise that deterministic DDIM with
+    `sample_steps` steps maps to an image: Song et al. 2021, sec. 5.3), all jitted."""
     objective, params, state = run.objective, run.state.sampling_params(ema_index), run.state.model_state
+    if isinstance(objective, Diffusion):
+        grid, shape = time_grid(objective, sample_steps), objective.shape
+        prior_std = objective.process.prior_std(grid.t[0])
+
+        def render_noise(y):
+            denoise = objective.denoiser(params, label_array(objective, None, y.shape[0]))
+            x = samplers.ddim(denoise, y.reshape(y.shape[0], *shape), grid, jax.random.PRNGKey(0), eta=0.0)
+            return from_diffused(objective, state, x)
+
+        def draw_noise(key, n):
+            return jax.random.normal(key, (n, int(np.prod(shape)))) * prior_std
+
+        return f"x_T (DDIM, {len(grid.t)} steps)", jax.jit(draw_noise, static_argnums=1), jax.jit(render_noise)
     if isinstance(objective, GAN):
         v = objective.generator_variables(params, state)
         if objective.nets.style_based:
@@ -163,7 +179,7 @@ def latent_space(
 
         return "Z", jax.jit(lambda key, n: jax.random.normal(key, (n, size)), static_argnums=1), jax.jit(decode)
     raise ValueError(
-        f"`genjax edit direction` needs a GAN or an autoencoder run; the {run.config.objective.name!r} objective has no latent space to search"
+        f"`genjax edit direction` needs a GAN, an autoencoder or a diffusion run; the {run.config.objective.name!r} objective has no latent space to search"
     )
 
 
@@ -179,17 +195,24 @@ def direction(
     num_fit: int = 512,
     limit: float = 3.0,
     ema_index: int | None = 0,
+    sample_steps: int | None = None,
 ) -> Grid:
     """Rows of `rows` latents moved along one direction, in `steps` offsets from -limit to +limit
     standard deviations of the latents' projection on it: method "pca" the `index`-th principal
     direction of `num_fit` sampled latents (GANSpace), "supervised" the unit normal separating
     them by the rendered images' `attribute` above its median (InterFaceGAN). info: the method,
-    the space, and the attribute's mean over the rows at each offset."""
+    the space, and the attribute's mean over the rows at each offset. A diffusion model's x_T is
+    N(0, s^2 I), isotropic: it has no principal directions, only supervised ones."""
     if method not in ("pca", "supervised"):
         raise ValueError(f"--method {method!r} is unknown; choose pca or supervised")
     if attribute not in ATTRIBUTES:
         raise ValueError(f"--attribute {attribute!r} is unknown; choose one of {list(ATTRIBUTES)}")
-    space, draw, render = latent_space(run, ema_index)
+    if method == "pca" and isinstance(run.objective, Diffusion):
+        raise ValueError(
+            "--method pca finds the directions a learned latent distribution varies most along; a diffusion "
+            "model's initial noise x_T is isotropic N(0, s^2 I) and has none: use --method supervised"
+        )
+    space, draw, render = latent_space(run, ema_index, sample_steps)
     with jax.set_mesh(run.mesh):
         fit = np.asarray(draw(jax.random.PRNGKey(seed), num_fit), np.float64)
         starts = draw(jax.random.PRNGKey(seed + 1), rows)

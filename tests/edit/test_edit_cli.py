@@ -65,6 +65,17 @@ def test_interpolation_of_inverted_examples(workdir, tmp_path):
     assert (rows, cols) == (2, 4) and info["space"].startswith("DDIM-inverted")
 
 
+def test_supervised_direction_in_ddims_initial_noise(workdir, tmp_path):
+    """InterFaceGAN in x_T: the brightness direction found on 64 DDIM samples raises the mean
+    brightness of the rows' images from one end of the path to the other."""
+    rows, cols, info = _edit(workdir, tmp_path / "d.png", "direction", "--method", "supervised", "--num", "3",
+                             "--steps", "5", "--num-fit", "64", "--sample-steps", "3")  # fmt: skip
+    assert (rows, cols) == (3, 5) and info["space"] == "x_T (DDIM, 3 steps)"
+    assert len(info["direction"]) == SIZE * SIZE and abs(np.linalg.norm(info["direction"]) - 1) < 1e-6
+    path = info["attribute_along_path"]
+    assert path[-1] > path[0], path
+
+
 @pytest.fixture(scope="module")
 def stylegan_dir(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("edit_sg2")
@@ -95,7 +106,7 @@ def test_stylegan_grids(stylegan_dir, tmp_path, args, shape, key):
     "args,message",
     [
         (["style-mix"], "needs a style-based GAN run"),
-        (["direction"], "no latent space to search"),
+        (["direction"], "x_T is isotropic N(0, s^2 I) and has none: use --method supervised"),
         (["sdedit", "--strengths", "1.5"], "strength must lie in (0, 1]"),
         (["guidance-sweep", "--labels", "12"], "outside [0, 10)"),
         (["invert", "--label", "10"], "outside [0, 10)"),
