@@ -50,7 +50,7 @@ def logical_spec(names: Sequence[str | None], shape: Sequence[int], mesh: Mesh, 
             spec.append(None)
             continue
         used |= set(flat)
-        spec.append(flat[0] if len(flat) == 1 else flat)
+        spec.append(flat[0] if len(flat) == 1 else flat)  # pragma: no mutate (one axis: [0] is [-1])
     return P(*spec)
 
 

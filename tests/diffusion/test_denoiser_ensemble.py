@@ -42,7 +42,10 @@ def test_averaging_shifted_means_samples_the_mean_gaussian(gaussian):
     np.testing.assert_allclose(np.cov(x.T), gaussian.COV, atol=0.035)
 
 
-@pytest.mark.parametrize("weights, match", [((), "at least one"), ((0.5, 0.6), "sum to 1"), ((1.0,), "2 non")])
+@pytest.mark.parametrize(
+    "weights, match",
+    [((), "at least one"), ((0.5, 0.6), "sum to 1"), ((1.0,), "2 non"), ((1.5, -0.5), "non-negative")],
+)
 def test_bad_weights_raise(weights, match):
     ds = [lambda y, t: y] * (0 if match == "at least one" else 2)
     with pytest.raises(ValueError, match=match):

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from genjax.data.metadata import DatasetMetadata
 from genjax.diffusion import samplers
 from genjax.objectives import make_objective
+from genjax.objectives.diffusion import Diffusion
 
 POINTS = DatasetMetadata("builtin:grid25", "points", (2,), None, (-4.5, 4.5), 1000)
 LABELED = DatasetMetadata("builtin:ring8", "points", (2,), 3, (-2.0, 2.0), 100)
@@ -183,3 +184,20 @@ def test_the_objective_is_immutable():
     obj = _objective(POINTS)
     with pytest.raises(dataclasses.FrozenInstanceError):
         obj.sample_steps = 3
+
+
+def test_a_diffusion_built_in_python_has_the_configs_defaults():
+    """Diffusion(...) written by hand (genjax.fit, notebooks) behaves like a config that sets
+    nothing: every field both declare has the same default. (`schedule` names different things:
+    the players' update schedule here, the noise schedule in the config.)"""
+    from genjax.objectives.diffusion import DiffusionHParams
+
+    config = {f.name: f.default for f in dataclasses.fields(DiffusionHParams)}
+    shared = [
+        f.name
+        for f in dataclasses.fields(Diffusion)
+        if f.name in config and f.name != "schedule" and dataclasses.MISSING not in (f.default, config[f.name])
+    ]
+    assert {"likelihood_rtol", "likelihood_atol", "guidance_scale", "p_uncond", "sample_steps"} <= set(shared)
+    for name in shared:
+        assert getattr(Diffusion, name) == config[name], name

@@ -95,3 +95,13 @@ def test_sigma_data_defaults_to_the_papers_half():
         P.convert(out, "edm", "eps", x_t, alpha, sigma), P.convert(out, "edm", "eps", x_t, alpha, sigma, 0.5)
     )
     np.testing.assert_allclose(P.error_scale("edm", alpha, sigma), P.error_scale("edm", alpha, sigma, 0.5))
+
+
+@pytest.mark.parametrize("kind", ["score", "zeta", "a", "EDM"])
+def test_unknown_parameterization_is_refused_by_every_function(kind):
+    """Names on either side of the known ones in the alphabet, and the wrong case."""
+    a, s = jnp.full((2, 1), 0.8), jnp.full((2, 1), 0.6)
+    calls = (lambda: P.error_scale(kind, a, s), lambda: P.target(kind, a, a, a, s), lambda: P.to_x0(kind, a, a, a, s))
+    for call in calls:
+        with pytest.raises(ValueError, match="unknown"):
+            call()

@@ -141,6 +141,7 @@ def test_gaussian_moments_on_uneven_timesteps(name, n, gaussian):
         ("ddpm", [999.5, 10], "must be integers in \\[0, 999\\]"),
         ("ddpm", [1000, 10], "must be integers in \\[0, 999\\]"),
         ("ddpm", [], "non-empty"),
+        ("ddpm", [999, 500, -1], "must be integers in \\[0, 999\\]"),
         ("edm", [80.0, float("nan")], "finite"),
         ("edm", [80.0, 1.0, 0.0], "leave the process's range"),
     ],
@@ -163,17 +164,18 @@ def _churned_sigmas(sigma, churn, tmin, tmax):
     return np.array([s * (1 + g) for s, g in zip(sigma, gamma)])
 
 
+@pytest.mark.parametrize("tmax_on_grid", [False, True], ids=["tmax_between", "tmax_on_grid"])
 @pytest.mark.parametrize("churn", [2.0, 80.0], ids=["below_cap", "capped"])
 @pytest.mark.parametrize("proc", ["edm", "ddpm"])
-def test_edm_churn_raises_sigma_as_algorithm_2(churn, proc):
+def test_edm_churn_raises_sigma_as_algorithm_2(churn, proc, tmax_on_grid):
     """The noise level each Euler step denoises at (DDPM: at the time of that noise level), and
     the noise it adds: y_hat - y has variance S_noise^2 (sigma_hat^2 - sigma^2) (the identity
     denoiser keeps y_hat as the next state)."""
     process = schedules.make_process(proc)
     grid = samplers.make_grid(process, 8)
     sigma = np.asarray(grid.sigma[:-1], np.float64)
-    # S_tmin on a grid point (the range is closed), S_tmax between the 2nd and 3rd
-    tmin, tmax = float(grid.sigma[5]), float(np.sqrt(sigma[1] * sigma[2]))
+    # S_tmin on a grid point (the range is closed), S_tmax between the 2nd and 3rd or on the 3rd
+    tmin, tmax = float(grid.sigma[5]), float(grid.sigma[2] if tmax_on_grid else np.sqrt(sigma[1] * sigma[2]))
     expected = _churned_sigmas(sigma, churn, tmin, tmax)
     assert np.sum(expected > sigma) == 4  # steps 2..5 churn; 0, 1, 6, 7 do not
     seen = []

@@ -288,3 +288,31 @@ def test_tuple_rules_place_each_block_on_its_device_of_8_fake_cpus():
         for s in shards:
             shape, starts = block(*s["coords"])
             assert (s["shape"], s["starts"]) == (shape, starts), (name, s)
+
+
+def test_shard_batch_constrains_only_batches_that_divide_over_the_batch_axes():
+    """B = 8 over data 2 x fsdp 2 gets a sharding constraint on (data, fsdp); B = 6 (not divisible)
+    and a call outside any mesh stay unconstrained."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import AbstractMesh
+
+    from genjax.parallel.sharding import shard_batch
+
+    def constrained(b):
+        return "sharding_constraint" in str(jax.make_jaxpr(shard_batch)(jnp.zeros((b, 3))))
+
+    with jax.sharding.use_abstract_mesh(AbstractMesh((2, 2, 1), ("data", "fsdp", "tensor"))):
+        assert constrained(8) and constrained(4)
+        assert not constrained(6) and not constrained(2)
+        jaxpr = jax.make_jaxpr(shard_batch)(jnp.zeros((8, 3)))
+        (eqn,) = [e for e in jaxpr.eqns if e.primitive.name == "sharding_constraint"]
+        assert eqn.params["sharding"].spec == P(("data", "fsdp"))
+    assert not constrained(8)
+
+
+def test_default_rule_size_threshold_is_inclusive():
+    """A param of exactly min_fsdp_size elements is sharded; one element fewer is not."""
+    mesh = FakeMesh(data=1, fsdp=4, tensor=1)
+    assert default_spec((16, 4), mesh, min_fsdp_size=64) == P("fsdp", None)
+    assert default_spec((16, 4), mesh, min_fsdp_size=65) == P()
