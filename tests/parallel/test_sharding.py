@@ -316,3 +316,23 @@ def test_default_rule_size_threshold_is_inclusive():
     mesh = FakeMesh(data=1, fsdp=4, tensor=1)
     assert default_spec((16, 4), mesh, min_fsdp_size=64) == P("fsdp", None)
     assert default_spec((16, 4), mesh, min_fsdp_size=65) == P()
+
+
+def test_make_mesh_takes_the_hybrid_layout_when_a_dcn_size_is_set():
+    """Devices listed with their nodes interleaved (0, 1, 0, 1, ...): with dcn_data = 2 each node's
+    devices form one block of the data axis; a plain reshape would mix them."""
+    import dataclasses
+
+    from genjax.parallel.mesh import make_mesh
+
+    @dataclasses.dataclass(frozen=True)
+    class Device:  # hashable, as jax.sharding.Mesh needs
+        id: int
+        process_index: int
+        platform: str = "cpu"
+        device_kind: str = "cpu"
+
+    devices = [Device(i, i % 2) for i in range(8)]
+    cfg = ConfigDict(dict(data=-1, fsdp=2, tensor=1, dcn_data=2, dcn_fsdp=1, dcn_tensor=1))
+    nodes = np.vectorize(lambda d: d.process_index)(make_mesh(cfg, devices).devices)[:, :, 0]
+    np.testing.assert_array_equal(nodes, [[0, 0], [0, 0], [1, 1], [1, 1]])
