@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.nn.resnet_vae import ResBlock, ResNetDecoder, ResNetEncoder, check_levels, conv
+from genjax.parallel.axes import CONV_IN
 
 Array = jax.Array
 
@@ -55,7 +56,8 @@ class LadderVAENet(nn.Module):
         ch, g = self.channels[-1], self.num_groups
         self.encoder = ResNetEncoder(self.channels, self.num_blocks)
         self.enc_cells = [ResBlock() for _ in range(g)]
-        self.d_top = self.param("d_top", nn.initializers.normal(0.02), (1, self.h, self.w, ch))
+        top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, CONV_IN))
+        self.d_top = self.param("d_top", top_init, (1, self.h, self.w, ch))
         self.prior = [conv(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
         self.posterior = [conv(2 * self.latent_channels, zero=True) for _ in range(g)]
         self.z_in = [conv(ch) for _ in range(g)]

@@ -56,3 +56,9 @@ def layer_norm(**kw: Any) -> nn.LayerNorm:
     return nn.LayerNorm(
         scale_init=named(nn.initializers.ones, (NORM,)), bias_init=named(nn.initializers.zeros, (NORM,)), **kw
     )
+
+
+def group_norm(**kw: Any) -> nn.GroupNorm:
+    return nn.GroupNorm(
+        scale_init=named(nn.initializers.ones, (NORM,)), bias_init=named(nn.initializers.zeros, (NORM,)), **kw
+    )

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.losses.gan import LeastSquares
+from genjax.nn.named import conv, group_norm
 from genjax.losses.terms import DiscriminatorLoss, GeneratorLoss, Reconstruction, Term, TermInputs, apply_terms
 from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
@@ -42,7 +43,7 @@ DOMAINS = ("invert", "unpaired")
 
 
 def _norm(x: Array) -> Array:  # instance norm
-    return nn.GroupNorm(num_groups=None, group_size=1)(x)
+    return group_norm(num_groups=None, group_size=1)(x)
 
 
 class ResnetGenerator(nn.Module):
@@ -55,15 +56,15 @@ class ResnetGenerator(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:  # [B, H, W, C] -> [B, H, W, C]
         c = x.shape[-1]
-        h = nn.relu(_norm(nn.Conv(self.ch, (7, 7))(x)))
-        h = nn.relu(_norm(nn.Conv(2 * self.ch, (3, 3), (2, 2))(h)))
+        h = nn.relu(_norm(conv(self.ch, (7, 7))(x)))
+        h = nn.relu(_norm(conv(2 * self.ch, (3, 3), (2, 2))(h)))
         for _ in range(self.n_blocks):
-            r = nn.relu(_norm(nn.Conv(2 * self.ch, (3, 3))(h)))
-            h = h + _norm(nn.Conv(2 * self.ch, (3, 3))(r))
+            r = nn.relu(_norm(conv(2 * self.ch, (3, 3))(h)))
+            h = h + _norm(conv(2 * self.ch, (3, 3))(r))
         b, hh, ww, _ = h.shape
         h = jax.image.resize(h, (b, x.shape[1], x.shape[2], h.shape[-1]), "nearest")
-        h = nn.relu(_norm(nn.Conv(self.ch, (3, 3))(h)))
-        return jnp.tanh(nn.Conv(c, (7, 7))(h))
+        h = nn.relu(_norm(conv(self.ch, (3, 3))(h)))
+        return jnp.tanh(conv(c, (7, 7))(h))
 
 
 class PatchDiscriminator(nn.Module):
@@ -75,10 +76,10 @@ class PatchDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        h = nn.leaky_relu(nn.Conv(self.ch, (4, 4), (2, 2))(x), 0.2)
+        h = nn.leaky_relu(conv(self.ch, (4, 4), (2, 2))(x), 0.2)
         for i in range(1, self.layers):
-            h = nn.leaky_relu(_norm(nn.Conv(self.ch * 2**i, (4, 4), (2, 2))(h)), 0.2)
-        return jnp.mean(nn.Conv(1, (4, 4))(h), axis=(1, 2, 3))
+            h = nn.leaky_relu(_norm(conv(self.ch * 2**i, (4, 4), (2, 2))(h)), 0.2)
+        return jnp.mean(conv(1, (4, 4))(h), axis=(1, 2, 3))
 
 
 class Pair(nn.Module):

@@ -25,6 +25,10 @@ def _backbones():
     from genjax.nn.sngan import SNGANDiscriminator, SNGANGenerator
     from genjax.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
     from genjax.nn.unet import UNet
+    from genjax.nn.ladder import LadderVAENet
+    from genjax.nn.mlp_gan import MLPDiscriminator, MLPGenerator
+    from genjax.nn.resnet_vae import ResNetVAENet, VQVAENet
+    from genjax.objectives.cyclegan import PatchDiscriminator, ResnetGenerator
     from genjax.objectives.vae import VAENet
 
     x, t, y, z = jnp.ones((4, 16, 16, 3)), jnp.ones((4,)), jnp.arange(4) % 3, jnp.ones((4, 8))
@@ -50,6 +54,13 @@ def _backbones():
         "progan_g": (ProGANGenerator((16, 16, 3), **small), (z, 2)),
         "progan_d": (ProGANDiscriminator((16, 16, 3), **small), (x, 2)),
         "vae": (VAENet((16, 16, 3), latent_dim=4, hidden=(16, 8)), (x, jnp.ones((4, 4)))),
+        "resnet_vae": (ResNetVAENet((16, 16, 3), latent_dim=4, channels=(8, 16)), (x, jnp.ones((4, 4)))),
+        "vqvae": (VQVAENet((16, 16, 3), embedding_dim=4, channels=(8, 16)), (x,)),
+        "hvae": (LadderVAENet((16, 16, 3), latent_channels=2, channels=(8, 16)), (x, jnp.ones((4, 2, 8, 8, 2)))),
+        "mlp_gan_g": (MLPGenerator((2,), width=16, depth=2, num_classes=3), (z, y)),
+        "mlp_gan_d": (MLPDiscriminator(width=16, depth=2, num_classes=3), (jnp.ones((4, 2)), y)),
+        "cyclegan_g": (ResnetGenerator(ch=8, n_blocks=1), (x,)),
+        "cyclegan_d": (PatchDiscriminator(ch=8), (x,)),
     }
 
 
