@@ -71,7 +71,7 @@ CORE: dict[str, dict[str, list[str]]] = {
         ],
     },
     "parallel": {
-        "genjax/parallel/sharding.py": ["tests/parallel/test_sharding.py"],
+        "genjax/parallel/sharding.py": ["tests/parallel/test_sharding.py", "tests/parallel/test_tensor_parallel.py"],
         "genjax/parallel/mesh.py": ["tests/parallel/test_sharding.py"],
     },
     "data": {

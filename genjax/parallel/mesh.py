@@ -28,7 +28,7 @@ def mesh_shape(mesh_cfg: Any, num_devices: int) -> tuple[int, int, int]:
         raise ValueError(f"config.mesh: at most one of data/fsdp/tensor may be -1, got {sizes}")
     if any(s == 0 or s < -1 for s in sizes):
         raise ValueError(f"config.mesh sizes must be positive or -1, got {dict(zip(MESH_AXES, sizes))}")
-    known = math.prod(s for s in sizes if s != -1)
+    known = math.prod(s for s in sizes if s != -1)  # pragma: no mutate (int sizes: `is not -1` is the same)
     if -1 in sizes:
         if num_devices % known:
             raise ValueError(

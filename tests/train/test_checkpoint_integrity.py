@@ -317,3 +317,34 @@ def test_the_best_checkpoint_keeps_exactly_the_best_step(tmp_path, mode, best):
     assert [p.name for p in (tmp_path / "run" / "best_checkpoint").iterdir() if p.name.isdigit()] == [str(best)]
     with pytest.raises(ValueError, match="best_mode must be min or max"):
         Checkpointer(tmp_path / "other", best_metric="eval/fid", best_mode="lowest")
+
+
+@pytest.mark.parametrize("process", [0, 1])
+def test_setting_damaged_steps_aside_waits_for_every_process(ckpt, monkeypatch, process):
+    """As process `process` of 2: one barrier after every process has named the targets (before
+    any rename), one after process 0 renamed (before anyone reloads); only process 0 renames."""
+    import types
+
+    from genjax.train import checkpoint as checkpoint_module
+
+    seen = []
+
+    def barrier(name):
+        seen.append((name, sorted(p.name for p in ckpt.dir.iterdir() if p.name[0].isdigit())))
+
+    fake_jax = types.SimpleNamespace(process_count=lambda: 2, process_index=lambda: process)
+    monkeypatch.setattr(checkpoint_module, "jax", fake_jax)
+    monkeypatch.setattr(checkpoint_module.multihost_utils, "sync_global_devices", barrier)
+    if process == 1:  # process 0 renames between the barriers; here, the directory is shared
+
+        def barrier_then_rename(name):
+            barrier(name)
+            if name == "genjax_checkpoint_set_aside_names":
+                (ckpt.dir / "2").rename(ckpt.dir / "2.damaged")
+
+        monkeypatch.setattr(checkpoint_module.multihost_utils, "sync_global_devices", barrier_then_rename)
+    assert ckpt._set_aside([2]) == ["2.damaged"]
+    assert seen == [
+        ("genjax_checkpoint_set_aside_names", ["1", "2"]),
+        ("genjax_checkpoint_set_aside", ["1", "2.damaged"]),
+    ]
