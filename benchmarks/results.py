@@ -178,7 +178,7 @@ def render(rows: list[dict]) -> str:
         )
     lines.append("")
     for r in latest.values():
-        lines += [f"### {r['row']} ({r['sampler']} sampler)", "", f"    {r['command']}", ""]
+        lines += [f"### {r['row']} ({r['sampler']} sampler)", "", f"    {r['command']}", f"    {r['eval_command']}", ""]
         lines += [f"![{r['row']} samples]({r['grid']})", ""]
     return "\n".join(lines)
 
@@ -216,7 +216,12 @@ HEADER = """# Results
 Sample quality of each family on real data, trained on a 2-core CPU within the stated budget, and
 the real-data floor: the same metric between two real sets of the same size (training examples vs
 the test set), the best any generator can score at this N. Rendered by `benchmarks/results.py`
-from `results.jsonl`; each row's training command is printed under its grid.
+from `results.jsonl`; under each row's grid, its training command and the command that scored it.
+Features: the domain classifier of MNIST-like data, Inception-v3 for other images (the built-in
+digits); at N below 2,048 Inception's FID is biased upward, for the samples and the floor alike,
+so compare a row with its floor (FID/floor), not with published FIDs. A row whose config reads a
+frozen component (latent diffusion's VAE run) needs that run first: the config's docstring has its
+command.
 
 """
 
