@@ -55,9 +55,10 @@ def export(
 
     `num` examples chosen at random without replacement with `seed`, in random order (split-based
     statistics such as the Inception Score assume exchangeable examples; a sorted split, e.g. audio
-    files by digit, is not), or with `num` 0 the whole split in its order; images as `x` uint8 [N, H, W, C] (resized to `image_size` as training
-    would), audio as float32 waveforms [N, T, 1] in [-1, 1], points as float32 [N, D]; `y` too
-    when the data has labels. Text has no export."""
+    files by digit, is not), or with `num` 0 the whole split in its order. Images are written as
+    `x` uint8 [N, H, W, C] (resized to `image_size` as training would), audio as float32 waveforms
+    [N, T, 1] in [-1, 1], points as float32 [N, D]; `y` too when the data has labels. Text has no
+    export."""
     if not out.endswith(".npz"):
         raise ValueError(f"--out {out}: must end in .npz")
     cfg = data_config()

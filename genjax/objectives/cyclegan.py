@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 
 from genjax.losses.gan import LeastSquares
-from genjax.nn.named import conv, group_norm
 from genjax.losses.terms import DiscriminatorLoss, GeneratorLoss, Reconstruction, Term, TermInputs, apply_terms
+from genjax.nn.named import conv, group_norm
 from genjax.objectives import register
 from genjax.objectives.base import LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
