@@ -72,7 +72,8 @@ ROWS = {
         Row("sngan", "fashion_mnist_sngan", 6000),
         Row("stylegan2", "fashion_mnist_stylegan2", 4000),
         Row("progan", "mnist_progan", 6000),
-        Row("vae", "mnist_vae", 10000),
+        # binarized data: the default sample is p(x|z)'s mean (grey), a draw is binary like the data
+        Row("vae", "mnist_vae", 10000, ({}, {"draw": True})),
         Row("hvae", "mnist_binarized_hvae", 10000),
         Row("pixelcnn", "mnist_binarized_pixelcnn", 3000),
         Row("vq_transformer", "mnist_vq_transformer", 4000),
@@ -138,8 +139,8 @@ def evaluate_row(row: Row, args: argparse.Namespace) -> list[dict]:
             features=args.features,
             train=real_train,
         )
-        label = f"{asked['sampler']} {asked.get('steps', '')}".strip() if asked else "default"
-        grid = args.docs / "results" / f"{row.name}_{label.replace(' ', '')}.png"
+        label = " ".join(str(v) if k in ("sampler", "steps") else f"{k}={v}" for k, v in asked.items()) or "default"
+        grid = args.docs / "results" / f"{row.name}_{label.replace(' ', '').replace('=', '-')}.png"
         samples_to_png(np.asarray(fake[:64]), run.metadata.kind, run.metadata.value_range, grid, ncol=8)
         rows.append(
             {
