@@ -48,15 +48,19 @@ def _diffusion(run: Any, what: str) -> Diffusion:
     return run.objective
 
 
-def label_array(objective: Any, label: int | None, num: int) -> jax.Array | None:
-    """[num] labels of a class-conditional model: `label` for all, else the null class (unconditional)."""
+def label_array(objective: Any, label: int | None, num: int, unset: int | None = None) -> jax.Array | None:
+    """[num] labels of a class-conditional model (a diffusion model or a GAN): `label` for all,
+    else `unset` (default: the null class, a diffusion model's unconditional label); None for an
+    unconditional model."""
     if not objective.num_classes:
         if label is not None:
             raise ValueError("--label applies to class-conditional models; this one is unconditional")
         return None
     if label is not None and not 0 <= label < objective.num_classes:
         raise ValueError(f"--label {label} is outside [0, {objective.num_classes})")
-    return jnp.full((num,), objective.num_classes if label is None else label, jnp.int32)
+    if label is None:
+        label = objective.num_classes if unset is None else unset
+    return jnp.full((num,), label, jnp.int32)
 
 
 def _to_diffused(objective: Diffusion, state: Any, x: np.ndarray) -> jax.Array:

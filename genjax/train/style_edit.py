@@ -40,13 +40,8 @@ def _style_gan(run: Any, what: str) -> GAN:
 
 
 def _labels(objective: GAN, label: int | None, num: int) -> jax.Array | None:
-    if not objective.conditional:
-        if label is not None:
-            raise ValueError("--label applies to class-conditional GANs; this one is unconditional")
-        return None
-    if label is not None and not 0 <= label < objective.num_classes:
-        raise ValueError(f"--label {label} is outside [0, {objective.num_classes})")
-    return jnp.full((num,), label or 0, jnp.int32)
+    """A GAN has no null class: unset labels are class 0."""
+    return label_array(objective, label, num, unset=0)
 
 
 def mapped(objective: GAN, variables: dict, z: jax.Array, y: jax.Array | None, psi: float = 1.0) -> jax.Array:
