@@ -70,6 +70,7 @@ class DataFields:
     seq_len: int = hparam(256, ge=1)  # text sources: a window is seq_len + 1 tokens (inputs + targets)
     num_samples: int = hparam(8000, ge=1)  # audio sources: waveforms cut or padded to this many samples
     sample_rate: int | None = hparam(None, ge=1)  # audio sources: required rate (Hz); None: the files' own
+    resample: bool = False  # audio sources: resample other rates to sample_rate, average channels (logged)
     drop_remainder: bool = False  # finite eval passes: drop the last partial batch, or pad + mask
 
 

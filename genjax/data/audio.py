@@ -15,11 +15,14 @@ Labels and splits come from the file names:
 
 Files are read in sorted path order; the sample rate is data.sample_rate, or when that is None
 the rate of the first file, and every file must have it (see `genjax.data.wav.read_wav` for
-what is refused and how to fix it).
+what is refused and how to fix it) unless `data.resample` is set: then files at another rate are
+resampled to it and multi-channel files averaged to mono (`genjax.data.wav.conform`), and the
+log says how many files were converted.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -29,10 +32,11 @@ import numpy as np
 from genjax.data.base import Source, SourceInfo
 from genjax.data.checks import DataError, class_count
 from genjax.data.splits import resolve_split
-from genjax.data.wav import fit_length, read_wav
+from genjax.data.wav import conform, fit_length, read_frames, read_wav
 
 SPOKEN_NAME = re.compile(r"^(?P<label>\d+)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)\.wav$", re.IGNORECASE)
 NUM_TEST_TAKES = 5  # spoken-digit names: index < 5 is the official test split
+log = logging.getLogger("genjax")
 FIX = "point --config.data.source=audio:PATH at a folder of .wav files, or set --config.data.data_dir to the folder that holds PATH"
 
 
@@ -84,7 +88,9 @@ class AudioSource(Source):
         return out
 
 
-def open_audio(path: str, split: str, num_samples: int, sample_rate: int | None, data_dir: str | None) -> AudioSource:
+def open_audio(
+    path: str, split: str, num_samples: int, sample_rate: int | None, data_dir: str | None, resample: bool = False
+) -> AudioSource:
     """The source of `audio:PATH` for a split string (see the module docstring)."""
     what = f"data.source audio:{path}"
     files = list_files(locate(path, data_dir), what)
@@ -102,8 +108,12 @@ def open_audio(path: str, split: str, num_samples: int, sample_rate: int | None,
         parts = {"train": list(range(len(files)))}
     name, start, stop = resolve_split(split, {s: len(v) for s, v in parts.items()})
     chosen = parts[name][start:stop]
-    rate = sample_rate or read_wav(files[0])[1]
-    x = np.stack([fit_length(read_wav(files[i], rate)[0], num_samples) for i in chosen])[..., None]
+    rate = sample_rate or read_frames(files[0])[1]
+    if resample:
+        waves = _converted(what, [files[i] for i in chosen], rate)
+    else:
+        waves = [read_wav(files[i], rate)[0] for i in chosen]
+    x = np.stack([fit_length(w, num_samples) for w in waves])[..., None]
     y = speakers = class_names = speaker_names = None
     if labelled:
         labels = np.asarray([int(m.group("label")) for m in matches], np.int64)
@@ -122,3 +132,19 @@ def open_audio(path: str, split: str, num_samples: int, sample_rate: int | None,
         sample_rate=rate,
     )
     return AudioSource(info, x, y, speakers, speaker_names)
+
+
+def _converted(what: str, files: list[Path], rate: int) -> list[np.ndarray]:
+    """The files as mono waveforms at `rate` (`conform`), logging how many needed converting."""
+    raw = [read_frames(p) for p in files]
+    rates = sorted({r for _, r in raw if r != rate})
+    parts = []
+    if rates:
+        n = sum(r != rate for _, r in raw)
+        parts.append(f"resampled {n} of {len(raw)} files from {', '.join(map(str, rates))} Hz to {rate} Hz (polyphase FIR)")
+    mixed = sum(x.shape[1] > 1 for x, _ in raw)
+    if mixed:
+        parts.append(f"averaged {mixed} of {len(raw)} multi-channel files to mono")
+    if parts:
+        log.info("%s: %s", what, "; ".join(parts))
+    return [conform(x, r, rate) for x, r in raw]

@@ -69,7 +69,9 @@ def open_source(data_cfg: Any, split: str) -> Source:
     if scheme == "text":
         return text.open_text(rest, split, data_cfg.seq_len, data_cfg.data_dir)
     if scheme == "audio":
-        return audio.open_audio(rest, split, data_cfg.num_samples, data_cfg.sample_rate, data_cfg.data_dir)
+        return audio.open_audio(
+            rest, split, data_cfg.num_samples, data_cfg.sample_rate, data_cfg.data_dir, data_cfg.resample
+        )
     if scheme == "unpaired":
         cfg_a, cfg_b = unpaired.domain_configs(data_cfg, rest)
         return unpaired.UnpairedSource(open_source(cfg_a, split), open_source(cfg_b, split), data_cfg.source)

@@ -2,14 +2,17 @@
 
 Reading accepts uncompressed PCM of 8 (unsigned), 16, 24 or 32 bits (signed, little-endian),
 and refuses with a `DataError` naming the file and the fix: a file that is not PCM WAV or is
-cut short, a sample rate other than the expected one (no resampling: a wrong rate changes pitch
-and duration, so it is refused, not guessed), more than one channel, no samples, or silence.
-Samples map to [-1, 1): s / 2^(bits - 1) (8-bit data (u - 128) / 128).
+cut short, no samples, or silence; and by default a sample rate other than the expected one (a
+wrong rate changes pitch and duration) or more than one channel. With `convert=True` those two
+are converted instead (`conform`): channels averaged to mono, the rate changed by band-limited
+polyphase resampling (`resample`). Samples map to [-1, 1): s / 2^(bits - 1) (8-bit data
+(u - 128) / 128).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import wave
 from pathlib import Path
 
@@ -20,35 +23,71 @@ from genjax.data.checks import DataError
 CONVERT = "convert it with e.g. `sox IN.wav -r {rate} -c 1 -b 16 OUT.wav` (mono 16-bit PCM at {rate} Hz) or remove it"
 
 
-def read_wav(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """(float32 [T] in [-1, 1), sample rate) of a mono PCM WAV file; `sample_rate`, when given,
-    is the rate the file must have. Every refusal is a DataError naming the file and the fix."""
-    fix = CONVERT.format(rate=sample_rate or 16000)
+def read_frames(path: Path) -> tuple[np.ndarray, int]:
+    """(float32 [T, channels] in [-1, 1), sample rate) of a PCM WAV file, any rate and channel
+    count. Every refusal is a DataError naming the file and the fix."""
+    fix = CONVERT.format(rate=16000)
     try:
         with wave.open(str(path), "rb") as f:
             channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
             data = f.readframes(frames)
     except (wave.Error, EOFError, OSError) as e:
         raise DataError(f"{path} is not a readable PCM WAV file ({e}); {fix}") from None
-    if sample_rate is not None and rate != sample_rate:
-        raise DataError(
-            f"{path} has sample rate {rate} Hz, not the {sample_rate} Hz of the other files (or data.sample_rate); "
-            f"resample it: {fix}"
-        )
-    if channels != 1:
-        raise DataError(f"{path} has {channels} channels; audio sources are mono: {fix}")
     if width not in (1, 2, 3, 4):
         raise DataError(f"{path} has {8 * width}-bit samples; {fix}")
-    if len(data) < frames * width:
+    if len(data) < frames * width * channels:
         raise DataError(
-            f"{path} is truncated: its header declares {frames} samples, the file holds {len(data) // width}; {fix}"
+            f"{path} is truncated: its header declares {frames} samples, the file holds "
+            f"{len(data) // (width * channels)}; {fix}"
         )
     if frames == 0:
         raise DataError(f"{path} holds no samples (an empty recording); remove it")
-    x = pcm_to_float(data, width)
+    x = pcm_to_float(data, width).reshape(frames, channels)
     if not np.any(x):
         raise DataError(f"{path} is silent (every sample is 0); remove it or record it again")
     return x, rate
+
+
+def read_wav(path: Path, sample_rate: int | None = None, *, convert: bool = False) -> tuple[np.ndarray, int]:
+    """(float32 [T] in [-1, 1), sample rate) of a mono PCM WAV file; `sample_rate`, when given,
+    is the rate the file must have, or with `convert` the rate it is resampled to (and its
+    channels averaged to mono; see `conform`)."""
+    x, rate = read_frames(path)
+    if convert:
+        return conform(x, rate, sample_rate or rate), sample_rate or rate
+    fix = CONVERT.format(rate=sample_rate or rate)
+    if sample_rate is not None and rate != sample_rate:
+        raise DataError(
+            f"{path} has sample rate {rate} Hz, not the {sample_rate} Hz of the other files (or data.sample_rate); "
+            f"resample it: {fix}, or set --config.data.resample=True"
+        )
+    if x.shape[1] != 1:
+        raise DataError(
+            f"{path} has {x.shape[1]} channels; audio sources are mono: {fix}, or set --config.data.resample=True "
+            "(channels averaged)"
+        )
+    return x[:, 0], rate
+
+
+def conform(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """[T, channels] at `rate` -> mono float32 [T'] at `sample_rate`: the channels' mean, then
+    `resample` when the rates differ."""
+    mono = x.mean(axis=1, dtype=np.float64).astype(np.float32)
+    return mono if rate == sample_rate else resample(mono, rate, sample_rate)
+
+
+def resample(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """[T] at `rate` Hz -> float32 [ceil(T * sample_rate / rate)] at `sample_rate` Hz.
+
+    Polyphase resampling by the reduced ratio up/down = sample_rate/rate (scipy.signal.resample_poly):
+    upsample by `up` (zeros between samples), low-pass with a Kaiser-windowed sinc FIR whose cutoff
+    is the lower of the two Nyquist frequencies (so downsampling does not alias), keep every
+    `down`-th sample. Crochiere & Rabiner, "Multirate Digital Signal Processing", 1983, ch. 4."""
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(sample_rate))
+    up, down = int(sample_rate) // g, int(rate) // g
+    return resample_poly(np.asarray(x, np.float64), up, down).astype(np.float32)
 
 
 def pcm_to_float(data: bytes, width: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from genjax.data.audio import open_audio, split_of
 from genjax.data.checks import DataError
 from genjax.data.pipeline import load_examples
 from genjax.data.spectrogram import hann, magnitude_db, spectrogram_images, stft
-from genjax.data.wav import fit_length, pcm_to_float, read_wav, wav_bytes, write_wav
+from genjax.data.wav import conform, fit_length, pcm_to_float, read_wav, resample, wav_bytes, write_wav
 
 SPOKEN = Path(__file__).resolve().parents[3] / "shared" / "data" / "spoken_digit"
 needs_spoken = pytest.mark.skipif(
@@ -73,15 +73,15 @@ def test_read_errors_name_the_file_and_the_fix(tmp_path):
     cases = {
         "text.wav": lambda p: p.write_text("not audio"),
         "rate.wav": lambda p: _wav(p, wav_bytes(ok, 8000)[44:], rate=16000),
-        "stereo.wav": lambda p: _wav(p, np.zeros(200, "<i2").tobytes() + b"\1\0", channels=2),
+        "stereo.wav": lambda p: _wav(p, np.r_[np.zeros(199), 1].astype("<i2").tobytes(), channels=2),
         "empty.wav": lambda p: _wav(p, b""),
         "silent.wav": lambda p: _wav(p, np.zeros(100, "<i2").tobytes()),
         "cut.wav": lambda p: p.write_bytes(wav_bytes(ok, 8000)[:-50]),
     }
     messages = {
         "text.wav": "not a readable PCM WAV file",
-        "rate.wav": "has sample rate 16000 Hz, not the 8000 Hz",
-        "stereo.wav": "has 2 channels; audio sources are mono",
+        "rate.wav": "has sample rate 16000 Hz, not the 8000 Hz.*data.resample=True",
+        "stereo.wav": "has 2 channels; audio sources are mono.*data.resample=True",
         "empty.wav": "holds no samples",
         "silent.wav": "is silent",
         "cut.wav": "is truncated: its header declares 100 samples, the file holds 75",
@@ -92,6 +92,52 @@ def test_read_errors_name_the_file_and_the_fix(tmp_path):
             read_wav(tmp_path / name, 8000)
         assert str(tmp_path / name) in str(e.value)
         assert "sox" in str(e.value) or "remove it" in str(e.value)
+
+
+@pytest.mark.parametrize("rate, target, freq", [(16000, 8000, 440.0), (8000, 22050, 300.0), (44100, 8000, 1000.0)])
+def test_resample_gives_the_band_limited_tone_at_the_new_rate(rate, target, freq):
+    t_in = np.arange(2 * rate) / rate
+    y = resample(np.sin(2 * np.pi * freq * t_in).astype(np.float32), rate, target)
+    assert y.dtype == np.float32 and len(y) == -(-2 * rate * target // rate)
+    t_out = np.arange(len(y)) / target
+    inner = slice(len(y) // 10, -len(y) // 10)  # away from the filter's edge transients
+    np.testing.assert_allclose(y[inner], np.sin(2 * np.pi * freq * t_out[inner]), atol=2e-3)
+
+
+def test_resample_removes_what_the_new_rate_cannot_hold():
+    """A 6 kHz tone at 16 kHz has no place at 8 kHz (Nyquist 4 kHz): it is filtered out, not
+    folded to 2 kHz as taking every other sample would."""
+    t = np.arange(16000) / 16000
+    x = np.sin(2 * np.pi * 6000 * t)
+    assert np.sqrt(np.mean(x[::2] ** 2)) > 0.7  # naive decimation aliases it at full power
+    y = resample(x, 16000, 8000)[800:-800]
+    assert np.sqrt(np.mean(y**2)) < 0.01
+
+
+def test_conform_averages_channels_then_resamples():
+    x = np.stack([_tone(800, 300), -0.5 * _tone(800, 300)], axis=1)
+    np.testing.assert_allclose(conform(x, 8000, 8000), 0.25 * _tone(800, 300), atol=1e-7)
+    np.testing.assert_allclose(conform(x, 8000, 16000), resample(0.25 * _tone(800, 300), 8000, 16000), atol=1e-7)
+
+
+def test_audio_folders_convert_rates_and_channels_when_asked(tmp_path, caplog):
+    root = _fsdd(tmp_path / "r", speakers=("ann",), takes=6, digits=1, n=400)
+    write_wav(root / "0_ann_1.wav", _tone(800, 300, 16000), 16000)  # replaces a take, at twice the rate
+    stereo = np.stack([_tone(400, 500), _tone(400, 700)], axis=1)
+    _wav(root / "0_ann_2.wav", (stereo * 32768).astype("<i2").tobytes(), channels=2)
+    with pytest.raises(DataError, match="0_ann_1.wav has sample rate 16000 Hz.*data.resample=True"):
+        open_audio(str(root), "test", 400, None, None)
+    with caplog.at_level("INFO", logger="genjax"):
+        src = open_audio(str(root), "test", 400, None, None, resample=True)
+    assert "resampled 1 of 5 files from 16000 Hz to 8000 Hz" in caplog.text
+    assert "averaged 1 of 5 multi-channel files to mono" in caplog.text
+    assert src.info.sample_rate == 8000 and src.x.shape == (5, 400, 1)
+    np.testing.assert_allclose(src.x[1, 40:-40, 0], _tone(400, 300)[40:-40], atol=2e-3)
+    np.testing.assert_allclose(src.x[2, :, 0], stereo.mean(1), atol=1e-4)
+    np.testing.assert_array_equal(src.x[0, :, 0], read_wav(root / "0_ann_0.wav")[0])
+    cfg = data_config()
+    cfg.update(source=f"audio:{root}", split="test", num_samples=400, batch_size=5, resample=True)
+    np.testing.assert_array_equal(np.sort(load_examples(cfg, 5, split="test")["x"], axis=0), np.sort(src.x, axis=0))
 
 
 def test_fit_length_pads_with_silence_and_crops_the_tail():
