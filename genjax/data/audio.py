@@ -141,7 +141,9 @@ def _converted(what: str, files: list[Path], rate: int) -> list[np.ndarray]:
     parts = []
     if rates:
         n = sum(r != rate for _, r in raw)
-        parts.append(f"resampled {n} of {len(raw)} files from {', '.join(map(str, rates))} Hz to {rate} Hz (polyphase FIR)")
+        parts.append(
+            f"resampled {n} of {len(raw)} files from {', '.join(map(str, rates))} Hz to {rate} Hz (polyphase FIR)"
+        )
     mixed = sum(x.shape[1] > 1 for x, _ in raw)
     if mixed:
         parts.append(f"averaged {mixed} of {len(raw)} multi-channel files to mono")
