@@ -4,10 +4,13 @@
 outputs; a discretized logistic per pixel over the 256 levels. Logged: `model/recon` (nats per
 image), `model/commitment`, `model/perplexity`, `model/usage` (fraction of codes used in the
 batch), `model/restarts`. Samples decode codes drawn from the codebook's usage frequencies (no
-prior is trained here); the reconstruction grids beside them show what the codes keep.
+prior is trained here); the reconstruction grids beside them show what the codes keep. Evaluation
+(`reconstruction`) scores the test set's reconstructions (MSE, PSNR) and the codebook perplexity
+over all their codes.
 
     genjax data prepare mnist --from DIR                     # once: the TFDS dataset
     genjax train --config mnist_vqvae --workdir runs/mnist_vqvae
+    genjax eval --workdir runs/mnist_vqvae --metrics reconstruction --num 10000
     genjax train --config mnist_vqvae:runlocal --workdir /tmp/vqvae   # a few tiny steps
 
 Variants: `binarized` (dynamically binarized MNIST, Bernoulli likelihood), `runlocal`.
@@ -24,7 +27,8 @@ def get_config(arg=None):
         likelihood="discretized_logistic", commitment_cost=0.25, decay=0.99, restart_after=100,
     )  # fmt: skip
     c.optim.lr = 3e-4
-    c.train.update(steps=50_000, log_every=200, sample_every=5_000, checkpoint_every=5_000)
+    c.train.update(steps=50_000, log_every=200, sample_every=5_000, eval_every=5_000, checkpoint_every=5_000)
+    c.eval.update(metrics=("reconstruction",), num=10_000, use_ema=False)  # MSE, PSNR, codebook perplexity
     c.sample.update(num=64, use_ema=False)  # the codebook follows the current encoder, not an EMA of it
     return variants(c, arg, runlocal=runlocal, binarized=binarized)
 
@@ -38,3 +42,5 @@ def runlocal(c):
     """10 steps of a two-level VQ-VAE with 16 codes of 4 dimensions at batch 8."""
     short_run(c)
     c.objective.update(num_codes=16, embedding_dim=4, channels=(8, 16), num_blocks=1, restart_after=3)
+    c.train.eval_every = 10
+    c.eval.num = 16

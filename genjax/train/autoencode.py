@@ -12,6 +12,9 @@ sample grids (`genjax.train.actions.write_samples`).
       cos w = <z_a, z_b> / (|z_a| |z_b|),
 
   over each example's flattened latent, the linear interpolation when w is near 0.
+- The eval metric `reconstruction` (`evaluate_reconstruction`): decode(encode(x)) of eval
+  examples scored by MSE and PSNR, and for families with discrete codes (`encode_codes`, the
+  VQ-VAE) the codebook's perplexity and usage over every code of those examples.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import numpy as np
 
 from genjax import data as data_lib
 from genjax.data.sources import open_source
+from genjax.diffusion.editing import mse_psnr
+from genjax.objectives.base import Autoencoder
 
 Array = jax.Array
 
@@ -102,3 +107,42 @@ def traversal_rows(run: Any, steps: int, *, limit: float = 3.0, max_rows: int = 
     paths = z[0] * (1.0 - swept) + values * swept  # [R, steps, Z]
     with jax.set_mesh(run.mesh):
         return np.asarray(jax.jit(objective.decode)(params, paths.reshape(-1, z.shape[1]), state))
+
+
+def evaluate_reconstruction(run: Any, num: int, *, ema_index: int | None = 0) -> dict[str, float]:
+    """decode(encode(x)) of `num` eval examples of an `Autoencoder` run, in batches of
+    config.data.batch_size, against x in the data range [lo, hi]:
+
+        recon_mse   = mean_n mean_d (x_nd - x_hat_nd)^2            (and its standard error over n)
+        recon_psnr  = mean_n 10 log10((hi - lo)^2 / mse_n)  dB      (and its standard error)
+
+    and for code models (`encode_codes`): code_perplexity = exp(-sum_k p_k log p_k) of the code
+    frequencies p_k over all positions of the examples (van den Oord et al. 2017; its maximum is
+    the number of codes) and code_usage, the fraction of codes used at least once."""
+    objective = run.objective
+    if not isinstance(objective, Autoencoder):
+        raise ValueError(
+            f"reconstruction needs an encoder and a decoder; the {run.config.objective.name!r} objective has no "
+            "encode/decode (the vae, hvae and vqvae families do)"
+        )
+    params, state, batch = run.state.sampling_params(ema_index), run.state.model_state, run.config.data.batch_size
+    x = _eval_images(run, num)
+    codes = hasattr(objective, "encode_codes")
+    with jax.set_mesh(run.mesh):
+        reconstruct = jax.jit(lambda p, s, x: objective.decode(p, objective.encode(p, x, s), s))
+        encode_codes = jax.jit(objective.encode_codes) if codes else None
+        parts = [np.asarray(reconstruct(params, state, jnp.asarray(x[i : i + batch]))) for i in range(0, len(x), batch)]
+        counts = 0
+        if codes:
+            for i in range(0, len(x), batch):
+                c = np.asarray(encode_codes(params, state, jnp.asarray(x[i : i + batch])))
+                counts = counts + np.bincount(c.ravel(), minlength=objective.num_codes)
+    mse, psnr = mse_psnr(x, np.concatenate(parts), run.metadata.value_range)
+    out = {}
+    for name, v in (("recon_mse", mse), ("recon_psnr", psnr)):
+        out |= {name: float(v.mean()), f"{name}_stderr": float(v.std() / np.sqrt(len(v)))}
+    if codes:
+        p = counts / counts.sum()
+        nz = p[p > 0]
+        out |= {"code_perplexity": float(np.exp(-np.sum(nz * np.log(nz)))), "code_usage": float(np.mean(counts > 0))}
+    return out

@@ -20,7 +20,8 @@ from the dataset's metadata (`genjax.metrics.likelihood.bits_per_dim`):
 An `IntegratedLikelihood` (diffusion's ODE) also gives `<name>_ode_err`: the mean over examples of
 its integration error estimate in the same unit, apart from the sampling error `<name>_stderr`.
 The latents of a `LatentModel` (`latent_kl`): the KL per latent unit and the active units over
-eval examples (`genjax.metrics.latents`).
+eval examples (`genjax.metrics.latents`). An `Autoencoder`'s reconstructions (`reconstruction`):
+MSE, PSNR and, for discrete codes, the codebook's perplexity (`genjax.train.autoencode`).
 Held-out binarized data are binarized once, the same way for every run (`genjax.data.pipeline`).
 """
 
@@ -39,10 +40,12 @@ from genjax.metrics.latents import latent_summary
 from genjax.metrics.likelihood import bits_per_dim
 from genjax.objectives.base import IntegratedLikelihood, LatentModel, LikelihoodModel, PairedDomains
 from genjax.parallel import replicated, to_host
+from genjax.train.autoencode import evaluate_reconstruction
 
 LIKELIHOOD_METRICS = ("bits_per_dim", "nll")  # both score eval examples: evaluate_likelihood
 LATENT_METRICS = ("latent_kl",)  # the posterior of eval examples: evaluate_latents
 DISENTANGLEMENT_METRICS = ("mig", "dci")  # posterior means against known factors: evaluate_disentanglement
+RECONSTRUCTION_METRICS = ("reconstruction",)  # decode(encode(x)) of eval examples: evaluate_reconstruction
 
 
 def _progress(run: Any, starts: range, desc: str, per: int):
@@ -142,6 +145,9 @@ def evaluate(
     if any(n in DISENTANGLEMENT_METRICS for n in names):
         results |= evaluate_disentanglement(run, [n for n in names if n in DISENTANGLEMENT_METRICS], num, seed)
         names = [n for n in names if n not in DISENTANGLEMENT_METRICS]
+    if "reconstruction" in names:
+        results |= evaluate_reconstruction(run, num, ema_index=ema_index)
+        names = [n for n in names if n not in RECONSTRUCTION_METRICS]
     if names:
         fake = sample(run, num, seed, ema_index=ema_index, **{**dict(cfg.sample.kwargs), **sample_kwargs})
         real = data_lib.load_examples(cfg.data, num, split=cfg.eval.split or cfg.data.eval_split)["x"]

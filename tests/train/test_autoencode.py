@@ -2,6 +2,8 @@
 (KL per unit, active units) against a brute-force loop, and a training run's reconstruction and
 interpolation grids and `latent_kl` evaluation against the objective's own outputs."""
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +17,7 @@ from genjax.testing import tiny
 from genjax.train import run
 from genjax.train.actions import write_autoencoder_grids
 from genjax.train.autoencode import (
+    evaluate_reconstruction,
     interpolation_rows,
     num_eval_examples,
     reconstruction_rows,
@@ -101,6 +104,15 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     for k, v in expected.items():
         np.testing.assert_allclose(results[k], v, rtol=1e-4, atol=1e-6, err_msg=k)
 
+    recon = r.evaluate(["reconstruction"], 8, seed=0)
+    x_hat = np.asarray(r.objective.decode(params, r.objective.encode(params, x)))
+    mse = ((x - x_hat) ** 2).reshape(8, -1).mean(1)
+    np.testing.assert_allclose(recon["recon_mse"], mse.mean(), rtol=1e-4)
+    np.testing.assert_allclose(recon["recon_mse_stderr"], mse.std() / np.sqrt(8), rtol=1e-3)
+    lo, hi = r.metadata.value_range
+    np.testing.assert_allclose(recon["recon_psnr"], np.mean(10 * np.log10((hi - lo) ** 2 / mse)), rtol=1e-4)
+    assert "code_perplexity" not in recon
+
     # an eval split smaller than the grids: fewer rows and pairs, no error
     r.config.data.eval_split = "train[:5]"
     r.workdir = tmp_path / "small"
@@ -109,6 +121,29 @@ def test_a_vae_run_writes_reconstructions_and_interpolations_and_evaluates_its_l
     for name, rows in (("reconstructions", 2), ("interpolations", 2)):  # 4 columns: config.sample.num
         picture = np.asarray(Image.open(r.workdir / "samples" / f"{name}_00000007.png"))
         assert picture.shape == (rows * (h + 1) + 1, 4 * (w + 1) + 1), name
+
+
+def test_vqvae_reconstruction_metric_counts_every_code_of_the_eval_examples(tmp_path):
+    import pytest
+
+    from genjax.losses import vector_quantization as vq
+
+    config = load_config("mnist_vqvae:binarized,runlocal", ["--config.data.source=builtin:digits"])
+    config.data.batch_size = 6  # eval in batches of 6: the counts must add up across batches
+    run(config, tmp_path)
+    r = load_run(tmp_path)
+    params, state = r.state.sampling_params(0), r.state.model_state
+    out = r.evaluate(["reconstruction"], 20, seed=0)
+    x = data_lib.load_examples(config.data, 20, split=config.data.eval_split)["x"]
+    codes = np.asarray(r.objective.encode_codes(params, state, jnp.asarray(x)))
+    assert out["code_perplexity"] == pytest.approx(float(vq.perplexity(jnp.asarray(codes.ravel()), 16)), rel=1e-5)
+    assert out["code_usage"] == len(np.unique(codes)) / 16
+    x_hat = np.asarray(r.objective.decode_codes(params, state, jnp.asarray(codes)))
+    assert out["recon_mse"] == pytest.approx(np.mean((x - x_hat) ** 2), rel=1e-4)
+
+    r.config.objective.name = "ddpm"
+    with pytest.raises(ValueError, match="reconstruction needs an encoder and a decoder"):
+        evaluate_reconstruction(SimpleNamespace(objective=object(), config=r.config), 4)
 
 
 def test_disentanglement_metrics_score_the_posterior_means_against_the_true_factors(tmp_path):
