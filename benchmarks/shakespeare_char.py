@@ -25,9 +25,13 @@ import argparse
 import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+import genjax
+
+genjax.configure_cpu()  # the command line's CPU fast path, before JAX starts
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def torch_model(vocab: int, layers: int, heads: int, dim: int, context: int):

@@ -14,8 +14,9 @@ embeddings and on each residual branch (GPT-2's; not on the attention weights). 
 Decoding keeps a KV cache, explicit arrays passed in and out: `init_cache` gives
 {"k", "v": [L, B, S, H, Dh]} for S = max_len positions; `__call__(tokens, pos, cache)` writes the
 keys and values of tokens [B, T] at positions pos..pos+T-1 and lets each query attend to the
-cached positions <= its own. Without a cache, attention is `jax.nn.dot_product_attention` with
-`is_causal=True` over the tokens themselves.
+cached positions <= its own. Without a cache, attention is causal over the tokens themselves.
+Attention is `genjax.nn.attention.dot_product_attention` ("auto": heads-major matmuls on CPU,
+`jax.nn.dot_product_attention` on GPU and TPU).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.attention import dot_product_attention
 from genjax.parallel.axes import EMBED, HEADS, KV, MLP, NORM, VOCAB
 
 Array = jax.Array
@@ -72,12 +74,12 @@ class CausalSelfAttention(nn.Module):
         positions = pos + jnp.arange(x.shape[1])
         q, k, v = rope(qkv[:, :, 0], positions), rope(qkv[:, :, 1], positions), qkv[:, :, 2]
         if cache is None:
-            h = jax.nn.dot_product_attention(q, k, v, is_causal=True)
+            h = dot_product_attention(q, k, v, is_causal=True)
         else:
             k_all = jax.lax.dynamic_update_slice_in_dim(cache["k"], k.astype(cache["k"].dtype), pos, axis=1)
             v_all = jax.lax.dynamic_update_slice_in_dim(cache["v"], v.astype(cache["v"].dtype), pos, axis=1)
             mask = positions[:, None] >= jnp.arange(k_all.shape[1])[None, :]  # [T, S]: keys up to the query
-            h = jax.nn.dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype), mask=mask[None, None])
+            h = dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype), mask=mask[None, None])
             cache = {"k": k_all, "v": v_all}
         out = nn.DenseGeneral(dim, axis=(-2, -1), use_bias=False, kernel_init=_init((HEADS, KV, EMBED)), name="proj")(
             h.reshape(b * t, self.num_heads, head_dim)

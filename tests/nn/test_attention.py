@@ -98,12 +98,13 @@ def _numpy_masked(q, k, v, mask):
     return np.einsum("bhqk,bkhd->bqhd", p, v)
 
 
+@pytest.mark.parametrize("shape", ["four heads", "cross, Tq != Tk"])
 @pytest.mark.parametrize("implementation", ["auto", "xla"])
-def test_causal_and_masked_attention_against_numpy(implementation):
-    """Causal: query i sees keys <= i + (Tk - Tq); a boolean mask [B, 1, Tq, Tk] hides keys."""
-    q, k, v = (np.asarray(a, np.float64) for a in _operands("four heads"))
+def test_causal_and_masked_attention_against_numpy(implementation, shape):
+    """Causal: query i sees keys <= i; a boolean mask [B, 1, Tq, Tk] hides keys."""
+    q, k, v = (np.asarray(a, np.float64) for a in _operands(shape))
     tq, tk = q.shape[1], k.shape[1]
-    causal = np.tril(np.ones((tq, tk), bool), k=tk - tq)[None, None]
+    causal = np.tril(np.ones((tq, tk), bool))[None, None]
     f32 = lambda *a: tuple(jnp.asarray(x, jnp.float32) for x in a)  # noqa: E731
     got = dot_product_attention(*f32(q, k, v), is_causal=True, implementation=implementation)
     np.testing.assert_allclose(got, _numpy_masked(q, k, v, causal), atol=1e-5)
@@ -111,6 +112,21 @@ def test_causal_and_masked_attention_against_numpy(implementation):
     mask[..., 0] = True  # every query sees at least one key
     got = dot_product_attention(*f32(q, k, v), mask=jnp.asarray(mask), implementation=implementation)
     np.testing.assert_allclose(got, _numpy_masked(q, k, v, mask), atol=1e-5)
+
+
+def test_masked_attention_gradients_match_jax_nn():
+    """The CPU path of masked and causal attention (heads-major matmuls) against
+    jax.nn.dot_product_attention's XLA implementation, values and reverse-mode gradients, a mask
+    and the causal flag together."""
+    q, k, v = _operands("cross, Tq != Tk")
+    mask = jax.random.bernoulli(jax.random.key(3), 0.7, (q.shape[0], 1, q.shape[1], k.shape[1])).at[..., 0].set(True)
+    w = jax.random.normal(jax.random.key(4), q.shape)
+    for kw in ({"is_causal": True}, {"mask": mask}, {"mask": mask, "is_causal": True}):
+        loss = lambda impl: lambda *a: jnp.sum(w * dot_product_attention(*a, implementation=impl, **kw))  # noqa: E731
+        np.testing.assert_allclose(loss("auto")(q, k, v), loss("xla")(q, k, v), rtol=1e-5)
+        got, want = (jax.grad(loss(impl), argnums=(0, 1, 2))(q, k, v) for impl in ("auto", "xla"))
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g, e, atol=1e-5)
 
 
 def test_implementations_agree_and_bad_choices_are_named():
