@@ -2,10 +2,10 @@
 
 Reading accepts uncompressed PCM of 8 (unsigned), 16, 24 or 32 bits (signed, little-endian),
 and refuses with a `DataError` naming the file and the fix: a file that is not PCM WAV or is
-cut short, no samples, or silence; and by default a sample rate other than the expected one (a
-wrong rate changes pitch and duration) or more than one channel. With `convert=True` those two
-are converted instead (`conform`): channels averaged to mono, the rate changed by band-limited
-polyphase resampling (`resample`). Samples map to [-1, 1): s / 2^(bits - 1) (8-bit data
+cut short, no samples, or silence; `read_wav` also refuses a sample rate other than the expected
+one (a wrong rate changes pitch and duration) and more than one channel, which `read_frames`
+followed by `conform` converts instead: channels averaged to mono, the rate changed by
+band-limited polyphase resampling (`resample`). Samples map to [-1, 1): s / 2^(bits - 1) (8-bit data
 (u - 128) / 128).
 """
 
@@ -48,13 +48,11 @@ def read_frames(path: Path) -> tuple[np.ndarray, int]:
     return x, rate
 
 
-def read_wav(path: Path, sample_rate: int | None = None, *, convert: bool = False) -> tuple[np.ndarray, int]:
+def read_wav(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """(float32 [T] in [-1, 1), sample rate) of a mono PCM WAV file; `sample_rate`, when given,
-    is the rate the file must have, or with `convert` the rate it is resampled to (and its
-    channels averaged to mono; see `conform`)."""
+    is the rate the file must have (`read_frames` and `conform` convert other rates and channel
+    counts instead)."""
     x, rate = read_frames(path)
-    if convert:
-        return conform(x, rate, sample_rate or rate), sample_rate or rate
     fix = CONVERT.format(rate=sample_rate or rate)
     if sample_rate is not None and rate != sample_rate:
         raise DataError(
