@@ -28,6 +28,7 @@ import numpy as np
 from genjax import data as data_lib
 from genjax.data.sources import open_source
 from genjax.diffusion.editing import mse_psnr
+from genjax.losses import vector_quantization as vq
 from genjax.objectives.base import Autoencoder
 
 Array = jax.Array
@@ -127,22 +128,25 @@ def evaluate_reconstruction(run: Any, num: int, *, ema_index: int | None = 0) ->
         )
     params, state, batch = run.state.sampling_params(ema_index), run.state.model_state, run.config.data.batch_size
     x = _eval_images(run, num)
-    codes = hasattr(objective, "encode_codes")
+    code_model = hasattr(objective, "encode_codes")
+
+    def reconstruct(p: Any, s: Any, x: Array) -> tuple[Array, Array | None]:
+        if code_model:  # decode(encode(x)) through the codes, encoding once
+            codes = objective.encode_codes(p, s, x)
+            return objective.decode_codes(p, s, codes), codes
+        return objective.decode(p, objective.encode(p, x, s), s), None
+
     with jax.set_mesh(run.mesh):
-        reconstruct = jax.jit(lambda p, s, x: objective.decode(p, objective.encode(p, x, s), s))
-        encode_codes = jax.jit(objective.encode_codes) if codes else None
-        parts = [np.asarray(reconstruct(params, state, jnp.asarray(x[i : i + batch]))) for i in range(0, len(x), batch)]
-        counts = 0
-        if codes:
-            for i in range(0, len(x), batch):
-                c = np.asarray(encode_codes(params, state, jnp.asarray(x[i : i + batch])))
-                counts = counts + np.bincount(c.ravel(), minlength=objective.num_codes)
-    mse, psnr = mse_psnr(x, np.concatenate(parts), run.metadata.value_range)
+        fn = jax.jit(reconstruct)
+        outs = [fn(params, state, jnp.asarray(x[i : i + batch])) for i in range(0, len(x), batch)]
+    mse, psnr = mse_psnr(x, np.concatenate([np.asarray(x_hat) for x_hat, _ in outs]), run.metadata.value_range)
     out = {}
     for name, v in (("recon_mse", mse), ("recon_psnr", psnr)):
         out |= {name: float(v.mean()), f"{name}_stderr": float(v.std() / np.sqrt(len(v)))}
-    if codes:
-        p = counts / counts.sum()
-        nz = p[p > 0]
-        out |= {"code_perplexity": float(np.exp(-np.sum(nz * np.log(nz)))), "code_usage": float(np.mean(counts > 0))}
+    if code_model:
+        codes = jnp.concatenate([c.ravel() for _, c in outs])
+        out |= {
+            "code_perplexity": float(vq.perplexity(codes, objective.num_codes)),
+            "code_usage": float(jnp.mean(vq.code_counts(codes, objective.num_codes) > 0)),
+        }
     return out
