@@ -141,7 +141,14 @@ def _eval(args: argparse.Namespace) -> int:
     if not names:
         raise UsageError("no metrics: pass --metrics a,b or set config.eval.metrics")
     ema_index = _ema_index(args, r.config.eval.use_ema)
-    results = r.evaluate(names, args.num or r.config.eval.num, args.seed, ema_index=ema_index, **_sample_kwargs(args))
+    results = r.evaluate(
+        names,
+        args.num or r.config.eval.num,
+        args.seed,
+        ema_index=ema_index,
+        likelihood_options=dict(args.likelihood_option),
+        **_sample_kwargs(args),
+    )
     step = int(to_host(r.state.step))
     record = {"step": step, **results}
     print(json.dumps(record))
@@ -250,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-record", action="store_true", help="only print: no row in eval.jsonl, no workdir lock (while it trains)"
     )
     _add_sampling_args(p)
+    p.add_argument(
+        "--likelihood-option",
+        dest="likelihood_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=argtypes.option,
+        help="a keyword of the family's log_likelihood for nll and bits_per_dim, e.g. k=5000 (importance samples "
+        "of the VAEs), solver=heun (diffusion)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("report", help="plots and one HTML page of one or more workdirs (overlaid)")

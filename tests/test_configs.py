@@ -11,6 +11,8 @@ from genjax.testing import tiny, write_spoken_digits, write_text_corpus
 from genjax.train import run
 
 CONFIGS = [name for name in config_lib.config_names() if name != "default"]
+# variants that change the network (not only sizes or schedules), smoke-tested like the configs
+VARIANTS = ["mnist_binarized_hvae:mlp", "mnist_binarized_vae:beta4", "shapes_vae:resnet"]
 FAKE_TFDS = {"mnist": (28, 28), "fashion_mnist": (28, 28)}
 # TFDS datasets stood in for by an npz source of random 8-bit images of their shape and classes
 # (TFDS's cifar10 has fields that the fake TFDS writer does not write).
@@ -18,7 +20,7 @@ FAKE_NPZ = {"cifar10": ((32, 32, 3), 10)}
 
 
 def _runlocal(name: str):
-    return config_lib.load_config(f"{name}:runlocal")
+    return config_lib.load_config(f"{name},runlocal" if ":" in name else f"{name}:runlocal")
 
 
 def _tfds_names(source: str) -> list[str]:
@@ -62,7 +64,7 @@ def test_every_config_has_a_runlocal_variant_and_stand_ins_for_its_data():
         assert not missing, f"{name}: give TFDS dataset(s) {sorted(missing)} a stand-in in FAKE_TFDS or FAKE_NPZ"
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", CONFIGS + VARIANTS)
 def test_config_trains_one_step(name, tmp_path, fake_tfds, fake_npz):
     config = _runlocal(name)
     if "autoencoder" in config.components:  # latent diffusion: needs a trained autoencoder run

@@ -13,24 +13,79 @@ The posterior is NVAE's residual normal: an offset of the prior, so that KL(q ||
 1/2 (dmu^2 / sigma_p^2 + dsigma^2 - 1) - log dsigma, and the zero-initialised convolutions of
 dmu and log dsigma start training at q = p. Log scales pass NVAE's soft clamp 5 tanh(s / 5).
 Latents z [B, G, h, w, c] (c = `latent_channels`), h = H / 2^(L-1) of the encoder's L levels.
+
+`backbone` "mlp" is the same network with dense layers (the MLP ladder of Sonderby et al. 2016):
+the encoder flattens x into `hidden` features and the decoder ends in a dense layer to every
+pixel's outputs, the cells are `DenseResBlock`s, the 3x3 convolutions of the top-down path dense
+layers, and every group is a vector: h = w = 1, latents z [B, G, 1, 1, c].
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn import named
 from genjax.nn.resnet_vae import ResBlock, ResNetDecoder, ResNetEncoder, check_levels, conv
-from genjax.parallel.axes import CONV_IN
+from genjax.parallel import axes
 
 Array = jax.Array
 
 
 def soft_clamp(s: Array, bound: float = 5.0) -> Array:
     return bound * jnp.tanh(s / bound)
+
+
+def dense(features: int, zero: bool = False, inner: bool = False) -> nn.Dense:
+    """A dense layer with a logically partitioned kernel: [embed, mlp] for a block's first layer
+    (`inner`: its output is a block's inner activations), [mlp, embed] otherwise."""
+    init = nn.initializers.zeros_init() if zero else nn.initializers.lecun_normal()
+    return named.dense(features, named.DENSE if inner else (axes.MLP, axes.EMBED), kernel_init=init)
+
+
+class DenseResBlock(nn.Module):
+    """x [..., D] -> x + dense(silu(LN(dense(silu(LN(x)))))) [..., D], the last layer initialised at
+    zero: a pre-activation residual MLP block that starts as the identity."""
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        d = x.shape[-1]
+        h = dense(d, inner=True)(nn.silu(named.layer_norm()(x)))
+        return x + dense(d, zero=True)(nn.silu(named.layer_norm()(h)))
+
+
+class MLPEncoder(nn.Module):
+    """x [B, H, W, C] -> features [B, 1, 1, hidden]: a dense layer, then `num_blocks` DenseResBlocks."""
+
+    hidden: int = 512
+    num_blocks: int = 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        h = dense(self.hidden)(x.reshape(x.shape[0], 1, 1, -1))
+        for _ in range(self.num_blocks):
+            h = DenseResBlock()(h)
+        return h
+
+
+class MLPDecoder(nn.Module):
+    """features [B, 1, 1, hidden] -> [B, *out_shape]: `num_blocks` DenseResBlocks, LayerNorm and
+    silu, a dense layer to every pixel's outputs."""
+
+    out_shape: tuple[int, ...]
+    num_blocks: int = 1
+
+    @nn.compact
+    def __call__(self, h: Array) -> Array:
+        for _ in range(self.num_blocks):
+            h = DenseResBlock()(h)
+        out = dense(math.prod(self.out_shape))(nn.silu(named.layer_norm()(h)))
+        return out.reshape(h.shape[0], *self.out_shape)
 
 
 class Groups(NamedTuple):
@@ -50,28 +105,40 @@ class LadderVAENet(nn.Module):
     channels: tuple[int, ...] = (32, 64)
     num_blocks: int = 1
     out_channels: int | None = None
+    backbone: str = "resnet"  # or "mlp" (module docstring)
+    hidden: int = 512  # mlp: the width of every dense layer but the output
 
     def setup(self):
-        self.h, self.w = check_levels(self.shape, len(self.channels))
-        ch, g = self.channels[-1], self.num_groups
-        self.encoder = ResNetEncoder(self.channels, self.num_blocks)
-        self.enc_cells = [ResBlock() for _ in range(g)]
-        top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, CONV_IN))
+        self.h, self.w = self.latent_shape[1:3]
+        g, out_shape = self.num_groups, (*self.shape[:-1], self.out_channels or self.shape[-1])
+        if self.backbone == "mlp":
+            ch, proj, cell = self.hidden, dense, DenseResBlock
+            self.encoder = MLPEncoder(self.hidden, self.num_blocks)
+            self.decoder = MLPDecoder(out_shape, self.num_blocks)
+        else:
+            ch, proj, cell = self.channels[-1], conv, ResBlock
+            self.encoder = ResNetEncoder(self.channels, self.num_blocks)
+            self.decoder = ResNetDecoder(self.channels, self.num_blocks)
+            self.out = conv(out_shape[-1])
+        self.enc_cells = [cell() for _ in range(g)]
+        top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, axes.CONV_IN))
         self.d_top = self.param("d_top", top_init, (1, self.h, self.w, ch))
-        self.prior = [conv(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
-        self.posterior = [conv(2 * self.latent_channels, zero=True) for _ in range(g)]
-        self.z_in = [conv(ch) for _ in range(g)]
-        self.dec_cells = [ResBlock() for _ in range(g)]
-        self.decoder = ResNetDecoder(self.channels, self.num_blocks)
-        self.out = conv(self.out_channels or self.shape[-1])
+        self.prior = [proj(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
+        self.posterior = [proj(2 * self.latent_channels, zero=True) for _ in range(g)]
+        self.z_in = [proj(ch) for _ in range(g)]
+        self.dec_cells = [cell() for _ in range(g)]
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
-        """z's shape per example, [G, h, w, c]."""
+        """z's shape per example, [G, h, w, c] (h = w = 1 for the mlp backbone)."""
+        if self.backbone == "mlp":
+            return (self.num_groups, 1, 1, self.latent_channels)
         h, w = check_levels(self.shape, len(self.channels))
         return (self.num_groups, h, w, self.latent_channels)
 
-    def _bottom_up(self, x: Array) -> list[Array]:
+    def bottom_up(self, x: Array) -> list[Array]:
+        """x [B, H, W, C] -> the encoder's features e_g [B, h, w, C'] per group, the top group's
+        first; deterministic, so one pass serves every sample of z."""
         e, feats = self.encoder(x), []
         for cell in self.enc_cells:
             e = cell(e)
@@ -84,6 +151,10 @@ class LadderVAENet(nn.Module):
             return zeros, zeros
         mu, log_sigma = jnp.split(self.prior[g - 1](d), 2, axis=-1)
         return mu, soft_clamp(log_sigma)
+
+    def _output(self, d: Array) -> Array:
+        """The last top-down features -> the parameters of p(x | z) [B, H, W, out]."""
+        return self.decoder(d) if self.backbone == "mlp" else self.out(self.decoder(d))
 
     def _top_down(self, batch: int, feats: list[Array] | None, eps: Array | None, z_given: Array | None):
         d = jnp.broadcast_to(self.d_top, (batch, *self.d_top.shape[1:]))
@@ -98,17 +169,21 @@ class LadderVAENet(nn.Module):
             z = z_given[:, g] if z_given is not None else mu + jnp.exp(log_sigma) * eps[:, g]
             stats.append((mu, log_sigma, mu_p, log_sigma_p, z))
             d = self.dec_cells[g](d + self.z_in[g](z))
-        return self.out(self.decoder(d)), Groups(*(jnp.stack(a, axis=1) for a in zip(*stats)))
+        return self._output(d), Groups(*(jnp.stack(a, axis=1) for a in zip(*stats)))
 
     def __call__(self, x: Array, eps: Array) -> tuple[Array, Groups]:
         """x [B, H, W, C], eps [B, G, h, w, c] -> (decoder outputs [B, H, W, out], the groups of
         z ~ q(z | x) with z_g = mu_q + sigma_q eps_g)."""
-        return self._top_down(x.shape[0], self._bottom_up(x), eps, None)
+        return self.infer(self.bottom_up(x), eps)
+
+    def infer(self, feats: list[Array], eps: Array) -> tuple[Array, Groups]:
+        """`__call__` from the features of `bottom_up(x)`."""
+        return self._top_down(eps.shape[0], feats, eps, None)
 
     def posterior_mean(self, x: Array) -> Array:
         """x -> z [B, G, h, w, c], each group at its posterior mean given the groups above at theirs."""
         zeros = jnp.zeros((x.shape[0], *self.latent_shape), x.dtype)
-        return self._top_down(x.shape[0], self._bottom_up(x), zeros, None)[1].z
+        return self._top_down(x.shape[0], self.bottom_up(x), zeros, None)[1].z
 
     def generate(self, eps: Array) -> Array:
         """eps [B, G, h, w, c] -> decoder outputs of z ~ p(z), z_g = mu_p + sigma_p eps_g."""

@@ -1,6 +1,6 @@
 """Hierarchical VAE with top-down inference (Sonderby et al. 2016, "Ladder Variational
 Autoencoders"; Vahdat & Kautz 2020, "NVAE: A Deep Hierarchical Variational Autoencoder"), its
-network `genjax.nn.ladder.LadderVAENet`.
+network `genjax.nn.ladder.LadderVAENet` (convolutional, `backbone` "resnet", or dense, "mlp").
 
 G latent groups z = (z_1, ..., z_G), generated top-down, p(z) = prod_g p(z_g | z_<g), p(z_1) =
 N(0, I), and inferred in the same order, q(z | x) = prod_g q(z_g | x, z_<g), where q is NVAE's
@@ -84,9 +84,14 @@ class HVAE:
         variables = self.net.init(rng, x, jnp.zeros((x.shape[0], *self.net.latent_shape), x.dtype))
         return {"model": PlayerVariables(variables["params"], {})}
 
-    def forward(self, params: Mapping[str, Any], x: Array, eps: Array) -> tuple[Array, Groups]:
-        """(log p(x | z) [B], the groups [B, G, h, w, c] of z = mu_q + sigma_q eps), in float32."""
-        out, groups = self.net.apply({"params": params["model"]}, x, eps)
+    def forward(
+        self, params: Mapping[str, Any], x: Array, eps: Array, feats: list[Array] | None = None
+    ) -> tuple[Array, Groups]:
+        """(log p(x | z) [B], the groups [B, G, h, w, c] of z = mu_q + sigma_q eps), in float32;
+        `feats`: x's bottom-up features (`LadderVAENet.bottom_up`) when computed already."""
+        variables = {"params": params["model"]}
+        feats = self.net.apply(variables, x, method="bottom_up") if feats is None else feats
+        out, groups = self.net.apply(variables, feats, eps, method="infer")
         groups = Groups(*(a.astype(jnp.float32) for a in groups))
         return self.observation.log_prob(out.astype(jnp.float32), x.astype(jnp.float32)), groups
 
@@ -118,9 +123,10 @@ class HVAE:
         """indices [n] -> log w_i [n, B] (module docstring) of z_i ~ q(z | x) with the noise of
         fold_in(rng, i) (`iwae.sample_noise`), in float32."""
         x = shard_batch(x).astype(jnp.float32)
+        feats = self.net.apply({"params": params["model"]}, x, method="bottom_up")  # once for all the samples
 
         def log_weight(eps: Array) -> Array:  # eps [B, G, h, w, c] -> [B]
-            log_px_z, g = self.forward(params, x, eps)
+            log_px_z, g = self.forward(params, x, eps, feats)
             log_p = lk.gaussian_log_prob(g.mu_p, g.log_sigma_p, g.z)
             log_q = lk.gaussian_log_prob(g.mu_q, g.log_sigma_q, g.z)
             return log_px_z + log_p - log_q
@@ -182,9 +188,11 @@ class HVAEHParams:
     """`config.objective` of the "hvae" family."""
 
     num_groups: int = hparam(3, ge=2)  # G, latent groups, top-down
-    latent_channels: int = hparam(8, ge=1)  # c, channels of each group's latent map
-    channels: tuple[int, ...] = hparam((32, 64, 128), ge=1)  # ResNet channels per level, halved between
-    num_blocks: int = hparam(2, ge=1)  # residual blocks per level of the encoder and decoder
+    latent_channels: int = hparam(8, ge=1)  # c, channels of each group's latent map (mlp: its units)
+    backbone: str = hparam("resnet", choices=("resnet", "mlp"))  # convolutional, or dense with vector groups
+    channels: tuple[int, ...] = hparam((32, 64, 128), ge=1)  # resnet: channels per level, halved between
+    hidden: int = hparam(512, ge=1)  # mlp: the width of the dense layers
+    num_blocks: int = hparam(2, ge=1)  # residual blocks of the encoder and decoder (resnet: per level)
     likelihood: str = hparam("bernoulli", choices=LIKELIHOODS)
     obs_std: float | None = hparam(0.1, gt=0)  # gaussian likelihood's standard deviation; None: learned
     num_logistic_mix: int = hparam(5, ge=1)  # components of the logistic_mixture likelihood
@@ -199,9 +207,11 @@ def make(cfg: Any, metadata: Any) -> HVAE:
     """Builds the hierarchical VAE from `config.objective` (fields: `HVAEHParams`) and the data."""
     hp = from_config(HVAEHParams, cfg, "hvae")
     shape = tuple(metadata.shape)
-    check_levels(shape, len(hp.channels))
+    if hp.backbone == "resnet":
+        check_levels(shape, len(hp.channels))  # now, not at the first step
     observation = make_observation(hp.likelihood, metadata, obs_std=hp.obs_std, num_logistic_mix=hp.num_logistic_mix)
     net = LadderVAENet(
-        shape, hp.num_groups, hp.latent_channels, hp.channels, hp.num_blocks, observation.outputs(shape[-1])
-    )
+        shape, hp.num_groups, hp.latent_channels, hp.channels, hp.num_blocks, observation.outputs(shape[-1]),
+        hp.backbone, hp.hidden,
+    )  # fmt: skip
     return HVAE(net, observation, hp.beta, hp.kl_warmup_steps, metadata.bits, hp.eval_k, hp.eval_chunk)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -124,12 +124,13 @@ def evaluate(
     *,
     ema_index: int | None = 0,
     metric_seed: int | None = None,
+    likelihood_options: Mapping[str, Any] | None = None,
     **sample_kwargs: Any,
 ) -> dict[str, float]:
     """Metrics `names` of `num` samples (drawn with `seed`) against as many real examples of the
     eval split (`eval_reference` of them for `PairedDomains` families); the metrics' own randomness
     uses `metric_seed` (default `seed`). "bits_per_dim" and "nll" score `num` eval examples instead
-    (`evaluate_likelihood`, which reports both for images)."""
+    (`evaluate_likelihood` with `likelihood_options`, which reports both for images)."""
     from genjax import metrics as metrics_lib
 
     if not isinstance(num, int) or num < 1:
@@ -137,7 +138,7 @@ def evaluate(
     cfg = run.config
     results = {}
     if any(n in LIKELIHOOD_METRICS for n in names):
-        results |= evaluate_likelihood(run, num, seed, ema_index=ema_index)
+        results |= evaluate_likelihood(run, num, seed, ema_index=ema_index, **(likelihood_options or {}))
         names = [n for n in names if n not in LIKELIHOOD_METRICS]
     if "latent_kl" in names:
         results |= evaluate_latents(run, num, seed, ema_index=ema_index)
@@ -227,6 +228,20 @@ def dequantize(x: np.ndarray | jax.Array, u: jax.Array, value_range: tuple[float
     return lo + (hi - lo) * (p + u) / levels
 
 
+def _check_options(score: Callable[..., Any], options: Mapping[str, Any], family: str) -> None:
+    """A clear error for a likelihood option that `score` (a log_likelihood) does not take."""
+    params = inspect.signature(score).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    keywords = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.default is not p.empty)]
+    unknown = sorted(set(options) - set(keywords))
+    if unknown:
+        raise ValueError(
+            f"the {family!r} family's log_likelihood takes no option {', '.join(unknown)}; "
+            f"it takes {', '.join(keywords) or 'none'}"
+        )
+
+
 def evaluate_likelihood(
     run: Any, num: int, seed: int, *, ema_index: int | None = 0, **options: Any
 ) -> dict[str, float]:
@@ -249,6 +264,7 @@ def evaluate_likelihood(
     params = run.state.sampling_params(ema_index)
     integrated = isinstance(objective, IntegratedLikelihood)
     score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
+    _check_options(score, options, run.config.objective.name)
     fn = compiled(
         run, ("log_likelihood", integrated, options), lambda: jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
     )

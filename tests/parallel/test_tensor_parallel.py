@@ -57,6 +57,10 @@ def _backbones():
         "resnet_vae": (ResNetVAENet((16, 16, 3), latent_dim=4, channels=(8, 16)), (x, jnp.ones((4, 4)))),
         "vqvae": (VQVAENet((16, 16, 3), embedding_dim=4, channels=(8, 16)), (x,)),
         "hvae": (LadderVAENet((16, 16, 3), latent_channels=2, channels=(8, 16)), (x, jnp.ones((4, 2, 8, 8, 2)))),
+        "hvae_mlp": (
+            LadderVAENet((16, 16, 3), latent_channels=2, backbone="mlp", hidden=16),
+            (x, jnp.ones((4, 2, 1, 1, 2))),
+        ),
         "mlp_gan_g": (MLPGenerator((2,), width=16, depth=2, num_classes=3), (z, y)),
         "mlp_gan_d": (MLPDiscriminator(width=16, depth=2, num_classes=3), (jnp.ones((4, 2)), y)),
         "cyclegan_g": (ResnetGenerator(ch=8, n_blocks=1), (x,)),

@@ -175,3 +175,19 @@ def test_audio_under_a_discrete_model_is_reported_in_bits_per_sample(monkeypatch
     assert got["nll"] == pytest.approx(per_sample.mean(), rel=1e-5)
     assert got["bits_per_dim"] == pytest.approx(per_sample.mean() / math.log(2), rel=1e-5)
     assert got["bits_per_dim_stderr"] == pytest.approx(per_sample.std() / math.log(2) / math.sqrt(12), rel=1e-4)
+
+
+def test_eval_cli_passes_likelihood_options(tmp_path, capsys):
+    """`--likelihood-option k=K` sets the VAE's importance samples: L_64 is above the ELBO (k = 1)
+    on the same examples, and an option the family does not take is a clear error."""
+    config = load_config("digits_vae:runlocal", ["--config.data.binarize=True"])
+    config.train.steps = 2
+    run(config, tmp_path)
+    nll = {}
+    for k in (1, 64):
+        args = ["eval", "--workdir", str(tmp_path), "--metrics", "nll", "--num", "8", "--no-record"]
+        assert main([*args, "--likelihood-option", f"k={k}", "--likelihood-option", "chunk=16"]) == 0
+        nll[k] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["nll"]
+    assert nll[64] < nll[1] - 0.1, nll
+    assert main([*args, "--likelihood-option", "samples=5"]) != 0
+    assert "the 'vae' family's log_likelihood takes no option samples; it takes k, chunk" in capsys.readouterr().err
