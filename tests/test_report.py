@@ -46,7 +46,8 @@ def test_report_writes_plots_timeline_and_a_page_of_existing_images(page):
             assert im.size[0] > 50 and im.size[1] > 50
     plots = {Path(s).name for s in sources if s.startswith("plots/")}
     for name in ("loss_loss_model.png", "lr_lr_model.png", "grad_norm_grad_norm_model.png",
-                 "throughput_examples_per_sec.png", "eval_kid.png", "modes_ring.png"):  # fmt: skip
+                 "throughput_examples_per_sec.png", "eval_kid.png", "eval_kid_vs_time.png",
+                 "modes_ring.png"):  # fmt: skip
         assert name in plots, (name, plots)
     assert any(n.startswith("loss_loss_generator") for n in plots)  # the GAN's players
     timeline = [s for s in sources if s.startswith("samples/vae_a/")]
@@ -131,3 +132,11 @@ def test_audio_runs_get_players_and_spectrogram_grids(tmp_path):
     assert players == [f"samples/wave_run/step_00000010/sample_00{i}.wav" for i in range(3)]
     assert all((tmp_path / "report" / p).read_bytes() == w.read_bytes() for p, w in zip(players, wavs))
     assert "step_00000005.png" in text and "Final samples (step 10): listen" in text
+
+
+def test_wall_minutes_interpolate_the_logged_wall_times():
+    from genjax.train.report import wall_minutes
+
+    rows = [{"step": 10, "wall_time": 1000.0}, {"step": 20, "wall_time": 1060.0}, {"step": 40, "wall_time": 1300.0}]
+    np.testing.assert_allclose(wall_minutes(rows, [10, 15, 20, 30, 40]), [0.0, 0.5, 1.0, 3.0, 5.0])
+    assert wall_minutes([{"step": 1}], [1]) is None

@@ -3,7 +3,8 @@ page that needs nothing but its folder.
 
     <out>/index.html                  the page: plots, sample timelines, final grids
     <out>/plots/<name>.png            loss per player, learning rate, gradient norm, throughput,
-                                      each eval metric vs step (± its `_stderr` or `_std`)
+                                      each eval metric vs step (± its `_stderr` or `_std`) and
+                                      vs wall-clock minutes (`wall_minutes`)
     <out>/plots/modes_<run>.png       2-D point runs: samples over the true modes, with axes
     <out>/samples/<run>/step_*.png    each run's sample grids, in step order (spectrograms for audio)
     <out>/samples/<run>/step_N/*.wav  audio runs: the last step's samples, as <audio controls> players
@@ -53,8 +54,13 @@ def _pyplot():
     return plt
 
 
-def _plot(series: dict[str, tuple[list[int], list[float], list[float] | None]], title: str, path: Path) -> None:
-    """One line per label: (steps, values, standard errors or None) against the train step."""
+def _plot(
+    series: dict[str, tuple[list[float], list[float], list[float] | None]],
+    title: str,
+    path: Path,
+    xlabel: str = "train step",
+) -> None:
+    """One line per label: (x, values, standard errors or None), x the train step by default."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     for label, (steps, values, errors) in series.items():
@@ -62,7 +68,7 @@ def _plot(series: dict[str, tuple[list[int], list[float], list[float] | None]], 
         if errors is not None:
             lo, hi = np.subtract(values, errors), np.add(values, errors)
             ax.fill_between(steps, lo, hi, alpha=0.2)
-    ax.set_xlabel("train step")
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -90,6 +96,17 @@ def _series(runs: dict[str, list[dict]], key: str) -> dict[str, tuple]:
             errors = [p[2] for p in points]
             out[name] = ([p[0] for p in points], [p[1] for p in points], None if None in errors else errors)
     return out
+
+
+def wall_minutes(rows: list[dict], steps: list[int]) -> list[float] | None:
+    """Minutes of wall-clock time from a run's first metrics row to each of `steps`, interpolated
+    between the `wall_time`s of its metrics.jsonl `rows` (pauses between resumes included); None
+    without two timed rows."""
+    timed = sorted((r["step"], r["wall_time"]) for r in rows if isinstance(r.get("wall_time"), (int, float)))
+    if len(timed) < 2:
+        return None
+    at, wall = np.asarray(timed, np.float64).T
+    return list((np.interp(steps, at, wall) - wall[0]) / 60.0)
 
 
 def mode_plot(workdir: Path, path: Path, num: int = 2000) -> bool:
@@ -155,6 +172,12 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
             rel = f"plots/eval_{key.removeprefix('eval/').replace('/', '_')}.png"
             _plot(series, f"eval: {key}", out / rel)
             plots.append((rel, f"eval {key}"))
+            timed = {n: (wall_minutes(metrics[n], steps), v, e) for n, (steps, v, e) in series.items()}
+            timed = {n: t for n, t in timed.items() if t[0] is not None}
+            if timed:
+                rel = rel.removesuffix(".png") + "_vs_time.png"
+                _plot(timed, f"eval: {key}", out / rel, xlabel="wall-clock minutes since the first logged step")
+                plots.append((rel, f"eval {key} vs wall-clock time"))
     sections = []
     for name, workdir in zip(names, workdirs):
         grids = sorted((workdir / "samples").glob("step_*.png"))
