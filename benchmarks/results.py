@@ -74,7 +74,7 @@ ROWS = {
         Row("progan", "mnist_progan", 6000),
         # binarized data: the default sample is p(x|z)'s mean (grey), a draw is binary like the data
         Row("vae", "mnist_vae", 10000, ({}, {"draw": True})),
-        Row("hvae", "mnist_binarized_hvae", 10000),
+        Row("hvae", "mnist_binarized_hvae:mlp", 100_000, ({}, {"draw": True})),
         Row("pixelcnn", "mnist_binarized_pixelcnn", 3000),
         Row("vq_transformer", "mnist_vq_transformer", 4000),
     )
@@ -89,14 +89,21 @@ def nfe(kwargs: dict, default_steps: int | None) -> int | None:
     return 2 * steps - 1 if kwargs.get("sampler") == "heun" else steps
 
 
+def spec(row: Row, runlocal: bool) -> str:
+    """The row's config spec, with the runlocal variant appended when asked."""
+    if not runlocal:
+        return row.config
+    return row.config + (",runlocal" if ":" in row.config else ":runlocal")
+
+
 def train(row: Row, workdir: Path, runlocal: bool, extra: list[str]) -> tuple[int, float, str]:
     """Trains (or resumes) row into workdir; (steps, cumulative train seconds, the command)."""
-    spec = row.config + (":runlocal" if runlocal else "")
+    spec_ = spec(row, runlocal)
     overrides = ([] if runlocal else [f"train.steps={row.steps}"]) + extra
-    command = f"genjax train --config {spec} --workdir {workdir}" + "".join(f" --config.{o}" for o in overrides)
+    command = f"genjax train --config {spec_} --workdir {workdir}" + "".join(f" --config.{o}" for o in overrides)
     clock = workdir / "train_seconds.json"
     spent = json.loads(clock.read_text())["seconds"] if clock.exists() else 0.0
-    cfg = config_lib.load_config(spec, overrides)
+    cfg = config_lib.load_config(spec_, overrides)
     start = time.perf_counter()
     state = train_run(cfg, workdir)
     spent += time.perf_counter() - start
@@ -145,7 +152,7 @@ def evaluate_row(row: Row, args: argparse.Namespace) -> list[dict]:
         rows.append(
             {
                 "row": row.name,
-                "config": row.config + (":runlocal" if args.runlocal else ""),
+                "config": spec(row, args.runlocal),
                 "steps": steps,
                 "train_seconds": round(seconds, 1),
                 "sample_seconds": round(sample_seconds, 1),
