@@ -22,9 +22,8 @@ layers, and every group is a vector: h = w = 1, latents z [B, G, 1, 1, c].
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import math
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -121,7 +120,8 @@ class LadderVAENet(nn.Module):
             self.decoder = ResNetDecoder(self.channels, self.num_blocks)
             self.out = conv(out_shape[-1])
         self.enc_cells = [cell() for _ in range(g)]
-        top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, axes.CONV_IN))
+        width = axes.EMBED if self.backbone == "mlp" else axes.CONV_IN
+        top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, width))
         self.d_top = self.param("d_top", top_init, (1, self.h, self.w, ch))
         self.prior = [proj(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
         self.posterior = [proj(2 * self.latent_channels, zero=True) for _ in range(g)]
