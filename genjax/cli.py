@@ -150,6 +150,7 @@ def _eval(args: argparse.Namespace) -> int:
         **_sample_kwargs(args),
     )
     step = int(to_host(r.state.step))
+    results |= {f"likelihood_option/{k}": v for k, v in args.likelihood_option}  # which k, solver... scored
     record = {"step": step, **results}
     print(json.dumps(record))
     if r.is_chief and not args.no_record:

@@ -264,6 +264,11 @@ def load_config(spec: str, overrides: Iterable[str] = ()) -> ConfigDict:
     return config
 
 
+def with_variant(spec: str, variant: str) -> str:
+    """`spec` (NAME[:variants] or PATH.py[:variants]) with one more variant, applied last."""
+    return f"{spec},{variant}" if ":" in spec else f"{spec}:{variant}"
+
+
 def default_workdir(spec: str) -> str:
     """runs/<config name>[-<variants>] for a config NAME[:variants] or PATH.py[:variants]."""
     name, _, variants = spec.partition(":")

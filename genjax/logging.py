@@ -160,6 +160,8 @@ class MetricWriter:
 
 def _scalar(v: Any) -> Any:
     a = np.asarray(v)
+    if a.dtype.kind in "US" and a.ndim == 0:  # a string as itself (e.g. an eval option, solver=heun)
+        return a.item()
     if a.size == 1:
         f = float(a.reshape(()))
         return int(f) if a.dtype.kind in "iu" else f

@@ -186,6 +186,13 @@ def test_variants_apply_in_order():
     assert both.objective.z_dim == 2 and both.train.steps == 2 and both.data.batch_size == 8
 
 
+def test_with_variant_appends_the_variant_last():
+    assert config_lib.with_variant("ring8_gan", "runlocal") == "ring8_gan:runlocal"
+    spec = config_lib.with_variant("ring8_gan:baseline", "runlocal")
+    assert spec == "ring8_gan:baseline,runlocal"
+    assert config_lib.load_config(spec).to_dict() == config_lib.load_config("ring8_gan:baseline,runlocal").to_dict()
+
+
 def test_json_round_trip():
     c = config_lib.load_config(VAE + ":runlocal", ["--config.train.ema_decays=(0.9,0.99)"])
     again = config_lib.from_json(config_lib.to_json(c))

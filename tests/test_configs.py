@@ -11,8 +11,8 @@ from genjax.testing import tiny, write_spoken_digits, write_text_corpus
 from genjax.train import run
 
 CONFIGS = [name for name in config_lib.config_names() if name != "default"]
-# variants that change the network (not only sizes or schedules), smoke-tested like the configs
-VARIANTS = ["mnist_binarized_hvae:mlp", "mnist_binarized_vae:beta4", "shapes_vae:resnet"]
+# variants that change the network, smoke-tested like the configs
+VARIANTS = ["mnist_binarized_hvae:mlp", "mnist_binarized_iwae:resnet", "shapes_vae:resnet"]
 FAKE_TFDS = {"mnist": (28, 28), "fashion_mnist": (28, 28)}
 # TFDS datasets stood in for by an npz source of random 8-bit images of their shape and classes
 # (TFDS's cifar10 has fields that the fake TFDS writer does not write).
@@ -20,7 +20,7 @@ FAKE_NPZ = {"cifar10": ((32, 32, 3), 10)}
 
 
 def _runlocal(name: str):
-    return config_lib.load_config(f"{name},runlocal" if ":" in name else f"{name}:runlocal")
+    return config_lib.load_config(config_lib.with_variant(name, "runlocal"))
 
 
 def _tfds_names(source: str) -> list[str]:

@@ -140,3 +140,11 @@ def test_wall_minutes_interpolate_the_logged_wall_times():
     rows = [{"step": 10, "wall_time": 1000.0}, {"step": 20, "wall_time": 1060.0}, {"step": 40, "wall_time": 1300.0}]
     np.testing.assert_allclose(wall_minutes(rows, [10, 15, 20, 30, 40]), [0.0, 0.5, 1.0, 3.0, 5.0])
     assert wall_minutes([{"step": 1}], [1]) is None
+
+
+def test_eval_rows_scored_with_other_likelihood_options_are_their_own_series():
+    from genjax.train.report import _eval_label
+
+    assert _eval_label("vae", {"step": 5, "eval/nll": 90.0}) == "vae"
+    row = {"step": 5, "nll": 88.0, "likelihood_option/k": 5000, "likelihood_option/chunk": 250}
+    assert _eval_label("vae", row) == "vae (chunk=250, k=5000)"

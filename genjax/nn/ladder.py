@@ -40,11 +40,16 @@ def soft_clamp(s: Array, bound: float = 5.0) -> Array:
     return bound * jnp.tanh(s / bound)
 
 
-def dense(features: int, zero: bool = False, inner: bool = False) -> nn.Dense:
-    """A dense layer with a logically partitioned kernel: [embed, mlp] for a block's first layer
-    (`inner`: its output is a block's inner activations), [mlp, embed] otherwise."""
+def dense(features: int, names: tuple[str | None, str | None], zero: bool = False) -> nn.Dense:
+    """A dense layer whose kernel [in, out] carries the logical axis `names`; `zero`: zero-initialised."""
     init = nn.initializers.zeros_init() if zero else nn.initializers.lecun_normal()
-    return named.dense(features, named.DENSE if inner else (axes.MLP, axes.EMBED), kernel_init=init)
+    return named.dense(features, names, kernel_init=init)
+
+
+# Kernel names: a residual block's inner layers are Megatron's column/row pair; the projections
+# into the residual stream (from pixels, from z) and out of it (to p(x|z), to the Gaussian heads)
+# name only that stream's features.
+INTO, OUT_OF = (None, axes.EMBED), (axes.EMBED, None)
 
 
 class DenseResBlock(nn.Module):
@@ -54,8 +59,8 @@ class DenseResBlock(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         d = x.shape[-1]
-        h = dense(d, inner=True)(nn.silu(named.layer_norm()(x)))
-        return x + dense(d, zero=True)(nn.silu(named.layer_norm()(h)))
+        h = dense(d, named.DENSE)(nn.silu(named.layer_norm()(x)))
+        return x + dense(d, (axes.MLP, axes.EMBED), zero=True)(nn.silu(named.layer_norm()(h)))
 
 
 class MLPEncoder(nn.Module):
@@ -66,7 +71,7 @@ class MLPEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        h = dense(self.hidden)(x.reshape(x.shape[0], 1, 1, -1))
+        h = dense(self.hidden, INTO)(x.reshape(x.shape[0], 1, 1, -1))
         for _ in range(self.num_blocks):
             h = DenseResBlock()(h)
         return h
@@ -83,7 +88,7 @@ class MLPDecoder(nn.Module):
     def __call__(self, h: Array) -> Array:
         for _ in range(self.num_blocks):
             h = DenseResBlock()(h)
-        out = dense(math.prod(self.out_shape))(nn.silu(named.layer_norm()(h)))
+        out = dense(math.prod(self.out_shape), OUT_OF)(nn.silu(named.layer_norm()(h)))
         return out.reshape(h.shape[0], *self.out_shape)
 
 
@@ -97,6 +102,9 @@ class Groups(NamedTuple):
     z: Array
 
 
+BACKBONES = ("resnet", "mlp")
+
+
 class LadderVAENet(nn.Module):
     shape: tuple[int, ...]
     num_groups: int = 2
@@ -105,27 +113,35 @@ class LadderVAENet(nn.Module):
     num_blocks: int = 1
     out_channels: int | None = None
     backbone: str = "resnet"  # or "mlp" (module docstring)
-    hidden: int = 512  # mlp: the width of every dense layer but the output
+    hidden: int = 512  # mlp: the width of the residual stream and of the blocks
 
     def setup(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"LadderVAENet backbone {self.backbone!r}; choose one of {BACKBONES}")
         self.h, self.w = self.latent_shape[1:3]
-        g, out_shape = self.num_groups, (*self.shape[:-1], self.out_channels or self.shape[-1])
+        g, c2, out_shape = (
+            self.num_groups,
+            2 * self.latent_channels,
+            (*self.shape[:-1], self.out_channels or self.shape[-1]),
+        )
         if self.backbone == "mlp":
-            ch, proj, cell = self.hidden, dense, DenseResBlock
+            ch, width, cell = self.hidden, axes.EMBED, DenseResBlock
             self.encoder = MLPEncoder(self.hidden, self.num_blocks)
             self.decoder = MLPDecoder(out_shape, self.num_blocks)
+            self.prior = [dense(c2, OUT_OF, zero=True) for _ in range(g - 1)]
+            self.posterior = [dense(c2, OUT_OF, zero=True) for _ in range(g)]
+            self.z_in = [dense(ch, INTO) for _ in range(g)]
         else:
-            ch, proj, cell = self.channels[-1], conv, ResBlock
+            ch, width, cell = self.channels[-1], axes.CONV_IN, ResBlock
             self.encoder = ResNetEncoder(self.channels, self.num_blocks)
             self.decoder = ResNetDecoder(self.channels, self.num_blocks)
             self.out = conv(out_shape[-1])
+            self.prior = [conv(c2, zero=True) for _ in range(g - 1)]
+            self.posterior = [conv(c2, zero=True) for _ in range(g)]
+            self.z_in = [conv(ch) for _ in range(g)]
         self.enc_cells = [cell() for _ in range(g)]
-        width = axes.EMBED if self.backbone == "mlp" else axes.CONV_IN
         top_init = nn.with_logical_partitioning(nn.initializers.normal(0.02), (None, None, None, width))
         self.d_top = self.param("d_top", top_init, (1, self.h, self.w, ch))
-        self.prior = [proj(2 * self.latent_channels, zero=True) for _ in range(g - 1)]
-        self.posterior = [proj(2 * self.latent_channels, zero=True) for _ in range(g)]
-        self.z_in = [proj(ch) for _ in range(g)]
         self.dec_cells = [cell() for _ in range(g)]
 
     @property

@@ -33,12 +33,12 @@ import jax
 import jax.numpy as jnp
 
 from genjax.losses import likelihoods as lk
-from genjax.nn.ladder import Groups, LadderVAENet
+from genjax.nn.ladder import BACKBONES, Groups, LadderVAENet
 from genjax.nn.resnet_vae import check_levels
 from genjax.objectives import register
 from genjax.objectives.base import LikelihoodKind, LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
-from genjax.objectives.iwae import LogWeights, importance_log_likelihood, sample_noise
+from genjax.objectives.iwae import LogWeights, check_samples, importance_log_likelihood, sample_noise
 from genjax.objectives.observation import LIKELIHOODS, Observation, make_observation
 from genjax.objectives.vae import check_scored_levels, kl_weight
 from genjax.parallel.sharding import shard_batch
@@ -84,14 +84,17 @@ class HVAE:
         variables = self.net.init(rng, x, jnp.zeros((x.shape[0], *self.net.latent_shape), x.dtype))
         return {"model": PlayerVariables(variables["params"], {})}
 
+    def features(self, params: Mapping[str, Any], x: Array) -> list[Array]:
+        """x's bottom-up features, one [B, h, w, C'] per group (`LadderVAENet.bottom_up`)."""
+        return self.net.apply({"params": params["model"]}, x, method="bottom_up")
+
     def forward(
         self, params: Mapping[str, Any], x: Array, eps: Array, feats: list[Array] | None = None
     ) -> tuple[Array, Groups]:
         """(log p(x | z) [B], the groups [B, G, h, w, c] of z = mu_q + sigma_q eps), in float32;
         `feats`: x's bottom-up features (`LadderVAENet.bottom_up`) when computed already."""
-        variables = {"params": params["model"]}
-        feats = self.net.apply(variables, x, method="bottom_up") if feats is None else feats
-        out, groups = self.net.apply(variables, feats, eps, method="infer")
+        feats = self.features(params, x) if feats is None else feats
+        out, groups = self.net.apply({"params": params["model"]}, feats, eps, method="infer")
         groups = Groups(*(a.astype(jnp.float32) for a in groups))
         return self.observation.log_prob(out.astype(jnp.float32), x.astype(jnp.float32)), groups
 
@@ -123,7 +126,7 @@ class HVAE:
         """indices [n] -> log w_i [n, B] (module docstring) of z_i ~ q(z | x) with the noise of
         fold_in(rng, i) (`iwae.sample_noise`), in float32."""
         x = shard_batch(x).astype(jnp.float32)
-        feats = self.net.apply({"params": params["model"]}, x, method="bottom_up")  # once for all the samples
+        feats = self.features(params, x)  # once for all the samples
 
         def log_weight(eps: Array) -> Array:  # eps [B, G, h, w, c] -> [B]
             log_px_z, g = self.forward(params, x, eps, feats)
@@ -146,10 +149,12 @@ class HVAE:
         """log p(x) [B] in nats (`LikelihoodModel`): L_k with k (default `eval_k`) importance
         samples, `chunk` (default `eval_chunk`) at a time; for k = 1 the ELBO with analytic KLs."""
         k = self.eval_k if k is None else k
+        chunk = self.eval_chunk if chunk is None else chunk
+        check_samples(k, chunk)
         check_scored_levels(self.observation, self.data_bits)
         x = batch["x"]
         if k > 1:
-            return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk or self.eval_chunk, x.shape[0])
+            return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk, x.shape[0])
         eps = jax.random.normal(rng, (x.shape[0], *self.net.latent_shape), jnp.float32)
         log_px_z, groups = self.forward(params, x, eps)
         return log_px_z - jnp.sum(self.group_kl(groups), axis=(1, 2, 3, 4))
@@ -189,7 +194,7 @@ class HVAEHParams:
 
     num_groups: int = hparam(3, ge=2)  # G, latent groups, top-down
     latent_channels: int = hparam(8, ge=1)  # c, channels of each group's latent map (mlp: its units)
-    backbone: str = hparam("resnet", choices=("resnet", "mlp"))  # convolutional, or dense with vector groups
+    backbone: str = hparam("resnet", choices=BACKBONES)  # convolutional, or dense with vector groups
     channels: tuple[int, ...] = hparam((32, 64, 128), ge=1)  # resnet: channels per level, halved between
     hidden: int = hparam(512, ge=1)  # mlp: the width of the dense layers
     num_blocks: int = hparam(2, ge=1)  # residual blocks of the encoder and decoder (resnet: per level)

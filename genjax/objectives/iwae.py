@@ -18,7 +18,8 @@ split into chunks: `importance_log_likelihood` evaluates them `chunk` at a time 
 from __future__ import annotations
 
 import math
-from typing import Callable
+import numbers
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,11 +39,19 @@ def iwae_bound(log_w: Array) -> Array:
     return jax.nn.logsumexp(log_w, axis=0) - math.log(log_w.shape[0])
 
 
+def check_samples(k: Any, chunk: Any) -> None:
+    """A clear error unless k (importance samples) and chunk (samples evaluated at once) are ints >= 1."""
+    for name, value in (("k", k), ("chunk", chunk)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(
+                f"{name} must be an int >= 1 (k: importance samples, chunk: samples evaluated at once), got {value!r}"
+            )
+
+
 def importance_log_likelihood(log_weights: LogWeights, k: int, chunk: int, batch_size: int) -> Array:
     """L_k [batch_size] over k samples, `chunk` at a time: a running logsumexp over ceil(k / chunk)
     chunks of `log_weights(indices)` [chunk, B]; samples of the last chunk past k weigh zero."""
-    if k < 1 or chunk < 1:
-        raise ValueError(f"k and chunk must be >= 1, got k={k}, chunk={chunk}")
+    check_samples(k, chunk)
     chunk = min(chunk, k)
 
     def step(acc: Array, first: Array) -> tuple[Array, None]:  # acc [B]: logsumexp so far

@@ -46,7 +46,7 @@ from genjax.nn.resnet_vae import ResNetVAENet, check_levels
 from genjax.objectives import register
 from genjax.objectives.base import LikelihoodKind, LossOutput, PlayerVariables
 from genjax.objectives.hparams import from_config, hparam
-from genjax.objectives.iwae import LogWeights, importance_log_likelihood, iwae_bound, sample_noise
+from genjax.objectives.iwae import LogWeights, check_samples, importance_log_likelihood, iwae_bound, sample_noise
 from genjax.objectives.observation import LIKELIHOODS, Bernoulli, Observation, make_observation
 from genjax.parallel.sharding import shard_batch
 
@@ -227,10 +227,12 @@ class VAE:
         importance-sampled L_k with k (default `eval_k`) samples of q(z|x), `chunk` (default
         `eval_chunk`) at a time; for k = 1 the ELBO log p(x|z) - KL with one z ~ q(z|x)."""
         k = self.eval_k if k is None else k
+        chunk = self.eval_chunk if chunk is None else chunk
+        check_samples(k, chunk)
         check_scored_levels(self.observation, self.data_bits)
         x = batch["x"]
         if k > 1:
-            return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk or self.eval_chunk, x.shape[0])
+            return importance_log_likelihood(self.log_weights(params, x, rng), k, chunk, x.shape[0])
         log_px_z, kl = self.elbo_terms(params, x, rng)
         return log_px_z - jnp.sum(kl, axis=-1)
 

@@ -137,6 +137,11 @@ def evaluate(
         raise ValueError(f"the number of evaluation samples must be an int >= 1, got {num!r}")
     cfg = run.config
     results = {}
+    if likelihood_options and not any(n in LIKELIHOOD_METRICS for n in names):
+        raise ValueError(
+            f"likelihood options {sorted(likelihood_options)} apply to the metrics {' and '.join(LIKELIHOOD_METRICS)} "
+            f"only, and none is asked ({', '.join(names)})"
+        )
     if any(n in LIKELIHOOD_METRICS for n in names):
         results |= evaluate_likelihood(run, num, seed, ema_index=ema_index, **(likelihood_options or {}))
         names = [n for n in names if n not in LIKELIHOOD_METRICS]
@@ -249,22 +254,23 @@ def evaluate_likelihood(
     character) and audio under a discrete model (per sample), {"nll", "nll_stderr"} otherwise
     (nats per example), and "<name>_ode_err" for an `IntegratedLikelihood`, over `num` eval
     examples of `run` in batches of config.data.batch_size; `options` go to the objective's
-    log_likelihood (for diffusion: t_min, rtol, atol, solver, steps, exact_trace). See the module
-    docstring for the conventions."""
+    log_likelihood (the VAEs': k, chunk; diffusion's: t_min, rtol, atol, solver, steps,
+    exact_trace, max_steps), an option it does not take is a ValueError. See the module docstring
+    for the conventions."""
     objective = run.objective
     if not isinstance(objective, LikelihoodModel):
         raise ValueError(
             f"bits_per_dim and nll need a likelihood model; the {run.config.objective.name!r} objective "
             f"defines no log_likelihood (diffusion and the VAE do)"
         )
+    integrated = isinstance(objective, IntegratedLikelihood)
+    score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
+    _check_options(score, options, run.config.objective.name)  # before loading any data
     cfg, meta = run.config, run.metadata
     data_cfg = cfg.data.copy_and_resolve_references()
     data_cfg.dequantize = False  # the levels: a density's data are dequantized below
     data = data_lib.load_examples(data_cfg, num, split=cfg.eval.split or cfg.data.eval_split)
     params = run.state.sampling_params(ema_index)
-    integrated = isinstance(objective, IntegratedLikelihood)
-    score = objective.log_likelihood_and_error if integrated else objective.log_likelihood
-    _check_options(score, options, run.config.objective.name)
     fn = compiled(
         run, ("log_likelihood", integrated, options), lambda: jax.jit(lambda p, s, b, k: score(p, s, b, k, **options))
     )

@@ -98,6 +98,16 @@ def _series(runs: dict[str, list[dict]], key: str) -> dict[str, tuple]:
     return out
 
 
+OPTION = "likelihood_option/"  # eval.jsonl keys of `genjax eval --likelihood-option`
+
+
+def _eval_label(run: str, row: dict) -> str:
+    """The series an eval row belongs to: its run, and the likelihood options it was scored with
+    (e.g. "vae (k=5000)"), so that rows scored differently are not drawn as one curve."""
+    options = ", ".join(f"{k.removeprefix(OPTION)}={v}" for k, v in sorted(row.items()) if k.startswith(OPTION))
+    return f"{run} ({options})" if options else run
+
+
 def wall_minutes(rows: list[dict], steps: list[int]) -> list[float] | None:
     """Minutes of wall-clock time from a run's first metrics row to each of `steps`, interpolated
     between the `wall_time`s of its metrics.jsonl `rows` (pauses between resumes included); None
@@ -154,7 +164,12 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
         shutil.rmtree(out / "plots", ignore_errors=True)
         shutil.rmtree(out / "samples", ignore_errors=True)
     metrics = {n: read_rows(w / "metrics.jsonl") for n, w in zip(names, workdirs)}
-    evals = {n: read_rows(w / "eval.jsonl") for n, w in zip(names, workdirs)}
+    evals, run_of = {}, {}  # eval rows per series label; each label's run
+    for n, w in zip(names, workdirs):
+        for row in read_rows(w / "eval.jsonl"):
+            label = _eval_label(n, row)
+            evals.setdefault(label, []).append(row)
+            run_of[label] = n
     plots: list[tuple[str, str]] = []  # (relative path, caption)
     all_metric_rows = [r for rows in metrics.values() for r in rows]
     for name, (title, patterns) in PLOTS.items():
@@ -165,14 +180,17 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
                 _plot(series, f"{title}: {key}", out / rel)
                 plots.append((rel, key))
     eval_rows = [r for rows in evals.values() for r in rows]
-    eval_keys = sorted({k for r in eval_rows for k, v in r.items() if isinstance(v, (int, float))} - {"step"})
+    eval_keys = sorted(
+        {k for r in eval_rows for k, v in r.items() if isinstance(v, (int, float)) and not k.startswith(OPTION)}
+        - {"step"}
+    )
     for key in [k for k in eval_keys if not k.endswith(("_stderr", "_std"))]:
         series = _series(evals, key)
         if series:
             rel = f"plots/eval_{key.removeprefix('eval/').replace('/', '_')}.png"
             _plot(series, f"eval: {key}", out / rel)
             plots.append((rel, f"eval {key}"))
-            timed = {n: (wall_minutes(metrics[n], steps), v, e) for n, (steps, v, e) in series.items()}
+            timed = {n: (wall_minutes(metrics[run_of[n]], steps), v, e) for n, (steps, v, e) in series.items()}
             timed = {n: t for n, t in timed.items() if t[0] is not None}
             if timed:
                 rel = rel.removesuffix(".png") + "_vs_time.png"

@@ -78,7 +78,8 @@ def test_hvae_loss_is_the_elbo_with_closed_form_group_kls(backbone):
     eps = jax.random.normal(key, (3, *obj.net.latent_shape))
     log_px_z, kl, _, g = _terms(obj, params, x, eps)
     mu_q, ls_q, mu_p, ls_p, z = g
-    np.testing.assert_allclose(mu_p[:, 0], 0) and np.testing.assert_allclose(ls_p[:, 0], 0)  # p(z_1) = N(0, I)
+    np.testing.assert_allclose(mu_p[:, 0], 0)  # p(z_1) = N(0, I)
+    np.testing.assert_allclose(ls_p[:, 0], 0)
     assert np.abs(mu_p[:, 1:]).max() > 1e-2  # the lower priors depend on the groups above
     np.testing.assert_allclose(z, mu_q + np.exp(ls_q) * np.asarray(eps), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.metrics["recon"], -log_px_z, rtol=1e-5)
@@ -117,3 +118,26 @@ def test_hvae_log_weights_and_their_mean_is_the_elbo(backbone):
     score = jax.jit(obj.log_likelihood, static_argnames=("k", "chunk"))
     ll_1, ll_50 = score(params, {}, {"x": x}, key, k=1), score(params, {}, {"x": x}, key, k=50, chunk=25)
     assert np.all(np.asarray(ll_50) > elbo.mean(0)) and ll_1.shape == (3,)
+
+
+@backbones
+def test_hvae_prior_and_decoder_see_x_only_through_z(backbone):
+    """Decoding the sampled groups z, with no x, gives the same p(x|z) parameters and the same
+    priors as the pass that inferred them from x: the importance weights' p(x|z) p(z) cannot depend
+    on x but through z (else the NLL estimate would be optimistic)."""
+    obj, params, x = _hvae(backbone=backbone)
+    variables = {"params": params["model"]}
+    eps = jax.random.normal(jax.random.key(3), (3, *obj.net.latent_shape))
+    out, groups = jax.jit(obj.net.apply)(variables, x, eps)
+    decoded = jax.jit(lambda v, z: obj.net.apply(v, z, method="decode"))(variables, groups.z)
+    np.testing.assert_allclose(np.asarray(decoded), np.asarray(out), rtol=1e-5, atol=1e-5)
+    other = jnp.asarray(1.0 - np.asarray(x))  # another x, the same z: the same priors and p(x|z)
+
+    def given_z(net, a, z):  # the top-down pass from a's features with every group given
+        return net._top_down(a.shape[0], net.bottom_up(a), None, z)
+
+    out_other, regrouped = jax.jit(lambda v, a: obj.net.apply(v, a, groups.z, method=given_z))(variables, other)
+    np.testing.assert_allclose(np.asarray(out_other), np.asarray(out), rtol=1e-5, atol=1e-5)
+    for a, b in ((regrouped.mu_p, groups.mu_p), (regrouped.log_sigma_p, groups.log_sigma_p)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    assert np.abs(np.asarray(regrouped.mu_q) - np.asarray(groups.mu_q)).max() > 1e-3  # q does see x

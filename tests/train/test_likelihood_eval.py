@@ -179,15 +179,23 @@ def test_audio_under_a_discrete_model_is_reported_in_bits_per_sample(monkeypatch
 
 def test_eval_cli_passes_likelihood_options(tmp_path, capsys):
     """`--likelihood-option k=K` sets the VAE's importance samples: L_64 is above the ELBO (k = 1)
-    on the same examples, and an option the family does not take is a clear error."""
+    on the same examples, and the row records the option; an option the family does not take, a
+    bad value, or options without a likelihood metric are clear errors."""
     config = load_config("digits_vae:runlocal", ["--config.data.binarize=True"])
     config.train.steps = 2
     run(config, tmp_path)
+    args = ["eval", "--workdir", str(tmp_path), "--metrics", "nll", "--num", "8"]
     nll = {}
     for k in (1, 64):
-        args = ["eval", "--workdir", str(tmp_path), "--metrics", "nll", "--num", "8", "--no-record"]
         assert main([*args, "--likelihood-option", f"k={k}", "--likelihood-option", "chunk=16"]) == 0
         nll[k] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["nll"]
     assert nll[64] < nll[1] - 0.1, nll
-    assert main([*args, "--likelihood-option", "samples=5"]) != 0
-    assert "the 'vae' family's log_likelihood takes no option samples; it takes k, chunk" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert [(r["likelihood_option/k"], r["likelihood_option/chunk"]) for r in rows] == [(1, 16), (64, 16)]
+    for bad, message in (
+        (["--likelihood-option", "samples=5"], "the 'vae' family's log_likelihood takes no option samples; it takes k, chunk"),
+        (["--likelihood-option", "k=0"], "k must be an int >= 1"),
+        (["--metrics", "latent_kl", "--likelihood-option", "k=5"], "apply to the metrics bits_per_dim and nll only"),
+    ):  # fmt: skip
+        assert main([*args, "--no-record", *bad]) != 0
+        assert message in capsys.readouterr().err
