@@ -133,11 +133,20 @@ def test_iwae_hyper_parameters():
     assert make_objective(cfg, meta).beta == 0.5
 
 
+DIGITS = [
+    "--config.data.source=builtin:digits",
+    "--config.data.split=train[:90%]",
+    "--config.data.eval_split=train[90%:]",
+]
+
+
 @pytest.mark.slow
-def test_importance_sampled_nll_sharded_over_8_devices_equals_1(tmp_path, sub):
+@pytest.mark.parametrize(
+    "args", [["digits_vae:iwae,runlocal"], ["mnist_binarized_hvae:mlp,runlocal", *DIGITS]], ids=["iwae", "hvae_mlp"]
+)
+def test_importance_sampled_nll_sharded_over_8_devices_equals_1(tmp_path, sub, args):
     """The batch of the k-sample evaluation is constrained to (data, fsdp): the same nll and
-    bits/dim of a binarized-digits IWAE on 8 devices as on 1."""
-    args = ["digits_vae:iwae,runlocal"]
+    bits/dim of a binarized-digits IWAE, and of the dense ladder VAE, on 8 devices as on 1."""
     sub.run_worker(["nll", tmp_path / "one.npz", *args, "--config.mesh.data=1"], devices=1)
     sub.run_worker(["nll", tmp_path / "eight.npz", *args, "--config.mesh.data=8"], devices=8)
     one, eight = sub.load(tmp_path / "one.npz"), sub.load(tmp_path / "eight.npz")
