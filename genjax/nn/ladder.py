@@ -119,11 +119,8 @@ class LadderVAENet(nn.Module):
         if self.backbone not in BACKBONES:
             raise ValueError(f"LadderVAENet backbone {self.backbone!r}; choose one of {BACKBONES}")
         self.h, self.w = self.latent_shape[1:3]
-        g, c2, out_shape = (
-            self.num_groups,
-            2 * self.latent_channels,
-            (*self.shape[:-1], self.out_channels or self.shape[-1]),
-        )
+        g, c2 = self.num_groups, 2 * self.latent_channels  # c2: a Gaussian head's (mean, log scale)
+        out_shape = (*self.shape[:-1], self.out_channels or self.shape[-1])
         if self.backbone == "mlp":
             ch, width, cell = self.hidden, axes.EMBED, DenseResBlock
             self.encoder = MLPEncoder(self.hidden, self.num_blocks)
