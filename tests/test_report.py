@@ -142,9 +142,18 @@ def test_wall_minutes_interpolate_the_logged_wall_times():
     assert wall_minutes([{"step": 1}], [1]) is None
 
 
-def test_eval_rows_scored_with_other_likelihood_options_are_their_own_series():
-    from genjax.train.report import _eval_label
+def test_eval_rows_scored_with_other_likelihood_options_are_their_own_series(tmp_path):
+    """Training's rows ("eval/nll") and `genjax eval`'s ("nll") are one metric; rows scored with
+    other likelihood options are their own series of it."""
+    from genjax.logging import append_row
+    from genjax.train.report import eval_series
 
-    assert _eval_label("vae", {"step": 5, "eval/nll": 90.0}) == "vae"
-    row = {"step": 5, "nll": 88.0, "likelihood_option/k": 5000, "likelihood_option/chunk": 250}
-    assert _eval_label("vae", row) == "vae (chunk=250, k=5000)"
+    for row in ({"step": 5, "eval/nll": 90.0}, {"step": 10, "eval/nll": 89.0},
+                {"step": 10, "nll": 88.0, "likelihood_option/k": 5000, "likelihood_option/chunk": 250}):  # fmt: skip
+        append_row(tmp_path / "eval.jsonl", row)
+    evals, run_of = eval_series({"vae": tmp_path})
+    assert {label: [r["nll"] for r in rows] for label, rows in evals.items()} == {
+        "vae": [90.0, 89.0],
+        "vae (chunk=250, k=5000)": [88.0],
+    }
+    assert run_of == {"vae": "vae", "vae (chunk=250, k=5000)": "vae"}

@@ -108,6 +108,21 @@ def _eval_label(run: str, row: dict) -> str:
     return f"{run} ({options})" if options else run
 
 
+def eval_series(workdirs: dict[str, Path]) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """({series label: eval rows}, {series label: run name}) of each run's eval.jsonl: the rows of
+    training ("eval/nll") and of `genjax eval` ("nll") under one metric name, split by the
+    likelihood options they were scored with (`_eval_label`)."""
+    evals: dict[str, list[dict]] = {}
+    run_of: dict[str, str] = {}
+    for name, workdir in workdirs.items():
+        for row in read_rows(workdir / "eval.jsonl"):
+            row = {k.removeprefix("eval/"): v for k, v in row.items()}
+            label = _eval_label(name, row)
+            evals.setdefault(label, []).append(row)
+            run_of[label] = name
+    return evals, run_of
+
+
 def wall_minutes(rows: list[dict], steps: list[int]) -> list[float] | None:
     """Minutes of wall-clock time from a run's first metrics row to each of `steps`, interpolated
     between the `wall_time`s of its metrics.jsonl `rows` (pauses between resumes included); None
@@ -164,12 +179,7 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
         shutil.rmtree(out / "plots", ignore_errors=True)
         shutil.rmtree(out / "samples", ignore_errors=True)
     metrics = {n: read_rows(w / "metrics.jsonl") for n, w in zip(names, workdirs)}
-    evals, run_of = {}, {}  # eval rows per series label; each label's run
-    for n, w in zip(names, workdirs):
-        for row in read_rows(w / "eval.jsonl"):
-            label = _eval_label(n, row)
-            evals.setdefault(label, []).append(row)
-            run_of[label] = n
+    evals, run_of = eval_series(dict(zip(names, workdirs)))
     plots: list[tuple[str, str]] = []  # (relative path, caption)
     all_metric_rows = [r for rows in metrics.values() for r in rows]
     for name, (title, patterns) in PLOTS.items():
@@ -187,7 +197,7 @@ def report(workdirs: list[str | Path], out: str | Path) -> Path:
     for key in [k for k in eval_keys if not k.endswith(("_stderr", "_std"))]:
         series = _series(evals, key)
         if series:
-            rel = f"plots/eval_{key.removeprefix('eval/').replace('/', '_')}.png"
+            rel = f"plots/eval_{key.replace('/', '_')}.png"
             _plot(series, f"eval: {key}", out / rel)
             plots.append((rel, f"eval {key}"))
             timed = {n: (wall_minutes(metrics[run_of[n]], steps), v, e) for n, (steps, v, e) in series.items()}
